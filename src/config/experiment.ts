@@ -1,0 +1,234 @@
+/**
+ * The experiment config: one schema for every section (data, features, tasks, model, sampling,
+ * train, fusion, eval, runtime). Types below mirror the schema after defaults are filled in.
+ */
+import { arr, bool, int, nullable, num, obj, oneOf, record, str, tagged, union, type ObjectSchema, type Schema } from './schema.js';
+import { modelParamSchemas } from '../models/specs.js';
+
+export const STAGES = ['exposure', 'ranking_candidate', 'prerank_candidate'] as const;
+export type Stage = (typeof STAGES)[number];
+/** Label names a task may learn; `exposure` is derived from the stage column (AEL in ASMOL). */
+export const LABELS = ['click', 'purchase', 'all_click', 'all_purchase', 'exposure'] as const;
+export type LabelName = (typeof LABELS)[number];
+export const METRICS = ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash'] as const;
+export type MetricName = (typeof METRICS)[number];
+
+const files = union([str(), arr(str(), { minItems: 1 })], {
+  description: 'A Parquet/Arrow file, a glob (`data/*.parquet`), or a list of them. Relative paths are resolved from the config file.',
+});
+
+const optimizer = (defaultLr: number): ObjectSchema =>
+  obj({
+    type: oneOf(['adam', 'adagrad', 'sgd'], { default: 'adam' }),
+    lr: num({ above: 0, default: defaultLr, description: 'Learning rate.' }),
+    beta1: num({ min: 0, max: 1, default: 0.9 }),
+    beta2: num({ min: 0, max: 1, default: 0.999 }),
+    epsilon: num({ above: 0, default: 1e-8 }),
+    initial_accumulator: num({ min: 0, default: 0.1, description: 'Adagrad only.' }),
+  });
+
+export const lossSchema = tagged(
+  'type',
+  {
+    pointwise: obj({ weight: num({ min: 0, default: 1 }) }, { description: 'Sigmoid cross-entropy with the task\'s pos_weight.' }),
+    listwise: obj(
+      { weight: num({ min: 0, default: 1 }) },
+      { description: 'Multi-positive softmax over a request: each positive competes with the negatives only.' },
+    ),
+    distill: obj(
+      {
+        weight: num({ min: 0, default: 1 }),
+        teacher: str({ description: 'Name of a teacher score under data.columns.teacher.' }),
+        temperature: num({ above: 0, default: 1 }),
+      },
+      { required: ['teacher'], description: 'Soft-label softmax cross-entropy against the ranking model over the request\'s exposures.' },
+    ),
+  },
+  { defaultTag: 'pointwise' },
+);
+
+const feature = obj(
+  {
+    name: str({ description: 'Feature name; also the column name unless `column` is given.' }),
+    column: str(),
+    type: oneOf(['categorical', 'list', 'numeric'], { default: 'categorical' }),
+    buckets: int({ min: 1, description: 'Hash ids into this many buckets (seeded, stable across runs and readers).' }),
+    vocab: str({ description: 'Text file with one id per line; ids not in it map to a shared out-of-vocabulary row.' }),
+    max_len: int({ min: 1, default: 16, description: 'List features: longest list kept (longer lists are cut).' }),
+    pooling: oneOf(['sum', 'mean'], { default: 'mean' }),
+    dim: int({ min: 1, description: 'Embedding size; defaults to model.embedding_dim.' }),
+    transform: oneOf(['none', 'log1p'], { default: 'none', description: 'Numeric features only.' }),
+  },
+  { required: ['name'] },
+);
+
+const task = obj(
+  {
+    name: str(),
+    label: oneOf(LABELS),
+    sample_space: arr(oneOf(STAGES), { minItems: 1, default: ['exposure'], description: 'Stages whose rows this task learns from and is evaluated on.' }),
+    weight: num({ min: 0, default: 1, description: 'Loss weight of this task in the total loss.' }),
+    pos_weight: num({ above: 0, default: 1, description: 'Weight of positive rows in the pointwise loss.' }),
+    losses: arr(lossSchema, { minItems: 1, default: [{ type: 'pointwise', weight: 1 }] }),
+  },
+  { required: ['name', 'label'] },
+);
+
+export const modelSchema: Schema = tagged('type', modelParamSchemas(), { defaultTag: 'resflow' });
+
+export const experimentSchema = obj(
+  {
+    name: str({ description: 'Experiment name: runs go to runs/<name>/<version>/. Defaults to the config file name.' }),
+    description: str(),
+    extends: str({ description: 'Another config this one inherits from (deep merge; lists are replaced).' }),
+    data: obj(
+      {
+        train: files,
+        validation: nullable(files, { default: null }),
+        eval: nullable(files, { default: null }),
+        format: oneOf(['auto', 'parquet', 'arrow'], { default: 'auto' }),
+        columns: obj({
+          request: nullable(str(), { default: null, description: 'Groups rows into requests; required for list-wise losses, gAUC and @K metrics.' }),
+          user: nullable(str(), { default: null }),
+          stage: nullable(str(), { default: null, description: 'Absent: every row is an exposure.' }),
+          labels: record(str(), { default: {}, description: 'Label name (click, purchase, all_click, all_purchase) to column.' }),
+          teacher: record(str(), { default: {}, description: 'Teacher score name to column (ranking model CTR/CTCVR in [0,1]).' }),
+          truth: record(str(), { default: {}, description: 'True probability per label (synthetic data) for oracle metrics.' }),
+        }),
+        stage_values: record(union([str(), int()]), {
+          default: {},
+          description: 'Value in the stage column for each stage, when it is not the stage name or 0/1/2.',
+        }),
+        read_batch_rows: int({ min: 1, default: 65536 }),
+      },
+      { required: ['train'] },
+    ),
+    features: arr(feature, { minItems: 1 }),
+    tasks: arr(task, { minItems: 1 }),
+    model: modelSchema,
+    sampling: obj({
+      ranking_candidates: nullable(int({ min: 0 }), { default: null, description: 'M ranking candidates sampled per request and epoch; null keeps all.' }),
+      prerank_candidates: nullable(int({ min: 0 }), { default: null, description: 'L pre-ranking candidates sampled per request and epoch; null keeps all.' }),
+    }),
+    train: obj({
+      epochs: int({ min: 1, default: 1 }),
+      batch_size: int({ min: 1, default: 1024, description: 'Rows per step (whole requests when a list-wise loss or sampling needs them).' }),
+      shuffle: bool({ default: true }),
+      shuffle_buffer: int({ min: 1, default: 262144, description: 'Rows held for seeded streaming shuffle.' }),
+      optimizer: optimizer(1e-3),
+      embedding_optimizer: nullable(optimizer(1e-3), { default: null, description: 'Sparse optimizer for embedding rows; null: same as optimizer.' }),
+      grad_clip: nullable(num({ above: 0 }), { default: null, description: 'Clip dense gradients to this global norm.' }),
+      early_stopping: nullable(
+        obj({
+          metric: oneOf(['auc', 'logloss'], { default: 'auc' }),
+          task: str({ description: 'Task whose validation metric is watched; default the first task.' }),
+          patience: int({ min: 1, default: 2 }),
+        }),
+        { default: null },
+      ),
+      log_every: int({ min: 1, default: 50, description: 'Steps between progress lines when not on a terminal.' }),
+    }),
+    fusion: obj({
+      mode: oneOf(['additive', 'multiplicative'], { default: 'additive' }),
+      weights: record(num(), { default: {}, description: 'Weight per task name; tasks not named get 1.' }),
+    }),
+    eval: obj({
+      metrics: arr(oneOf(METRICS), { default: ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash'] }),
+      ks: arr(int({ min: 1 }), { minItems: 1, default: [10, 50] }),
+      gauc_group: oneOf(['request', 'user'], { default: 'request' }),
+      label_weights: record(num({ min: 0 }), { default: { purchase: 1 }, description: 'W_i = sum of weight x label, for Weighted Recall@K.' }),
+      ash_target: oneOf(['all_purchase', 'all_click'], { default: 'all_purchase' }),
+      batch_size: int({ min: 1, default: 8192 }),
+    }),
+    runtime: obj({
+      backend: oneOf(['auto', 'tensorflow', 'wasm', 'cpu'], { default: 'auto' }),
+      threads: nullable(int({ min: 1 }), { default: null }),
+      seed: int({ min: 0, default: 42 }),
+    }),
+  },
+  { required: ['data', 'features', 'tasks'] },
+);
+
+// ---- resolved types ----------------------------------------------------------------------------
+
+export interface OptimizerConfig {
+  type: 'adam' | 'adagrad' | 'sgd';
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  initial_accumulator: number;
+}
+export type LossConfig =
+  | { type: 'pointwise'; weight: number }
+  | { type: 'listwise'; weight: number }
+  | { type: 'distill'; weight: number; teacher: string; temperature: number };
+export interface FeatureConfig {
+  name: string;
+  column?: string;
+  type: 'categorical' | 'list' | 'numeric';
+  buckets?: number;
+  vocab?: string;
+  max_len: number;
+  pooling: 'sum' | 'mean';
+  dim?: number;
+  transform: 'none' | 'log1p';
+}
+export interface TaskConfig {
+  name: string;
+  label: LabelName;
+  sample_space: Stage[];
+  weight: number;
+  pos_weight: number;
+  losses: LossConfig[];
+}
+export interface ModelConfig {
+  type: string;
+  embedding_dim: number;
+  [param: string]: unknown;
+}
+export interface ExperimentConfig {
+  name: string;
+  description?: string;
+  data: {
+    train: string | string[];
+    validation: string | string[] | null;
+    eval: string | string[] | null;
+    format: 'auto' | 'parquet' | 'arrow';
+    columns: {
+      request: string | null;
+      user: string | null;
+      stage: string | null;
+      labels: Record<string, string>;
+      teacher: Record<string, string>;
+      truth: Record<string, string>;
+    };
+    stage_values: Record<string, string | number>;
+    read_batch_rows: number;
+  };
+  features: FeatureConfig[];
+  tasks: TaskConfig[];
+  model: ModelConfig;
+  sampling: { ranking_candidates: number | null; prerank_candidates: number | null };
+  train: {
+    epochs: number;
+    batch_size: number;
+    shuffle: boolean;
+    shuffle_buffer: number;
+    optimizer: OptimizerConfig;
+    embedding_optimizer: OptimizerConfig | null;
+    grad_clip: number | null;
+    early_stopping: { metric: 'auc' | 'logloss'; task?: string; patience: number } | null;
+    log_every: number;
+  };
+  fusion: { mode: 'additive' | 'multiplicative'; weights: Record<string, number> };
+  eval: {
+    metrics: MetricName[];
+    ks: number[];
+    gauc_group: 'request' | 'user';
+    label_weights: Record<string, number>;
+    ash_target: 'all_purchase' | 'all_click';
+    batch_size: number;
+  };
+  runtime: { backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu'; threads: number | null; seed: number };
+}
