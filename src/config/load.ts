@@ -238,8 +238,8 @@ function crossChecks(c: ExperimentConfig, issues: SchemaIssue[]): void {
       add(['fusion', 'weights', k], `no task named \`${k}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; tasks: ${taskNames.join(', ')}`);
     }
   }
-  for (const k of Object.keys(c.eval.label_weights)) {
-    if (!labelCols.includes(k) && k !== 'exposure') add(['eval', 'label_weights', k], `label \`${k}\` has no column under data.columns.labels`);
+  if (c.eval.metrics.includes('wrecall')) for (const k of Object.keys(c.eval.label_weights)) {
+    if (!labelCols.includes(k) && k !== 'exposure') add(['eval', 'label_weights', k], `label \`${k}\` has no column under data.columns.labels (weights of Weighted Recall@K)`);
   }
   const es = c.train.early_stopping;
   if (es) {

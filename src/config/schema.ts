@@ -240,6 +240,7 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
       return validateFields(schema, value, path, issues);
     }
     case 'tagged': {
+      if (value === undefined && schema.defaultTag) value = {};
       if (!isPlainObject(value)) return wrongType();
       const tagValue = value[schema.tag] ?? schema.defaultTag;
       const names = Object.keys(schema.variants);
@@ -247,7 +248,7 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
         const hint = typeof tagValue === 'string' ? suggest(tagValue, names) : undefined;
         issues.push({
           path: [...path, schema.tag],
-          message: `expected one of ${names.map((n) => `\`${n}\``).join(', ')}, found ${describe(tagValue)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
+          message: `expected one of ${names.map((n) => `\`${n}\``).join(', ')}, found ${typeof tagValue === 'string' ? JSON.stringify(tagValue) : describe(tagValue)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
         });
         return value;
       }
@@ -298,6 +299,7 @@ function validateFields(
 
 function hasDefault(s: Schema): boolean {
   if (s.kind === 'object') return true; // objects are filled from their fields' defaults
+  if (s.kind === 'tagged') return s.defaultTag !== undefined;
   return 'default' in s && s.default !== undefined;
 }
 

@@ -216,6 +216,7 @@ async function openArrow(file: string): Promise<RecordBatchReader> {
   try {
     const reader = await RecordBatchReader.from(createReadStream(file));
     await reader.open();
+    if (!reader.schema) throw new Error('no Arrow schema (empty file?)');
     return reader as RecordBatchReader;
   } catch (err) {
     throw new DataError(`${file}: not a readable Arrow IPC file (${firstLine(err)})`);

@@ -1,0 +1,306 @@
+/**
+ * The metric registry: one definition per metric name (DESIGN §6, §8), and `evaluateMetrics`, which
+ * turns one split's predictions into the flat list of records written to metrics.json.
+ *
+ * Conventions of the records:
+ * - `auc`, `gauc`, `logloss`: one record per task, over the task's sample space (its mask).
+ * - `recall`: one record per task and K; rows are ranked by the *fused* score (DESIGN §6) and the
+ *   pool is the request's whole candidate pool (no sample-space mask: evaluation scores every
+ *   candidate); positives are the task's labels.
+ * - `wrecall`, `ash`: task `fused`, one record per K and variant (`macro`, then `micro`).
+ * Records come metric by metric in the order asked for, then task by task, then K by K.
+ *
+ * Sharing: the fused ranking is computed once for all @K metrics; per task, AUC and gAUC share one
+ * sort of the task's probabilities.
+ */
+import type { MetricName } from '../config/experiment.js';
+import { DataError, UsageError } from '../errors.js';
+import { aucFromSorted, gaucFromPartition, logloss } from './classification.js';
+import {
+  countGroups,
+  hitRateFromRanking,
+  partitionByGroup,
+  rankWithinGroups,
+  recallFromRanking,
+  sortRowsByScore,
+  weightedRecallFromRanking,
+  type LabelArray,
+  type RankedGroups,
+  type ScoreArray,
+  type WeightArray,
+} from './ranking.js';
+
+export type { MetricName } from '../config/experiment.js';
+
+/** One line of metrics.json (DESIGN §8). `k` only for @K metrics, `variant` only for wrecall/ash. */
+export interface MetricRecord {
+  name: string;
+  /** A task name, or `fused` for metrics of the fused ranking. */
+  task: string;
+  k?: number;
+  split: string;
+  value: number;
+  variant?: 'macro' | 'micro';
+}
+
+/** Everything one split's evaluation provides. All per-row arrays have the same length n. */
+export interface EvalInput {
+  /** Split name written into every record (`validation`, `test`, ...). */
+  split: string;
+  /** Metric names wanted (eval.metrics), in output order; duplicates are ignored. Unknown names are a UsageError. */
+  metrics: readonly string[];
+  /** Cutoffs for recall / wrecall / ash (eval.ks), positive integers; K larger than a pool = the whole pool. */
+  ks: readonly number[];
+  /** Task names in output order; each needs `probs[task]` and `labels[task]`. */
+  tasks: readonly string[];
+  /** Per task: predicted probability per row. */
+  probs: Readonly<Record<string, ScoreArray>>;
+  /** Per task: the task's 0/1 label per row (positive when > 0). */
+  labels: Readonly<Record<string, LabelArray>>;
+  /** Per task: sample-space mask (1 = row is in the task's sample space) for auc/gauc/logloss; absent = all rows. */
+  masks?: Readonly<Record<string, Uint8Array | undefined>>;
+  /** Fused ranking score per row (fuseScores). Needed by recall, wrecall, ash. */
+  fused?: ScoreArray;
+  /** Dense request id per row (0..R-1, rows need not be contiguous). Needed by recall, wrecall, ash, and gauc by request. */
+  requests?: Int32Array;
+  /** Dense user id per row (0..U-1). Needed by gauc when `gaucGroup` is `user`. */
+  users?: Int32Array;
+  /** What gAUC groups by (eval.gauc_group); default `request`. */
+  gaucGroup?: 'request' | 'user';
+  /** W_i per row for wrecall (see itemWeights, from eval.label_weights). */
+  itemWeights?: WeightArray;
+  /** ASH target per row (0/1; the all_purchase or all_click label, from eval.ash_target). */
+  ashTargets?: LabelArray;
+}
+
+/** Lazily computed values shared between metrics of one evaluateMetrics call. */
+export interface EvalContext {
+  input: EvalInput;
+  n: number;
+  ks: readonly number[];
+  /** Ranking of all rows by the fused score within requests. */
+  fusedRanking(): RankedGroups;
+  /** Row indices of a task's sample space, ascending probability. */
+  taskOrder(task: string): Int32Array;
+}
+
+export interface MetricDefinition {
+  name: MetricName;
+  /** Whether it needs row groups: request ids (or user ids for gauc by user). */
+  needsGroups: boolean;
+  /** Whether it is reported per K. */
+  hasK: boolean;
+  higherIsBetter: boolean;
+  /** Whether there is one record per task (else one for the fused ranking, task `fused`). */
+  perTask: boolean;
+  /** Variants reported for each K, in record order; absent: one plain record. */
+  variants?: readonly ('macro' | 'micro')[];
+  description: string;
+  /** Computes this metric's records. */
+  compute(ctx: EvalContext): MetricRecord[];
+}
+
+function need<T>(value: T | undefined, metric: string, what: string): T {
+  if (value === undefined) throw new DataError(`metric \`${metric}\` needs ${what}`);
+  return value;
+}
+
+function taskArrays(ctx: EvalContext, task: string): { probs: ScoreArray; labels: LabelArray; mask: Uint8Array | undefined } {
+  const { input } = ctx;
+  const probs = input.probs[task];
+  const labels = input.labels[task];
+  if (probs === undefined) throw new DataError(`no predicted probabilities for task \`${task}\``);
+  if (labels === undefined) throw new DataError(`no labels for task \`${task}\``);
+  return { probs, labels, mask: input.masks?.[task] };
+}
+
+const MACRO_MICRO = ['macro', 'micro'] as const;
+
+export const METRIC_REGISTRY = {
+  auc: {
+    name: 'auc',
+    needsGroups: false,
+    hasK: false,
+    higherIsBetter: true,
+    perTask: true,
+    description: 'Exact tie-aware AUC (Mann-Whitney, average ranks) over the task sample space; NaN with one class.',
+    compute(ctx) {
+      return ctx.input.tasks.map((task) => {
+        const { probs, labels } = taskArrays(ctx, task);
+        return { name: 'auc', task, split: ctx.input.split, value: aucFromSorted(ctx.taskOrder(task), probs, labels) };
+      });
+    },
+  },
+  gauc: {
+    name: 'gauc',
+    needsGroups: true,
+    hasK: false,
+    higherIsBetter: true,
+    perTask: true,
+    description: 'AUC per request (or user), skipping groups with one class, weighted by group row count.',
+    compute(ctx) {
+      const by = ctx.input.gaucGroup ?? 'request';
+      const groups =
+        by === 'user'
+          ? need(ctx.input.users, 'gauc', 'user ids (data.columns.user) when grouping by user')
+          : need(ctx.input.requests, 'gauc', 'request ids (data.columns.request) when grouping by request');
+      const G = countGroups(groups);
+      return ctx.input.tasks.map((task) => {
+        const { probs, labels } = taskArrays(ctx, task);
+        const part = partitionByGroup(ctx.taskOrder(task), groups, G);
+        return { name: 'gauc', task, split: ctx.input.split, value: gaucFromPartition(part, probs, labels).value };
+      });
+    },
+  },
+  logloss: {
+    name: 'logloss',
+    needsGroups: false,
+    hasK: false,
+    higherIsBetter: false,
+    perTask: true,
+    description: 'Mean cross-entropy over the task sample space, probabilities clipped to [1e-7, 1-1e-7].',
+    compute(ctx) {
+      return ctx.input.tasks.map((task) => {
+        const { probs, labels, mask } = taskArrays(ctx, task);
+        return { name: 'logloss', task, split: ctx.input.split, value: logloss(probs, labels, mask) };
+      });
+    },
+  },
+  recall: {
+    name: 'recall',
+    needsGroups: true,
+    hasK: true,
+    higherIsBetter: true,
+    perTask: true,
+    description: "Recall@K per task: per request, share of the task's positives in the top K by fused score; mean over requests with a positive.",
+    compute(ctx) {
+      const ranked = ctx.fusedRanking();
+      const out: MetricRecord[] = [];
+      for (const task of ctx.input.tasks) {
+        const { labels } = taskArrays(ctx, task);
+        for (const { k, value } of recallFromRanking(ranked, labels, ctx.ks).perK) {
+          out.push({ name: 'recall', task, k, split: ctx.input.split, value });
+        }
+      }
+      return out;
+    },
+  },
+  wrecall: {
+    name: 'wrecall',
+    needsGroups: true,
+    hasK: true,
+    higherIsBetter: true,
+    perTask: false,
+    variants: MACRO_MICRO,
+    description:
+      'Weighted Recall@K of the fused ranking: W_i = sum_t w_t y_t; macro = mean over requests of top-K weight / request weight, micro = pooled. The project reading of the ResFlow paper.',
+    compute(ctx) {
+      const W = need(ctx.input.itemWeights, 'wrecall', 'item weights (eval.label_weights)');
+      return macroMicroRecords('wrecall', weightedRecallFromRanking(ctx.fusedRanking(), W, ctx.ks).perK, ctx.input.split);
+    },
+  },
+  ash: {
+    name: 'ash',
+    needsGroups: true,
+    hasK: true,
+    higherIsBetter: true,
+    perTask: false,
+    variants: MACRO_MICRO,
+    description: 'All-Scenario Hitrate@K of the fused ranking: share of all-scenario targets in the top K; macro over requests with targets, micro pooled.',
+    compute(ctx) {
+      const T = need(ctx.input.ashTargets, 'ash', 'all-scenario targets (eval.ash_target label column)');
+      return macroMicroRecords('ash', hitRateFromRanking(ctx.fusedRanking(), T, ctx.ks).perK, ctx.input.split);
+    },
+  },
+} as const satisfies Record<MetricName, MetricDefinition>;
+
+function macroMicroRecords(name: string, perK: ReadonlyArray<{ k: number; macro: number; micro: number }>, split: string): MetricRecord[] {
+  const out: MetricRecord[] = [];
+  for (const r of perK) {
+    out.push({ name, task: 'fused', k: r.k, split, value: r.macro, variant: 'macro' });
+    out.push({ name, task: 'fused', k: r.k, split, value: r.micro, variant: 'micro' });
+  }
+  return out;
+}
+
+/** All metric names, in registry order. */
+export const METRIC_NAMES = Object.keys(METRIC_REGISTRY) as MetricName[];
+
+/** The definition of metric `name`; UsageError listing the known names when there is none. */
+export function metricDefinition(name: string): MetricDefinition {
+  if (!Object.prototype.hasOwnProperty.call(METRIC_REGISTRY, name)) {
+    throw new UsageError(`unknown metric \`${name}\`; known metrics: ${METRIC_NAMES.join(', ')}`);
+  }
+  return METRIC_REGISTRY[name as MetricName];
+}
+
+/**
+ * Computes the metrics named in `input.metrics` for one split and returns the flat list of
+ * records for metrics.json. Throws UsageError for an unknown metric name, DataError when a metric
+ * lacks an input it needs (request ids, fused score, item weights, ASH targets, a task's arrays),
+ * RangeError when arrays differ in length or a K is not a positive integer.
+ */
+export function evaluateMetrics(input: EvalInput): MetricRecord[] {
+  const defs: MetricDefinition[] = [];
+  for (const name of input.metrics) {
+    const def = metricDefinition(name);
+    if (!defs.includes(def)) defs.push(def);
+  }
+  for (const k of input.ks) {
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`K must be a positive integer, got ${k}`);
+  }
+  const n = checkLengths(input);
+  let ranking: RankedGroups | undefined;
+  const orders = new Map<string, Int32Array>();
+  const ctx: EvalContext = {
+    input,
+    n,
+    ks: input.ks,
+    fusedRanking() {
+      if (ranking === undefined) {
+        const fused = need(input.fused, 'recall, wrecall and ash', 'the fused score');
+        const requests = need(input.requests, 'recall, wrecall and ash', 'request ids (data.columns.request)');
+        ranking = rankWithinGroups(fused, requests);
+      }
+      return ranking;
+    },
+    taskOrder(task) {
+      let order = orders.get(task);
+      if (order === undefined) {
+        const { probs, mask } = taskArrays(ctx, task);
+        order = sortRowsByScore(probs, { mask });
+        orders.set(task, order);
+      }
+      return order;
+    },
+  };
+  const records: MetricRecord[] = [];
+  for (const def of defs) records.push(...def.compute(ctx));
+  return records;
+}
+
+/** Checks that every per-row array has the same length; returns it. */
+function checkLengths(input: EvalInput): number {
+  let n = -1;
+  let first = '';
+  const check = (what: string, a: { length: number } | undefined): void => {
+    if (a === undefined) return;
+    if (n === -1) {
+      n = a.length;
+      first = what;
+    } else if (a.length !== n) {
+      throw new RangeError(`${what} has ${a.length} rows, ${first} has ${n}`);
+    }
+  };
+  for (const task of input.tasks) {
+    check(`probs of \`${task}\``, input.probs[task]);
+    check(`labels of \`${task}\``, input.labels[task]);
+    check(`mask of \`${task}\``, input.masks?.[task]);
+  }
+  check('fused', input.fused);
+  check('requests', input.requests);
+  check('users', input.users);
+  check('itemWeights', input.itemWeights);
+  check('ashTargets', input.ashTargets);
+  return Math.max(n, 0);
+}

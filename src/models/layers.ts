@@ -1,0 +1,152 @@
+/**
+ * Building blocks for the dense part of every model, written on tfjs ops so that initialisation
+ * is seeded from resflow's own RNG (identical across backends) and every weight has a stable name
+ * for saving, loading and tests.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../rng.js';
+
+export interface ForwardContext {
+  training: boolean;
+  /** Base seed for dropout masks of this step (differs per step, fixed per config seed). */
+  dropoutSeed: number;
+}
+
+/** Moving-average updates collected during a training forward pass, applied after the step. */
+export type StateUpdate = [tf.Variable, tf.Tensor];
+
+let storeCount = 0;
+
+export class ParamStore {
+  /** Variables by their logical name (`tower_ctr/dense_0/kernel`), as saved and loaded. */
+  readonly variables = new Map<string, tf.Variable>();
+  private readonly trainableNames: string[] = [];
+  /** tfjs variable names are global to the process; a per-store prefix keeps models apart. */
+  readonly prefix = `m${storeCount++}/`;
+
+  constructor(private readonly rng: Rng) {}
+
+  logicalName(tfName: string): string {
+    return tfName.startsWith(this.prefix) ? tfName.slice(this.prefix.length) : tfName;
+  }
+
+  get trainable(): tf.Variable[] {
+    return this.trainableNames.map((n) => this.variables.get(n)!);
+  }
+
+  private add(name: string, shape: number[], values: Float32Array, trainable: boolean): tf.Variable {
+    if (this.variables.has(name)) throw new Error(`parameter ${name} defined twice`);
+    const v = tf.variable(tf.tensor(values, shape, 'float32'), trainable, this.prefix + name);
+    this.variables.set(name, v);
+    if (trainable) this.trainableNames.push(name);
+    return v;
+  }
+
+  /** Glorot-uniform matrix. */
+  matrix(name: string, rows: number, cols: number): tf.Variable {
+    const limit = Math.sqrt(6 / (rows + cols));
+    const values = new Float32Array(rows * cols);
+    for (let i = 0; i < values.length; i++) values[i] = (this.rng.next() * 2 - 1) * limit;
+    return this.add(name, [rows, cols], values, true);
+  }
+
+  constant(name: string, shape: number[], value: number, trainable = true): tf.Variable {
+    const size = shape.reduce((a, b) => a * b, 1);
+    return this.add(name, shape, new Float32Array(size).fill(value), trainable);
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+    this.variables.clear();
+  }
+}
+
+export type Activation = 'relu' | 'prelu' | 'none';
+
+export interface DenseOptions {
+  activation: Activation;
+  batchNorm: boolean;
+  dropout: number;
+}
+
+/** Linear -> (batch norm) -> activation -> (dropout). */
+export class DenseBlock {
+  private readonly W: tf.Variable;
+  private readonly b: tf.Variable;
+  private readonly alpha?: tf.Variable;
+  private readonly bn?: { gamma: tf.Variable; beta: tf.Variable; mean: tf.Variable; variance: tf.Variable };
+
+  constructor(
+    params: ParamStore,
+    readonly name: string,
+    inDim: number,
+    readonly outDim: number,
+    private readonly opts: DenseOptions,
+    private readonly seedOffset: number,
+  ) {
+    this.W = params.matrix(`${name}/kernel`, inDim, outDim);
+    this.b = params.constant(`${name}/bias`, [outDim], 0);
+    if (opts.activation === 'prelu') this.alpha = params.constant(`${name}/prelu_alpha`, [outDim], 0.25);
+    if (opts.batchNorm) {
+      this.bn = {
+        gamma: params.constant(`${name}/bn_gamma`, [outDim], 1),
+        beta: params.constant(`${name}/bn_beta`, [outDim], 0),
+        mean: params.constant(`${name}/bn_moving_mean`, [outDim], 0, false),
+        variance: params.constant(`${name}/bn_moving_variance`, [outDim], 1, false),
+      };
+    }
+  }
+
+  apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor2D {
+    let h = tf.add(tf.matMul(x, this.W), this.b) as tf.Tensor2D;
+    if (this.bn) {
+      // Training uses batch statistics and updates moving averages (momentum 0.99);
+      // inference uses the moving averages.
+      const eps = 1e-3;
+      if (ctx.training && h.shape[0] > 1) {
+        const { mean, variance } = tf.moments(h, 0);
+        updates.push([this.bn.mean, tf.keep(tf.add(tf.mul(this.bn.mean, 0.99), tf.mul(mean, 0.01)))]);
+        updates.push([this.bn.variance, tf.keep(tf.add(tf.mul(this.bn.variance, 0.99), tf.mul(variance, 0.01)))]);
+        h = tf.batchNorm(h, mean, variance, this.bn.beta, this.bn.gamma, eps) as tf.Tensor2D;
+      } else {
+        h = tf.batchNorm(h, this.bn.mean, this.bn.variance, this.bn.beta, this.bn.gamma, eps) as tf.Tensor2D;
+      }
+    }
+    if (this.opts.activation === 'relu') h = tf.relu(h);
+    else if (this.opts.activation === 'prelu') h = tf.sub(tf.relu(h), tf.mul(this.alpha!, tf.relu(tf.neg(h)))) as tf.Tensor2D;
+    if (ctx.training && this.opts.dropout > 0) h = tf.dropout(h, this.opts.dropout, undefined, ctx.dropoutSeed + this.seedOffset) as tf.Tensor2D;
+    return h;
+  }
+}
+
+/** A final linear layer to one logit per row. */
+export class LogitLayer {
+  private readonly W: tf.Variable;
+  private readonly b: tf.Variable;
+  constructor(params: ParamStore, name: string, inDim: number) {
+    this.W = params.matrix(`${name}/kernel`, inDim, 1);
+    this.b = params.constant(`${name}/bias`, [1], 0);
+  }
+  apply(x: tf.Tensor2D): tf.Tensor1D {
+    return tf.reshape(tf.add(tf.matMul(x, this.W), this.b), [-1]) as tf.Tensor1D;
+  }
+}
+
+/** A stack of dense blocks. */
+export class Mlp {
+  readonly blocks: DenseBlock[];
+  constructor(params: ParamStore, name: string, inDim: number, sizes: number[], opts: DenseOptions, seedBase: number) {
+    this.blocks = [];
+    let d = inDim;
+    sizes.forEach((size, i) => {
+      this.blocks.push(new DenseBlock(params, `${name}/dense_${i}`, d, size, opts, seedBase + i));
+      d = size;
+    });
+  }
+  get outDim(): number {
+    return this.blocks.length ? this.blocks[this.blocks.length - 1]!.outDim : 0;
+  }
+  apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor2D {
+    return this.blocks.reduce((h, b) => b.apply(h, ctx, updates), x);
+  }
+}

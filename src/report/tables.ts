@@ -1,0 +1,49 @@
+/**
+ * Metric tables of a run: metrics.json (flat records, DESIGN §8), metrics.csv and metrics.md.
+ * Records of other splits already in the run are kept; records of the same split are replaced.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { MetricRecord } from '../metrics/registry.js';
+import { toCsv, type RunFolder } from '../runs/folder.js';
+
+export function readMetrics(run: RunFolder): MetricRecord[] {
+  const file = run.path('metrics.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as MetricRecord[]) : [];
+}
+
+/** The column label of a record in a pivot: metric name with its K and variant. */
+export function metricLabel(r: Pick<MetricRecord, 'name' | 'k' | 'variant'>): string {
+  return `${r.name}${r.k !== undefined ? `@${r.k}` : ''}${r.variant ? ` (${r.variant})` : ''}`;
+}
+
+export function fmt(v: number): string {
+  return Number.isNaN(v) ? 'n/a' : v.toFixed(4);
+}
+
+export function metricsMarkdown(records: MetricRecord[]): string {
+  const out: string[] = [];
+  const splits = [...new Set(records.map((r) => r.split))];
+  for (const split of splits) {
+    const rs = records.filter((r) => r.split === split);
+    const tasks = [...new Set(rs.map((r) => r.task))];
+    const rows = [...new Set(rs.map(metricLabel))];
+    out.push(`### ${split}`, '', `| metric | ${tasks.join(' | ')} |`, `|---|${tasks.map(() => '---:').join('|')}|`);
+    for (const label of rows) {
+      const cells = tasks.map((t) => {
+        const r = rs.find((x) => x.task === t && metricLabel(x) === label);
+        return r ? fmt(r.value) : '';
+      });
+      out.push(`| ${label} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export function writeMetricTables(run: RunFolder, split: string, records: MetricRecord[], extra: MetricRecord[] = []): MetricRecord[] {
+  const all = [...readMetrics(run).filter((r) => r.split !== split), ...records, ...extra];
+  run.writeJson('metrics.json', all);
+  run.writeText('metrics.csv', toCsv(all.map((r) => ({ split: r.split, name: r.name, task: r.task, k: r.k, variant: r.variant, value: r.value }))));
+  run.writeText('metrics.md', `# Metrics of ${run.info.experiment}/${run.info.version}\n\n${metricsMarkdown(all)}`);
+  return all;
+}

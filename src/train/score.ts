@@ -1,0 +1,52 @@
+/**
+ * Scoring a whole split: every row of every request (evaluation never samples), with the labels,
+ * stages, groups, teacher scores and ground truth that metrics need.
+ */
+import type { ExperimentConfig } from '../config/experiment.js';
+import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
+import { concatBatches } from './batches.js';
+import { predict, type ModelBundle } from './bundle.js';
+
+export interface ScoredSplit {
+  /** Per task: probability per row. */
+  probs: Record<string, Float32Array>;
+  /** Row metadata (labels, stage, request, user, teacher, truth) without features. */
+  rows: EncodedBatch;
+  files: string[];
+  seconds: number;
+}
+
+export async function scoreSplit(
+  bundle: ModelBundle,
+  split: 'validation' | 'eval',
+  files?: string | string[],
+  onProgress?: (rows: number, total: number) => void,
+): Promise<ScoredSplit> {
+  const config: ExperimentConfig = bundle.config;
+  const opened = await openSplit(config, split, files);
+  const total = opened.tables.reduce((s, t) => s + t.rows, 0);
+  const encoder = new BatchEncoder(config, bundle.plan);
+  const started = Date.now();
+  const probParts: Float32Array[][] = bundle.taskNames.map(() => []);
+  const metaParts: EncodedBatch[] = [];
+  let done = 0;
+  for await (const batch of encodedBatches(config, encoder, opened, config.eval.batch_size)) {
+    predict(bundle, batch).forEach((p, k) => probParts[k]!.push(p));
+    metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
+    done += batch.length;
+    onProgress?.(done, total);
+  }
+  const join = (parts: Float32Array[]) => {
+    const out = new Float32Array(done);
+    let at = 0;
+    for (const p of parts) (out.set(p, at), (at += p.length));
+    return out;
+  };
+  const probs = Object.fromEntries(bundle.taskNames.map((t, k) => [t, join(probParts[k]!)]));
+  const rows = metaParts.length ? concatBatches(metaParts) : emptyRows();
+  return { probs, rows, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000 };
+}
+
+function emptyRows(): EncodedBatch {
+  return { length: 0, ids: [], numeric: new Float32Array(0), labels: new Map(), stage: new Uint8Array(0), request: null, user: null, teacher: new Map(), truth: new Map() };
+}
