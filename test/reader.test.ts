@@ -173,3 +173,19 @@ test('globs expand in sorted order; a glob without matches is an error', () => {
   assert.throws(() => expandFiles(path.join(dir, '*.arrow'), 'data.train'), /data\.train: no file matches/);
   assert.throws(() => expandFiles(path.join(dir, 'nope.parquet'), 'data.train'), /data\.train: file not found/);
 });
+
+test('Parquet and Arrow IPC readers agree on every value, across record batches and read batches', async () => {
+  const dir = tempDir();
+  const data = [rows(3001), rows(777), rows(4096)];
+  await writeTable(path.join(dir, 'x.parquet'), schema, data, { rowGroupSize: 1000 });
+  await writeTable(path.join(dir, 'x.arrow'), schema, data);
+  const p = await readAll(path.join(dir, 'x.parquet'), 1234);
+  const a = await readAll(path.join(dir, 'x.arrow'), 1234);
+  assert.equal(p.req.length, 3001 + 777 + 4096);
+  assert.deepEqual(a.req, p.req);
+  assert.deepEqual(a.item, p.item);
+  assert.deepEqual(a.hist, p.hist);
+  assert.deepEqual(a.price, p.price);
+  const expectedReq = data.flatMap((d) => Array.from(d.columns.request_id));
+  assert.deepEqual(p.req, expectedReq);
+});

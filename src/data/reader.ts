@@ -235,39 +235,77 @@ async function arrowInfo(file: string): Promise<TableInfo> {
   return { file, format: 'arrow', rows, columns };
 }
 
+/**
+ * Numbers of rows [from, from+n) of a vector, read from its buffers. arrow-js re-bases the value
+ * and offset buffers of a slice; `Data.offset` only applies to the validity bitmap.
+ */
 function arrowNumbers(v: Vector, from: number, n: number): { values: Float64Array; valid: Uint8Array | null } {
+  const sliced = v.slice(from, from + n);
   const out = new Float64Array(n);
   let valid: Uint8Array | null = null;
-  const arr = v.slice(from, from + n).toArray() as ArrayLike<number | bigint | boolean | null>;
-  for (let i = 0; i < n; i++) {
-    const x = arr[i];
-    if (x === null || x === undefined) {
-      valid ??= new Uint8Array(n).fill(1);
-      valid[i] = 0;
-    } else out[i] = Number(x);
-  }
-  if (v.nullCount > 0) {
-    for (let i = 0; i < n; i++) if (!v.isValid(from + i)) (valid ??= new Uint8Array(n).fill(1))[i] = 0;
+  let at = 0;
+  for (const d of sliced.data) {
+    const raw = d.values as ArrayLike<number | bigint> & { subarray?: unknown };
+    if (DataType.isBool(d.type) || DataType.isDecimal(d.type) || typeof raw !== 'object' || raw === null) {
+      for (let i = 0; i < d.length; i++) {
+        const x = sliced.get(at + i);
+        out[at + i] = x === null ? 0 : Number(x);
+      }
+    } else if (raw instanceof BigInt64Array || raw instanceof BigUint64Array) {
+      for (let i = 0; i < d.length; i++) out[at + i] = Number(raw[i]!);
+    } else {
+      const typed = raw as unknown as Float32Array;
+      out.set(typed.subarray(0, d.length), at);
+    }
+    if (d.nullCount > 0) {
+      for (let i = 0; i < d.length; i++) if (!sliced.isValid(at + i)) (valid ??= new Uint8Array(n).fill(1))[at + i] = 0;
+    }
+    at += d.length;
   }
   return { values: out, valid };
+}
+
+/** Rows [from, from+n) of a list vector as CSR offsets and flat values, from its buffers. */
+function arrowList(v: Vector, from: number, n: number): Extract<RawColumn, { type: 'list' }> {
+  const sliced = v.slice(from, from + n);
+  const offsets = new Int32Array(n + 1);
+  const parts: Float64Array[] = [];
+  let strings: (string | null)[] | null = null;
+  let row = 0;
+  let total = 0;
+  for (const d of sliced.data) {
+    const offs = d.valueOffsets as Int32Array;
+    const child = d.children[0]!;
+    const start = offs[0]!;
+    const end = offs[d.length]!;
+    for (let i = 0; i < d.length; i++) offsets[++row] = total + offs[i + 1]! - start;
+    const childVector = sliced.getChildAt(0);
+    if (DataType.isUtf8(child.type) || DataType.isDictionary(child.type)) {
+      strings ??= [];
+      for (let j = start; j < end; j++) {
+        const x = (childVector?.get(j) ?? null) as unknown;
+        strings.push(x === null ? null : String(x));
+      }
+    } else {
+      const raw = child.values as unknown as ArrayLike<number | bigint>;
+      const part = new Float64Array(end - start);
+      for (let j = start; j < end; j++) part[j - start] = Number(raw[j]!);
+      parts.push(part);
+    }
+    total += end - start;
+  }
+  if (strings) return { type: 'list', offsets, values: strings };
+  const values = new Float64Array(total);
+  let at = 0;
+  for (const p of parts) (values.set(p, at), (at += p.length));
+  return { type: 'list', offsets, values };
 }
 
 function arrowColumn(v: Vector, kind: ColumnKind, from: number, n: number, file: string, name: string): RawColumn {
   const k = arrowKind(v.type);
   if (kind === 'list') {
     if (k !== 'list') throw new DataError(`${file}: column \`${name}\` is ${String(v.type)}, expected a list of ids`);
-    const offsets = new Int32Array(n + 1);
-    const nums: number[] = [];
-    const strs: (string | null)[] = [];
-    for (let i = 0; i < n; i++) {
-      const item = v.get(from + i) as Vector | null;
-      if (item) for (const x of Array.from(item.toArray() as ArrayLike<unknown>)) {
-        if (typeof x === 'number' || typeof x === 'bigint') nums.push(Number(x));
-        else strs.push(x === null ? null : String(x));
-      }
-      offsets[i + 1] = nums.length + strs.length;
-    }
-    return { type: 'list', offsets, values: strs.length ? strs : Float64Array.from(nums) };
+    return arrowList(v, from, n);
   }
   if (kind === 'number' || (kind === 'id' && k === 'number')) {
     if (k !== 'number') throw new DataError(`${file}: column \`${name}\` is ${String(v.type)}, expected numbers`);
@@ -345,19 +383,29 @@ function concatColumns(parts: Map<string, RawColumn>[], lengths: number[]): Map<
       });
       out.set(name, { type: 'number', values, valid });
     } else if (first.type === 'string') {
-      out.set(name, { type: 'string', values: cols.flatMap((c) => (c as Extract<RawColumn, { type: 'string' }>).values) });
+      const values: (string | null)[] = [];
+      for (const c of cols as Extract<RawColumn, { type: 'string' }>[]) for (const x of c.values) values.push(x);
+      out.set(name, { type: 'string', values });
     } else {
+      const lists = cols as Extract<RawColumn, { type: 'list' }>[];
       const offsets = new Int32Array(total + 1);
-      const nums: number[] = [];
-      const strs: (string | null)[] = [];
       let row = 0;
-      for (const c of cols as Extract<RawColumn, { type: 'list' }>[]) {
-        const base = nums.length + strs.length;
+      let base = 0;
+      for (const c of lists) {
         for (let i = 1; i < c.offsets.length; i++) offsets[++row] = base + c.offsets[i]!;
-        if (c.values instanceof Float64Array) nums.push(...c.values);
-        else strs.push(...c.values);
+        base += c.values.length;
       }
-      out.set(name, { type: 'list', offsets, values: strs.length ? strs : Float64Array.from(nums) });
+      let values: Float64Array | (string | null)[];
+      if (lists.every((c) => c.values instanceof Float64Array)) {
+        values = new Float64Array(base);
+        let at = 0;
+        for (const c of lists) (values.set(c.values as Float64Array, at), (at += c.values.length));
+      } else {
+        // Mixed batches (numbers, or strings) are unified as strings, which hash alike.
+        values = [];
+        for (const c of lists) for (const x of c.values) values.push(x === null ? null : String(x));
+      }
+      out.set(name, { type: 'list', offsets, values });
     }
   }
   return out;

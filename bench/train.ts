@@ -1,0 +1,105 @@
+/**
+ * Training and scoring throughput of the model of DESIGN §9: 20 categorical fields, vocabulary
+ * 10,000, dimension 16, ResFlow towers 256 -> 128, 2 tasks, batch 1024, Adam, on in-memory
+ * batches (so data reading is not measured). Prints medians of several runs.
+ *
+ *   npm run bench:train [-- --backend wasm|cpu|tensorflow --steps 60 --repeats 3]
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/train/backend.js';
+import { validate, type SchemaIssue } from '../src/config/schema.js';
+import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
+import { buildBundle, predict } from '../src/train/bundle.js';
+import { Trainer } from '../src/train/trainer.js';
+import type { EncodedBatch } from '../src/data/encode.js';
+import { Rng } from '../src/rng.js';
+import { RunFolder } from '../src/runs/folder.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    steps: { type: 'string', default: '40' },
+    repeats: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '1024' },
+  },
+});
+const FIELDS = 20;
+const VOCAB = 10_000;
+const BATCH = Number(args.batch);
+
+export function benchConfig(): ExperimentConfig {
+  const raw = {
+    name: 'bench',
+    data: { train: 'unused', columns: { labels: { click: 'click', purchase: 'purchase' } } },
+    features: Array.from({ length: FIELDS }, (_, i) => ({ name: `f${i}`, buckets: VOCAB })),
+    tasks: [
+      { name: 'ctr', label: 'click' },
+      { name: 'ctcvr', label: 'purchase' },
+    ],
+    model: { type: 'resflow', embedding_dim: 16, hidden: [256, 128], activation: 'relu' },
+    train: { batch_size: BATCH, optimizer: { type: 'adam', lr: 1e-3 } },
+    eval: { metrics: ['auc'] },
+  };
+  const issues: SchemaIssue[] = [];
+  const config = validate(experimentSchema, raw, [], issues) as ExperimentConfig;
+  if (issues.length) throw new Error(JSON.stringify(issues));
+  return config;
+}
+
+function randomBatch(rng: Rng, n: number): EncodedBatch {
+  const click = Uint8Array.from({ length: n }, () => (rng.next() < 0.1 ? 1 : 0));
+  const purchase = Uint8Array.from(click, (c) => (c && rng.next() < 0.2 ? 1 : 0));
+  return {
+    length: n,
+    ids: Array.from({ length: FIELDS }, () => Int32Array.from({ length: n }, () => rng.int(VOCAB))),
+    numeric: new Float32Array(0),
+    labels: new Map([
+      ['click', click],
+      ['purchase', purchase],
+      ['exposure', new Uint8Array(n).fill(1)],
+    ]),
+    stage: new Uint8Array(n),
+    request: null,
+    user: null,
+    teacher: new Map(),
+    truth: new Map(),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  const info = await initBackend(args.backend as 'wasm');
+  const config = benchConfig();
+  const bundle = buildBundle(config);
+  const run = RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-')), config);
+  const trainer = new Trainer(bundle, run);
+  const rng = new Rng(1);
+  const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
+  const steps = Number(args.steps);
+  for (let i = 0; i < 5; i++) trainer.step(batches[i % batches.length]!); // warm-up
+  const trainRates: number[] = [];
+  const scoreRates: number[] = [];
+  let peak = process.memoryUsage().rss;
+  for (let r = 0; r < Number(args.repeats); r++) {
+    let t0 = performance.now();
+    for (let i = 0; i < steps; i++) trainer.step(batches[i % batches.length]!);
+    trainRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
+    peak = Math.max(peak, process.memoryUsage().rss);
+    t0 = performance.now();
+    for (let i = 0; i < steps; i++) predict(bundle, batches[i % batches.length]!);
+    scoreRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }
+  const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+  console.log(`backend: ${info.detail}; model: resflow, ${FIELDS} fields x vocab ${VOCAB} x dim 16, towers 256-128, 2 tasks, batch ${BATCH}`);
+  console.log(`train samples/s: median ${fmt(median(trainRates))} (runs: ${trainRates.map(fmt).join(', ')})`);
+  console.log(`score samples/s: median ${fmt(median(scoreRates))} (runs: ${scoreRates.map(fmt).join(', ')})`);
+  console.log(`peak RSS: ${(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB; tfjs tensors alive: ${tf.memory().numTensors}`);
+}
+
+await main();
