@@ -4,6 +4,7 @@
  * the batch. A read that ends before the file's row count is an error, never a short read.
  */
 import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import duckdb from '@duckdb/node-bindings';
 import { DuckDBInstance, DuckDBVector, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
@@ -212,25 +213,42 @@ function arrowKind(t: DataType): ColumnInfo['kind'] {
   return 'other';
 }
 
-async function openArrow(file: string): Promise<RecordBatchReader> {
+/** The Arrow IPC file format starts with this magic; the stream format does not. */
+const ARROW_FILE_MAGIC = 'ARROW1';
+
+async function openArrow(file: string): Promise<{ reader: RecordBatchReader; close: () => Promise<void> }> {
+  let handle: FileHandle | undefined;
   try {
-    const reader = await RecordBatchReader.from(createReadStream(file));
+    // The file format keeps its schema and batch index in a footer: give arrow-js random access so
+    // it reads batch by batch instead of buffering the whole stream to reach the footer.
+    handle = await open(file, 'r');
+    const head = Buffer.alloc(ARROW_FILE_MAGIC.length);
+    await handle.read(head, 0, head.length, 0);
+    if (head.toString('latin1') !== ARROW_FILE_MAGIC) {
+      await handle.close();
+      handle = undefined;
+    }
+    const reader = (handle ? await RecordBatchReader.from(handle) : await RecordBatchReader.from(createReadStream(file))) as RecordBatchReader;
     await reader.open();
     if (!reader.schema) throw new Error('no Arrow schema (empty file?)');
-    return reader as RecordBatchReader;
+    const h = handle;
+    return { reader, close: async () => void (await h?.close().catch(() => undefined)) };
   } catch (err) {
+    await handle?.close().catch(() => undefined);
     throw new DataError(`${file}: not a readable Arrow IPC file (${firstLine(err)})`);
   }
 }
 
 async function arrowInfo(file: string): Promise<TableInfo> {
-  const reader = await openArrow(file);
+  const { reader, close } = await openArrow(file);
   const columns = reader.schema.fields.map((f) => ({ name: f.name, type: String(f.type), kind: arrowKind(f.type) }));
   let rows = 0;
   try {
     for await (const b of reader) rows += b.numRows;
   } catch (err) {
     throw new DataError(`${file}: Arrow IPC data is truncated or corrupt after ${rows} rows (${firstLine(err)})`);
+  } finally {
+    await close();
   }
   return { file, format: 'arrow', rows, columns };
 }
@@ -320,7 +338,7 @@ function arrowColumn(v: Vector, kind: ColumnKind, from: number, n: number, file:
 }
 
 async function* arrowBatches(info: TableInfo, wanted: { name: string; kind: ColumnKind }[], batchRows: number): AsyncGenerator<RawBatch> {
-  const reader = await openArrow(info.file);
+  const { reader, close } = await openArrow(info.file);
   let read = 0;
   // Re-slice the file's record batches into batches of batchRows.
   let pending: { batch: RecordBatch; from: number }[] = [];
@@ -358,6 +376,8 @@ async function* arrowBatches(info: TableInfo, wanted: { name: string; kind: Colu
   } catch (err) {
     if (err instanceof DataError) throw err;
     throw new DataError(`${info.file}: Arrow IPC data is truncated or corrupt after ${read + pendingRows} rows (${firstLine(err)})`);
+  } finally {
+    await close();
   }
   if (pendingRows > 0) yield emit(pendingRows);
   pending = [];
