@@ -10,7 +10,7 @@ export type Stage = (typeof STAGES)[number];
 /** Label names a task may learn; `exposure` is derived from the stage column (AEL in ASMOL). */
 export const LABELS = ['click', 'purchase', 'all_click', 'all_purchase', 'exposure'] as const;
 export type LabelName = (typeof LABELS)[number];
-export const METRICS = ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash'] as const;
+export const METRICS = ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash', 'online'] as const;
 export type MetricName = (typeof METRICS)[number];
 
 const files = union([str(), arr(str(), { minItems: 1 })], {
@@ -93,7 +93,10 @@ export const experimentSchema = obj(
           stage: nullable(str(), { default: null, description: 'Absent: every row is an exposure.' }),
           labels: record(str(), { default: {}, description: 'Label name (click, purchase, all_click, all_purchase) to column.' }),
           teacher: record(str(), { default: {}, description: 'Teacher score name to column (ranking model CTR/CTCVR in [0,1]).' }),
-          truth: record(str(), { default: {}, description: 'True probability per label (synthetic data) for oracle metrics.' }),
+          truth: record(str(), {
+            default: {},
+            description: 'Synthetic ground truth: true probability per label (oracle metrics) and relevance_ctr / relevance_cvr (simulated online outcome).',
+          }),
         }),
         stage_values: record(union([str(), int()]), {
           default: {},
@@ -133,7 +136,10 @@ export const experimentSchema = obj(
       weights: record(num(), { default: {}, description: 'Weight per task name; tasks not named get 1.' }),
     }),
     eval: obj({
-      metrics: arr(oneOf(METRICS), { default: ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash'] }),
+      metrics: arr(oneOf(METRICS), {
+        default: ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash', 'online'],
+        description: '`online` (simulated expected purchases) needs synthetic ground truth and is skipped without it.',
+      }),
       ks: arr(int({ min: 1 }), { minItems: 1, default: [10, 50] }),
       gauc_group: oneOf(['request', 'user'], { default: 'request' }),
       label_weights: record(num({ min: 0 }), { default: { purchase: 1 }, description: 'W_i = sum of weight x label, for Weighted Recall@K.' }),

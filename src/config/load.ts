@@ -246,9 +246,9 @@ function crossChecks(c: ExperimentConfig, issues: SchemaIssue[]): void {
     if (es.task !== undefined && !taskNames.includes(es.task)) add(['train', 'early_stopping', 'task'], `no task named \`${es.task}\`; tasks: ${taskNames.join(', ')}`);
     if (!c.data.validation) add(['train', 'early_stopping'], 'early stopping needs data.validation');
   }
-  const needsRequest = c.eval.metrics.some((m) => m === 'recall' || m === 'wrecall' || m === 'ash' || (m === 'gauc' && c.eval.gauc_group === 'request'));
+  const needsRequest = c.eval.metrics.some((m) => m === 'recall' || m === 'wrecall' || m === 'ash' || m === 'online' || (m === 'gauc' && c.eval.gauc_group === 'request'));
   if (needsRequest && !c.data.columns.request) {
-    add(['eval', 'metrics'], 'gAUC by request, recall, wrecall and ash need data.columns.request (or drop them from eval.metrics)');
+    add(['eval', 'metrics'], 'gAUC by request, recall, wrecall, ash and online need data.columns.request (or drop them from eval.metrics)');
   }
   if (c.eval.metrics.includes('gauc') && c.eval.gauc_group === 'user' && !c.data.columns.user) {
     add(['eval', 'gauc_group'], 'gAUC by user needs data.columns.user');

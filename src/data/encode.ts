@@ -96,6 +96,8 @@ function lookup(f: FeatureConfig): { tableSize: number; toRow: SparseFeature['to
 /** Dense ids for request/user keys, shared by every batch of a stream. */
 export class KeyIndex {
   private readonly map = new Map<number | string, number>();
+  /** Original key of each dense id (to write predictions with the data's own request ids). */
+  readonly keys: (number | string)[] = [];
   get size(): number {
     return this.map.size;
   }
@@ -104,6 +106,7 @@ export class KeyIndex {
     if (id === undefined) {
       id = this.map.size;
       this.map.set(key, id);
+      this.keys.push(key);
     }
     return id;
   }

@@ -16,6 +16,7 @@
 import type { MetricName } from '../config/experiment.js';
 import { DataError, UsageError } from '../errors.js';
 import { aucFromSorted, gaucFromPartition, logloss } from './classification.js';
+import { simulatedPurchasesAtK, type OnlineInputs } from './online.js';
 import {
   countGroups,
   hitRateFromRanking,
@@ -71,6 +72,8 @@ export interface EvalInput {
   itemWeights?: WeightArray;
   /** ASH target per row (0/1; the all_purchase or all_click label, from eval.ash_target). */
   ashTargets?: LabelArray;
+  /** Teacher scores, true relevances and logged exposures, for the simulated online outcome. */
+  online?: OnlineInputs;
 }
 
 /** Lazily computed values shared between metrics of one evaluateMetrics call. */
@@ -212,6 +215,19 @@ export const METRIC_REGISTRY = {
       return macroMicroRecords('ash', hitRateFromRanking(ctx.fusedRanking(), T, ctx.ks).perK, ctx.input.split);
     },
   },
+  online: {
+    name: 'online',
+    needsGroups: true,
+    hasK: true,
+    higherIsBetter: true,
+    perTask: false,
+    description:
+      'Simulated online outcome (synthetic data): expected purchases per request when the top K by fused score go through the simulated ranking stage and exposures.',
+    compute(ctx) {
+      const inputs = need(ctx.input.online, 'online', 'teacher_ctcvr and true relevances (data.columns.teacher.ctcvr, data.columns.truth.relevance_ctr/relevance_cvr)');
+      return simulatedPurchasesAtK(ctx.fusedRanking(), inputs, ctx.ks).map(({ k, value }) => ({ name: 'online', task: 'fused', k, split: ctx.input.split, value }));
+    },
+  },
 } as const satisfies Record<MetricName, MetricDefinition>;
 
 function macroMicroRecords(name: string, perK: ReadonlyArray<{ k: number; macro: number; micro: number }>, split: string): MetricRecord[] {
@@ -302,5 +318,6 @@ function checkLengths(input: EvalInput): number {
   check('users', input.users);
   check('itemWeights', input.itemWeights);
   check('ashTargets', input.ashTargets);
+  check('online teacher scores', input.online?.teacherCtcvr);
   return Math.max(n, 0);
 }

@@ -49,6 +49,11 @@ export function evaluateRows(
     log.warn(`wrecall needs the labels ${missingWeights.join(', ')} (eval.label_weights); skipped`);
     metrics = metrics.filter((m) => m !== 'wrecall');
   }
+  const online = onlineInputs(config, rows);
+  if (metrics.includes('online') && !online) {
+    log.debug('online (simulated outcome) needs teacher ctcvr and truth relevance_ctr/relevance_cvr columns; skipped');
+    metrics = metrics.filter((m) => m !== 'online');
+  }
   const input: EvalInput = {
     split,
     metrics,
@@ -63,6 +68,29 @@ export function evaluateRows(
     gaucGroup: config.eval.gauc_group,
     itemWeights: metrics.includes('wrecall') ? itemWeights(labelsByName, config.eval.label_weights) : undefined,
     ashTargets,
+    online,
   };
   return evaluateMetrics(input);
+}
+
+function onlineInputs(config: ExperimentConfig, rows: EncodedBatch): EvalInput['online'] {
+  const teacherCtcvr = rows.teacher.get('ctcvr');
+  const relevanceCtr = rows.truth.get('relevance_ctr');
+  const relevanceCvr = rows.truth.get('relevance_cvr');
+  if (!teacherCtcvr || !relevanceCtr || !relevanceCvr || !config.data.columns.stage) return undefined;
+  return { teacherCtcvr, relevanceCtr, relevanceCvr, exposed: rows.labels.get('exposure')! };
+}
+
+/**
+ * The oracle: every task scored by the true probability of its label (synthetic data). Its
+ * metrics bound what any model can reach on the same rows. Undefined without ground truth.
+ */
+export function oracleProbs(config: ExperimentConfig, rows: EncodedBatch): Record<string, Float32Array> | undefined {
+  const out: Record<string, Float32Array> = {};
+  for (const t of config.tasks) {
+    const truth = rows.truth.get(t.label);
+    if (!truth) return undefined;
+    out[t.name] = truth;
+  }
+  return out;
 }

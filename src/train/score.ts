@@ -14,6 +14,8 @@ export interface ScoredSplit {
   rows: EncodedBatch;
   files: string[];
   seconds: number;
+  /** Original request key per dense request id. */
+  requestKeys: (number | string)[];
 }
 
 export async function scoreSplit(
@@ -44,7 +46,7 @@ export async function scoreSplit(
   };
   const probs = Object.fromEntries(bundle.taskNames.map((t, k) => [t, join(probParts[k]!)]));
   const rows = metaParts.length ? concatBatches(metaParts) : emptyRows();
-  return { probs, rows, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000 };
+  return { probs, rows, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: encoder.requests.keys };
 }
 
 function emptyRows(): EncodedBatch {

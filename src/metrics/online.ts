@@ -1,0 +1,44 @@
+/**
+ * Simulated online outcome (DESIGN §7): a pre-ranker's top K of each request is replayed through
+ * the simulated downstream funnel: the ranking stage orders the chosen set by the teacher's CTCVR
+ * and shows as many items as the request really showed, at positions 1..E; the outcome is the
+ * expected number of purchases, sum of relevance_ctr x positionBias(position) x relevance_cvr.
+ * Only meaningful on data that carries the true relevances (the synthetic funnel).
+ */
+import { positionBias } from '../data/synth.js';
+import type { RankedGroups, ScoreArray } from './ranking.js';
+
+export interface OnlineInputs {
+  teacherCtcvr: ScoreArray;
+  relevanceCtr: ScoreArray;
+  relevanceCvr: ScoreArray;
+  /** 1 for rows that were exposures in the log: E per request = its number of exposures. */
+  exposed: Uint8Array;
+}
+
+/** Mean expected purchases per request (requests with at least one exposure), for each K. */
+export function simulatedPurchasesAtK(ranked: RankedGroups, inputs: OnlineInputs, ks: readonly number[]): { k: number; value: number }[] {
+  const sums = ks.map(() => 0);
+  let requests = 0;
+  const G = ranked.groupStart.length - 1;
+  for (let g = 0; g < G; g++) {
+    const start = ranked.groupStart[g]!;
+    const end = ranked.groupStart[g + 1]!;
+    let E = 0;
+    for (let r = start; r < end; r++) E += inputs.exposed[ranked.order[r]!]!;
+    if (E === 0) continue;
+    requests++;
+    ks.forEach((k, ki) => {
+      const chosen = Array.from(ranked.order.subarray(start, Math.min(end, start + k)));
+      // Ranking stage: by teacher CTCVR, ties by row order.
+      chosen.sort((a, b) => inputs.teacherCtcvr[b]! - inputs.teacherCtcvr[a]! || a - b);
+      let s = 0;
+      for (let pos = 0; pos < Math.min(E, chosen.length); pos++) {
+        const j = chosen[pos]!;
+        s += inputs.relevanceCtr[j]! * positionBias(pos + 1) * inputs.relevanceCvr[j]!;
+      }
+      sums[ki]! += s;
+    });
+  }
+  return ks.map((k, ki) => ({ k, value: requests ? sums[ki]! / requests : NaN }));
+}
