@@ -450,7 +450,7 @@ function smallEval(): EvalInput {
 }
 
 test('registry: definitions cover every metric name with its properties', () => {
-  assert.deepEqual(METRIC_NAMES, ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash']);
+  assert.deepEqual(METRIC_NAMES, ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash', 'online']);
   for (const name of METRIC_NAMES) {
     const def = metricDefinition(name);
     assert.equal(def.name, name);

@@ -41,7 +41,8 @@ export function metricsMarkdown(records: MetricRecord[]): string {
 }
 
 export function writeMetricTables(run: RunFolder, split: string, records: MetricRecord[], extra: MetricRecord[] = []): MetricRecord[] {
-  const all = [...readMetrics(run).filter((r) => r.split !== split), ...records, ...extra];
+  const written = new Set([split, ...records.map((r) => r.split), ...extra.map((r) => r.split)]);
+  const all = [...readMetrics(run).filter((r) => !written.has(r.split)), ...records, ...extra];
   run.writeJson('metrics.json', all);
   run.writeText('metrics.csv', toCsv(all.map((r) => ({ split: r.split, name: r.name, task: r.task, k: r.k, variant: r.variant, value: r.value }))));
   run.writeText('metrics.md', `# Metrics of ${run.info.experiment}/${run.info.version}\n\n${metricsMarkdown(all)}`);

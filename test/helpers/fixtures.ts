@@ -42,7 +42,7 @@ data:
     stage: stage
     labels: { click: click, purchase: purchase, all_click: all_click, all_purchase: all_purchase }
     teacher: { ctr: teacher_ctr, ctcvr: teacher_ctcvr }
-    truth: { click: p_click, purchase: p_purchase, all_click: p_all_click, all_purchase: p_all_purchase }
+    truth: { click: p_click, purchase: p_purchase, all_click: p_all_click, all_purchase: p_all_purchase, relevance_ctr: relevance_ctr, relevance_cvr: relevance_cvr }
 features:
   - { name: user_id, buckets: 1000 }
   - { name: query_category, buckets: 64 }
