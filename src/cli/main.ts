@@ -3,11 +3,12 @@
  * Errors print one clear line (no stack trace unless --verbose).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ResflowError } from '../errors.js';
+import { Interrupted, ResflowError } from '../errors.js';
 import { log, setVerbosity, verbosity } from '../log.js';
 import { registerDataCommands } from './data.js';
 import { registerConfigCommands } from './config.js';
 import { registerRunCommands } from './run.js';
+import { registerCompareCommand } from './compare.js';
 import { version } from '../version.js';
 
 export function buildProgram(): Command {
@@ -41,6 +42,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
   registerDataCommands(program);
   registerConfigCommands(program);
   registerRunCommands(program);
+  registerCompareCommand(program);
   program.exitOverride();
   return program;
 }
@@ -61,6 +63,10 @@ export function reportError(err: unknown): number {
     // Help and version exit through here with code 0; commander already printed its message.
     if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
     return 2;
+  }
+  if (err instanceof Interrupted) {
+    process.stderr.write(`resflow: ${err.message}\n`);
+    return err.exitCode;
   }
   if (err instanceof ResflowError) {
     process.stderr.write(`resflow: error: ${err.message}\n`);

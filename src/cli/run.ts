@@ -11,7 +11,7 @@ import { STAGES } from '../config/experiment.js';
 import { toCsv } from '../runs/folder.js';
 import type { ModelBundle } from '../train/bundle.js';
 import type { ScoredSplit } from '../train/score.js';
-import { evaluateRows, oracleProbs, type Fusion } from '../train/evaluate.js';
+import { evaluateRows, onlineReferences, oracleProbs, type Fusion } from '../train/evaluate.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { ColumnDef, ColumnValues } from '../data/write.js';
 
@@ -50,7 +50,10 @@ export async function evaluateRun(run: RunFolder, bundle: ModelBundle, split: st
   const started = Date.now();
   const records = evaluateRows(config, scored.probs, scored.rows, split, { fusion: opts.fusion });
   const oracle = oracleProbs(config, scored.rows);
-  const oracleRecords = oracle ? evaluateRows(config, oracle, scored.rows, `${split}-oracle`, { fusion: opts.fusion }) : [];
+  const oracleRecords = [
+    ...(oracle ? evaluateRows(config, oracle, scored.rows, `${split}-oracle`, { fusion: opts.fusion, metrics: config.eval.metrics.filter((m) => m !== 'online') }) : []),
+    ...onlineReferences(config, scored.rows, `${split}-oracle`),
+  ];
   log.debug(`metrics over ${scored.rows.length} rows in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   writeMetricTables(run, split, records, oracleRecords);
   log.info(metricsMarkdown([...records, ...oracleRecords]));

@@ -6,7 +6,8 @@ import type { ExperimentConfig } from '../config/experiment.js';
 import { STAGES } from '../config/experiment.js';
 import { log } from '../log.js';
 import { fuseScores } from '../metrics/fusion.js';
-import { itemWeights } from '../metrics/ranking.js';
+import { itemWeights, rankWithinGroups } from '../metrics/ranking.js';
+import { simulatedPurchasesAtK } from '../metrics/online.js';
 import { evaluateMetrics, type EvalInput, type MetricRecord } from '../metrics/registry.js';
 import type { EncodedBatch } from '../data/encode.js';
 
@@ -71,6 +72,26 @@ export function evaluateRows(
     online,
   };
   return evaluateMetrics(input);
+}
+
+/**
+ * Reference points for the simulated online outcome: `oracle` ranks every request's pool by the true
+ * expected purchase if shown first (relevance_ctr x relevance_cvr) and replays its top K; `logged`
+ * is what the logged production funnel got (sum of p_purchase over the request's exposures).
+ */
+export function onlineReferences(config: ExperimentConfig, rows: EncodedBatch, split: string): MetricRecord[] {
+  const inputs = onlineInputs(config, rows);
+  if (!inputs || !rows.request) return [];
+  const value = Float64Array.from(inputs.relevanceCtr, (c, i) => c * inputs.relevanceCvr[i]!);
+  const oracle = simulatedPurchasesAtK(rankWithinGroups(value, rows.request), inputs, config.eval.ks).map(
+    ({ k, value: v }): MetricRecord => ({ name: 'online', task: 'oracle', k, split, value: v }),
+  );
+  const pPurchase = rows.truth.get('purchase');
+  if (!pPurchase) return oracle;
+  const perRequest = new Map<number, number>();
+  for (let i = 0; i < rows.length; i++) if (inputs.exposed[i]) perRequest.set(rows.request[i]!, (perRequest.get(rows.request[i]!) ?? 0) + pPurchase[i]!);
+  const logged = [...perRequest.values()].reduce((a, b) => a + b, 0) / Math.max(perRequest.size, 1);
+  return [...oracle, { name: 'online', task: 'logged', split, value: logged }];
 }
 
 function onlineInputs(config: ExperimentConfig, rows: EncodedBatch): EvalInput['online'] {
