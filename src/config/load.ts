@@ -58,6 +58,24 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   return over === undefined ? base : over;
 }
 
+/** Model parameters every model type shares; the others belong to one type. */
+const COMMON_MODEL_KEYS = ['embedding_dim', 'activation', 'batch_norm', 'dropout'];
+
+/**
+ * When a layer switches `model.type`, parameters inherited for the old type mean nothing to the new
+ * one: only the common keys carry over (so `extends: quickstart.yaml` + `model: {type: mmoe}` works).
+ */
+function keepCommonModelKeys(model: unknown, newType: unknown): unknown {
+  if (!isObj(model) || model.type === newType) return model;
+  return Object.fromEntries(Object.entries(model).filter(([k]) => COMMON_MODEL_KEYS.includes(k)));
+}
+
+function mergeLayer(base: Record<string, unknown>, layer: Record<string, unknown>): Record<string, unknown> {
+  const m = layer.model;
+  if (isObj(m) && m.type !== undefined) base = { ...base, model: keepCommonModelKeys(base.model, m.type) };
+  return deepMerge(base, layer) as Record<string, unknown>;
+}
+
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -155,13 +173,14 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
   }
 
   let merged: Record<string, unknown> = {};
-  for (const layer of [...layers].reverse()) merged = deepMerge(merged, layer.value) as Record<string, unknown>;
+  for (const layer of [...layers].reverse()) merged = mergeLayer(merged, layer.value);
   delete merged.extends;
 
   if (opts.overrides?.length) {
     const overrideLayer: Layer = { source: '--set', value: {} };
     for (const spec of opts.overrides) {
       const { path: p, value } = parseOverride(spec);
+      if (p.length === 2 && p[0] === 'model' && p[1] === 'type') merged.model = keepCommonModelKeys(merged.model, value);
       setPath(merged, p, value);
       setPath(overrideLayer.value, p, value);
     }

@@ -1,10 +1,16 @@
 /**
  * The model registry. Each entry builds a multi-task model over the concatenated field embeddings
  * (and numeric features). Parameter schemas live in specs.ts; a test checks both lists match.
+ * ResFlow and Shared-Bottom are defined here; OMoE, MMoE and PLE in moe.ts, ESMM in esmm.ts,
+ * AITM in aitm.ts (shared pieces in common.ts; parameter counts and scoring time in cost.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config/experiment.js';
-import { DenseBlock, LogitLayer, Mlp, type DenseOptions, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
+import { DenseBlock, LogitLayer, Mlp, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
+import { denseOptions } from './common.js';
+import { mmoe, omoe, ple } from './moe.js';
+import { esmm } from './esmm.js';
+import { aitm } from './aitm.js';
 
 export interface ForwardResult {
   /** One logit tensor [batch] per task, in config order; p_k = sigmoid(z_k). */
@@ -12,6 +18,13 @@ export interface ForwardResult {
   /** Each task's own logit before any residual from earlier tasks (for inspection and tests). */
   own: tf.Tensor1D[];
   updates: StateUpdate[];
+  /**
+   * An extra training loss the model defines on its own outputs, already weighted (e.g. AITM's
+   * calibration term), returned only when `ctx.training`. The trainer adds it to the total loss.
+   */
+  extraLoss?: tf.Scalar;
+  /** Named intermediate tensors for inspection and tests (gate weights [B, experts], attention weights). */
+  aux?: Record<string, tf.Tensor>;
 }
 
 export interface MultiTaskModel {
@@ -20,14 +33,6 @@ export interface MultiTaskModel {
 }
 
 export type ModelBuilder = (cfg: ModelConfig, inputDim: number, tasks: string[], params: ParamStore) => MultiTaskModel;
-
-function denseOptions(cfg: ModelConfig): DenseOptions {
-  return {
-    activation: cfg.activation as DenseOptions['activation'],
-    batchNorm: Boolean(cfg.batch_norm),
-    dropout: Number(cfg.dropout ?? 0),
-  };
-}
 
 /**
  * ResFlow: one tower per task; for k >= 2, o_k^l = f_k^l(o_k^{l-1}) + o_{k-1}^l (feature residual,
@@ -95,4 +100,9 @@ const sharedBottom: ModelBuilder = (cfg, inputDim, tasks, params) => {
 export const modelRegistry: Record<string, ModelBuilder> = {
   resflow,
   shared_bottom: sharedBottom,
+  omoe,
+  mmoe,
+  ple,
+  esmm,
+  aitm,
 };

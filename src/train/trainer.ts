@@ -35,10 +35,10 @@ interface TrainState {
   bestEpoch: number | null;
   badEpochs: number;
   /** Running sums of the current epoch, kept in checkpoints so a resumed epoch reports whole. */
-  epochSums: { samples: number; steps: number; loss: number; tasks: number[]; seconds: number };
+  epochSums: { samples: number; steps: number; loss: number; tasks: number[]; extra: number; seconds: number };
 }
 
-const emptySums = (tasks: number) => ({ samples: 0, steps: 0, loss: 0, tasks: new Array<number>(tasks).fill(0), seconds: 0 });
+const emptySums = (tasks: number) => ({ samples: 0, steps: 0, loss: 0, tasks: new Array<number>(tasks).fill(0), extra: 0, seconds: 0 });
 
 export interface TrainOptions {
   /** Set to true (e.g. by SIGINT) to stop after the current step with a checkpoint. */
@@ -97,12 +97,13 @@ export class Trainer {
   }
 
   /** One optimisation step; returns the total and per-task losses. */
-  step(mb: EncodedBatch): { total: number; perTask: number[] } {
+  step(mb: EncodedBatch): { total: number; perTask: number[]; extra: number } {
     const { tables, params, model } = this.bundle;
     const config = this.config;
     const B = mb.length;
     const x = tf.tensor2d(tables.lookup(mb), [B, tables.inputDim]);
     const perTaskLoss: tf.Scalar[] = [];
+    let extraLoss: tf.Scalar | undefined;
     const keepAlive: tf.Tensor[] = [x];
     let updates: [tf.Variable, tf.Tensor][] = [];
     const dropoutSeed = (config.runtime.seed * 1000003 + this.state.globalStep * 7919) % 2147483647;
@@ -140,6 +141,11 @@ export class Trainer {
           perTaskLoss.push(tf.keep(taskLoss));
           total = tf.add(total, tf.mul(taskLoss, t.weight));
         });
+        // Model-specific terms (e.g. AITM's calibration), already weighted by the model.
+        if (out.extraLoss) {
+          extraLoss = tf.keep(out.extraLoss);
+          total = tf.add(total, out.extraLoss);
+        }
         return total;
       },
       [x, ...trainable],
@@ -149,10 +155,12 @@ export class Trainer {
 
     const total = value.dataSync()[0]!;
     const perTask = perTaskLoss.map((l) => l.dataSync()[0]!);
+    const extra = extraLoss ? extraLoss.dataSync()[0]! : 0;
+    if (extraLoss) keepAlive.push(extraLoss);
     if (!Number.isFinite(total)) {
       tf.dispose([value, ...grads, ...perTaskLoss, ...keepAlive]);
       throw new RuntimeFailure(
-        `the loss became ${total} at step ${this.state.globalStep + 1} (epoch ${this.state.epoch + 1}; per task: ${config.tasks.map((t, k) => `${t.name} ${perTask[k]}`).join(', ')}); lower train.optimizer.lr or set train.grad_clip`,
+        `the loss became ${total} at step ${this.state.globalStep + 1} (epoch ${this.state.epoch + 1}; per task: ${config.tasks.map((t, k) => `${t.name} ${perTask[k]}`).join(', ')}${extraLoss ? `, model term ${extra}` : ''}); lower train.optimizer.lr or set train.grad_clip`,
       );
     }
     const gradX = grads[0]!.dataSync() as Float32Array;
@@ -170,7 +178,7 @@ export class Trainer {
     for (const [v, t] of updates) v.assign(t);
     tf.dispose([value, ...grads, ...dense, ...perTaskLoss, ...keepAlive, ...updates.map((u) => u[1])]);
     this.state.globalStep++;
-    return { total, perTask };
+    return { total, perTask, extra };
   }
 
   /** Rows read from the training files in the current epoch (drives the progress bar). */
@@ -247,12 +255,13 @@ export class Trainer {
       let stepIndex = 0;
       for await (const mb of this.trainBatches(epoch)) {
         if (stepIndex++ < this.state.stepInEpoch) continue; // resuming: replay the epoch's order up to where it stopped
-        const { total, perTask } = this.step(mb);
+        const { total, perTask, extra } = this.step(mb);
         this.state.stepInEpoch++;
         sums.samples += mb.length;
         sums.steps++;
         sums.loss += total;
         perTask.forEach((l, k) => (sums.tasks[k]! += l));
+        sums.extra += extra;
         sums.seconds = secondsBefore + (Date.now() - started) / 1000;
         const fields: Record<string, string> = { loss: (sums.loss / sums.steps).toFixed(4) };
         config.tasks.forEach((t, k) => (fields[t.name] = (sums.tasks[k]! / sums.steps).toFixed(4)));
@@ -272,6 +281,7 @@ export class Trainer {
       progress.stop(`epoch ${epoch + 1}/${config.train.epochs}: ${samples.toLocaleString('en-US')} samples in ${seconds.toFixed(1)}s (${Math.round(samples / Math.max(seconds, 1e-3)).toLocaleString('en-US')} samples/s), loss ${(lossSum / Math.max(steps, 1)).toFixed(4)}`);
       const row: HistoryRow = { epoch: epoch + 1, steps: this.state.globalStep, samples, seconds: Number(seconds.toFixed(3)), train_loss: lossSum / Math.max(steps, 1) };
       config.tasks.forEach((t, k) => (row[`train_${t.name}_loss`] = taskSums[k]! / Math.max(steps, 1)));
+      if (sums.extra !== 0) row.train_model_term = sums.extra / Math.max(steps, 1);
       if (config.data.validation) {
         const val = await this.validate();
         Object.assign(row, val);

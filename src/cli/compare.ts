@@ -1,0 +1,122 @@
+/** `resflow compare`: runs side by side, seed groups, significance, baseline checks, plots. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { log } from '../log.js';
+import {
+  BaselineFailure,
+  baselineLine,
+  buildComparison,
+  checkBaseline,
+  loadBaseline,
+  loadRun,
+  renderBaseline,
+  renderCsv,
+  renderJson,
+  renderMarkdown,
+  renderText,
+  resolveRunDirs,
+  type BaselineResult,
+} from '../report/compare.js';
+
+const FORMATS = ['table', 'md', 'csv', 'json'] as const;
+type Format = (typeof FORMATS)[number];
+
+interface CompareFlags {
+  split: string;
+  metrics?: string;
+  format: string;
+  reference?: string;
+  group: boolean;
+  baseline?: string;
+  out?: string;
+  plots: boolean;
+}
+
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+export function registerCompareCommand(program: Command): void {
+  program
+    .command('compare')
+    .description(
+      'compare runs side by side: a metric table with the best values marked, the config keys that differ, ' +
+        'seed groups (mean ± std, paired t-test by seed), baseline checks for CI, plots and a self-contained report.html',
+    )
+    .argument('<runs...>', 'run folders and/or experiment folders (every run in them)')
+    .option('--split <names>', 'metric split(s) to compare, comma-separated', 'eval')
+    .option('--metrics <names>', 'only these metrics, comma-separated: auc, gauc, logloss, recall, wrecall, ash, or name@K (e.g. wrecall@10)')
+    .option('--format <format>', 'table (aligned text), md, csv or json', 'table')
+    .option('--reference <row>', 'row the p-values are against: its label, its number, a run folder or version (default: the first row)')
+    .option('--no-group', 'one row per run, even for runs whose configs differ only in runtime.seed')
+    .option('--baseline <file>', 'YAML/JSON list of expected values, e.g. - { name: auc, task: ctr, min: 0.58 }; exit 1 if a row misses one')
+    .option('--out <dir>', 'folder for the SVG plots and report.html (default: <first experiment folder>/compare)')
+    .option('--no-plots', 'write no plots and no report.html')
+    .addHelpText(
+      'after',
+      `
+Rows: runs whose configs differ only in runtime.seed form one group row (mean ± sample std, n);
+other rows are labelled by the config values that tell them apart (e.g. model.residual=none).
+Runs that are not completed are listed with their status and left out of every statistic.
+With seed groups, a paired t-test per metric (runs paired by seed) gives a two-sided p-value
+against the reference row; * marks p < 0.05.
+
+Baseline file entries: name (metric), task, split (default: the compared split), k, variant,
+and min, max, or value with tolerance:
+  - { name: auc, task: ctr, split: eval, min: 0.58 }
+  - { name: logloss, task: ctr, max: 0.35 }
+  - { name: wrecall, task: fused, k: 10, variant: macro, value: 0.49, tolerance: 0.02 }
+A violation exits 1; an entry that matches no metric exits 2.
+
+Examples:
+  resflow compare runs/quickstart-ablation
+  resflow compare runs/quickstart-ablation --metrics auc,logloss,wrecall@10 --format md
+  resflow compare runs/a/20261123-101500-1a2b3c4d runs/b/20261123-102000-5e6f7a8b --no-plots --format json
+  resflow compare runs/quickstart-ablation --reference model.residual=none --baseline ci/baseline.yaml`,
+    )
+    .action(async (paths: string[], o: CompareFlags) => {
+      if (!(FORMATS as readonly string[]).includes(o.format)) throw new UsageError(`--format ${o.format}: expected one of ${FORMATS.join(', ')}`);
+      const format = o.format as Format;
+      const splits = list(o.split);
+      if (splits.length === 0) throw new UsageError('--split: give a split name, e.g. --split eval');
+      const entries = o.baseline ? loadBaseline(o.baseline) : undefined;
+      const { runs: dirs, experimentDirs } = resolveRunDirs(paths);
+      const runs = dirs.map(loadRun);
+      const cmp = buildComparison(runs, {
+        splits,
+        group: o.group,
+        ...(o.metrics !== undefined ? { metrics: list(o.metrics) } : {}),
+        ...(o.reference !== undefined ? { reference: o.reference } : {}),
+      });
+      const baseline: BaselineResult | undefined = entries ? checkBaseline(cmp, entries, o.baseline!) : undefined;
+
+      const width = process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : Infinity;
+      if (format === 'table') log.out(renderText(cmp, width));
+      else if (format === 'md') log.out(renderMarkdown(cmp).trimEnd());
+      else if (format === 'csv') process.stdout.write(renderCsv(cmp));
+      else process.stdout.write(renderJson(cmp, baseline));
+      if (baseline && format === 'table') log.out('\n' + renderBaseline(baseline, 'table'));
+      if (baseline && format === 'md') log.out('\n' + renderBaseline(baseline, 'md').trimEnd());
+
+      if (o.plots) {
+        const outDir = path.resolve(o.out ?? path.join(experimentDirs[0]!, 'compare'));
+        const { writeCompareReport } = await import('../report/plots.js');
+        const files = await writeCompareReport(cmp, outDir, baseline);
+        log.info(`plots: ${files.svgs.length} SVG files in ${files.dir}`);
+        log.info(`report: ${files.report}`);
+      }
+
+      if (baseline && baseline.failures.length > 0) {
+        // with csv/json on stdout, CI logs still show each violation (table and md list them already)
+        if (format === 'csv' || format === 'json') for (const c of baseline.failures) process.stderr.write(`baseline: ${baselineLine(c)}\n`);
+        const first = baseline.failures[0]!;
+        throw new BaselineFailure(
+          `baseline ${o.baseline}: ${baseline.failures.length} of ${baseline.checks.length} checks failed ` +
+            `(first: ${first.row}: ${first.metric} = ${first.found === null ? 'missing' : first.found.toFixed(4)}, expected ${first.expected})`,
+        );
+      }
+    });
+}
