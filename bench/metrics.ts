@@ -9,16 +9,12 @@ import { auc, gauc, logloss } from '../src/metrics/classification.js';
 import { fuseScores } from '../src/metrics/fusion.js';
 import { hitRateAtK, itemWeights, recallAtK, weightedRecallAtK } from '../src/metrics/ranking.js';
 import { evaluateMetrics } from '../src/metrics/registry.js';
+import { Rng } from '../src/rng.js';
 
+/** Seeded uniform [0, 1) draws from the project's generator. */
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const R = Number(process.argv[2] ?? 200_000);

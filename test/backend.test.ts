@@ -3,19 +3,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, registerWasmKernels, wasmMatMulPatched } from '../src/train/backend.js';
 import { UsageError } from '../src/errors.js';
+import { Rng } from '../src/rng.js';
 
 const TOL = 1e-5;
 
-/** mulberry32: a small seeded PRNG so that both backends see the same inputs. */
+/** Seeded uniform [0, 1) draws from the project's generator. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Uniform values in [-0.5, 0.5): keeps float32 round-off of the sums well under TOL. */

@@ -15,19 +15,15 @@ import {
 } from '../src/metrics/ranking.js';
 import { evaluateMetrics, metricDefinition, METRIC_NAMES, METRIC_REGISTRY, type EvalInput } from '../src/metrics/registry.js';
 import { DataError, UsageError } from '../src/errors.js';
+import { Rng } from '../src/rng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: seeded PRNG and brute-force reference implementations (no sorting tricks).
 
+/** Seeded uniform [0, 1) draws from the project's generator. */
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function close(actual: number, expected: number, tol = 1e-9, what = ''): void {

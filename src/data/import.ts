@@ -5,7 +5,7 @@
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { withDuckDB } from './write.js';
 import { DataError, UsageError } from '../errors.js';
 
 export interface ImportOptions {
@@ -35,9 +35,7 @@ export async function importCsv(opts: ImportOptions): Promise<{ rows: number; co
   for (const f of opts.inputs) if (!existsSync(f)) throw new DataError(`${f}: file not found`);
   const ext = path.extname(opts.out).toLowerCase();
   if (ext !== '.parquet' && ext !== '.pq') throw new UsageError(`--out ${opts.out}: expected a .parquet file`);
-  const instance = await DuckDBInstance.create(':memory:');
-  const con = await instance.connect();
-  try {
+  return withDuckDB(async (con) => {
     const src = `read_csv([${opts.inputs.map(q).join(', ')}], header = true, auto_detect = true${opts.delimiter ? `, delim = ${q(opts.delimiter)}` : ''})`;
     let cols: string[];
     try {
@@ -65,8 +63,5 @@ export async function importCsv(opts: ImportOptions): Promise<{ rows: number; co
     }
     const r = await con.runAndReadAll(`SELECT COUNT(*)::BIGINT FROM read_parquet(${q(opts.out)})`);
     return { rows: Number(r.getRows()[0]![0]), columns: keep };
-  } finally {
-    con.closeSync();
-    instance.closeSync();
-  }
+  });
 }
