@@ -1,0 +1,226 @@
+/**
+ * Where one resflow training step of bench/train.ts's model goes (issue 7 part 4): a copy of
+ * Trainer.step (plain pointwise losses, no dropout or batch norm: what the benchmark model uses)
+ * with a timer around each part, a check that the copy takes as long as Trainer.step itself, then a
+ * per-kernel table of one step from tf.profile, and scoring at several batch sizes.
+ *
+ *   npm run build && node dist/bench/profile-step.js [--backend wasm] [--steps 30] [--repeats 3]
+ */
+import { parseArgs } from 'node:util';
+import { mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/train/backend.js';
+import { validate, type SchemaIssue } from '../src/config/schema.js';
+import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
+import { buildBundle, predict, type ModelBundle } from '../src/train/bundle.js';
+import { makeDenseOptimizer, Trainer } from '../src/train/trainer.js';
+import { lossRegistry } from '../src/train/losses.js';
+import { sampleSpaceMask } from '../src/train/evaluate.js';
+import type { EncodedBatch } from '../src/data/encode.js';
+import { Rng } from '../src/rng.js';
+import { RunFolder } from '../src/runs/folder.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    steps: { type: 'string', default: '30' },
+    repeats: { type: 'string', default: '3' },
+  },
+});
+const FIELDS = 20;
+const VOCAB = 10_000;
+const BATCH = 1024;
+const STEPS = Number(args.steps);
+
+/** The config of bench/train.ts (which cannot be imported: it runs on import). */
+function benchConfig(batch: number): ExperimentConfig {
+  const raw = {
+    name: 'bench',
+    data: { train: 'unused', columns: { labels: { click: 'click', purchase: 'purchase' } } },
+    features: Array.from({ length: FIELDS }, (_, i) => ({ name: `f${i}`, buckets: VOCAB })),
+    tasks: [
+      { name: 'ctr', label: 'click' },
+      { name: 'ctcvr', label: 'purchase' },
+    ],
+    model: { type: 'resflow', embedding_dim: 16, hidden: [256, 128], activation: 'relu' },
+    train: { batch_size: batch, optimizer: { type: 'adam', lr: 1e-3 } },
+    eval: { metrics: ['auc'] },
+  };
+  const issues: SchemaIssue[] = [];
+  const config = validate(experimentSchema, raw, [], issues) as ExperimentConfig;
+  if (issues.length) throw new Error(JSON.stringify(issues));
+  return config;
+}
+
+function randomBatch(rng: Rng, n: number): EncodedBatch {
+  const click = Uint8Array.from({ length: n }, () => (rng.next() < 0.1 ? 1 : 0));
+  const purchase = Uint8Array.from(click, (c) => (c && rng.next() < 0.2 ? 1 : 0));
+  return {
+    length: n,
+    ids: Array.from({ length: FIELDS }, () => Int32Array.from({ length: n }, () => rng.int(VOCAB))),
+    numeric: new Float32Array(0),
+    labels: new Map([
+      ['click', click],
+      ['purchase', purchase],
+      ['exposure', new Uint8Array(n).fill(1)],
+    ]),
+    stage: new Uint8Array(n),
+    request: null,
+    user: null,
+    teacher: new Map(),
+    truth: new Map(),
+  };
+}
+
+const PARTS = ['lookup (JS gather)', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam (tf)', 'sparse lazy Adam (JS)', 'dispose'] as const;
+type Part = (typeof PARTS)[number];
+
+/** Trainer.step for pointwise losses, timed part by part (wasm runs kernels synchronously). */
+function timedStep(bundle: ModelBundle, optimizer: tf.Optimizer, mb: EncodedBatch, acc: Map<Part, number>): void {
+  const { tables, params, model, config } = bundle;
+  const B = mb.length;
+  let t = performance.now();
+  const lap = (p: Part) => {
+    const now = performance.now();
+    acc.set(p, (acc.get(p) ?? 0) + now - t);
+    t = now;
+  };
+  const xs = tables.lookup(mb);
+  lap('lookup (JS gather)');
+  const x = tf.tensor2d(xs, [B, tables.inputDim]);
+  const taskTensors = config.tasks.map((tk, k) => ({
+    labels: tf.tensor1d(Float32Array.from(mb.labels.get(tk.label)!)),
+    mask: tf.tensor1d(Float32Array.from(sampleSpaceMask(config, mb, k))),
+  }));
+  lap('inputs to tensors');
+  const perTaskLoss: tf.Scalar[] = [];
+  const trainable = params.trainable;
+  const { value, grads } = tf.engine().gradients(
+    () => {
+      const out = model.forward(x, { training: true, dropoutSeed: 0 });
+      let total = tf.scalar(0);
+      config.tasks.forEach((tk, k) => {
+        let taskLoss = tf.scalar(0);
+        for (const l of tk.losses) taskLoss = tf.add(taskLoss, tf.mul(lossRegistry[l.type]({ logits: out.logits[k]!, ...taskTensors[k]!, posWeight: tk.pos_weight }, l), l.weight));
+        perTaskLoss.push(tf.keep(taskLoss));
+        total = tf.add(total, tf.mul(taskLoss, tk.weight));
+      });
+      return total;
+    },
+    [x, ...trainable],
+    undefined,
+    true,
+  );
+  lap('forward+backward (tf)');
+  value.dataSync();
+  perTaskLoss.forEach((l) => l.dataSync());
+  const gradX = grads[0]!.dataSync() as Float32Array;
+  lap('read loss + gradX');
+  const dense = grads.slice(1);
+  optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })));
+  lap('dense Adam (tf)');
+  tables.applyGradients(mb, gradX);
+  lap('sparse lazy Adam (JS)');
+  tf.dispose([value, ...grads, ...perTaskLoss, x, ...taskTensors.flatMap((tt) => [tt.labels, tt.mask])]);
+  lap('dispose');
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  const info = await initBackend(args.backend as 'wasm');
+  console.log(`backend: ${info.detail}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
+  const config = benchConfig(BATCH);
+  const rng = new Rng(1);
+  const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
+
+  // 1. Trainer.step itself, for reference.
+  const bundleA = buildBundle(config);
+  const trainer = new Trainer(bundleA, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-prof-')), config));
+  for (let i = 0; i < 5; i++) trainer.step(batches[i % 8]!);
+  const whole: number[] = [];
+  // 2. The timed copy.
+  const bundleB = buildBundle(config);
+  const optimizer = makeDenseOptimizer(config.train.optimizer);
+  const warm = new Map<Part, number>();
+  for (let i = 0; i < 5; i++) timedStep(bundleB, optimizer, batches[i % 8]!, warm);
+  const perRepeat: Map<Part, number>[] = [];
+  const copyTotals: number[] = [];
+  for (let r = 0; r < Number(args.repeats); r++) {
+    let t0 = performance.now();
+    for (let i = 0; i < STEPS; i++) trainer.step(batches[i % 8]!);
+    whole.push((performance.now() - t0) / STEPS);
+    const acc = new Map<Part, number>();
+    t0 = performance.now();
+    for (let i = 0; i < STEPS; i++) timedStep(bundleB, optimizer, batches[i % 8]!, acc);
+    copyTotals.push((performance.now() - t0) / STEPS);
+    perRepeat.push(acc);
+  }
+  console.log(`\nTrainer.step: ${median(whole).toFixed(1)} ms/step (${Math.round((BATCH * 1000) / median(whole))} samples/s); timed copy: ${median(copyTotals).toFixed(1)} ms/step`);
+  console.log('part                       ms/step   share');
+  const total = median(copyTotals);
+  for (const p of PARTS) {
+    const ms = median(perRepeat.map((a) => (a.get(p) ?? 0) / STEPS));
+    console.log(`${p.padEnd(26)} ${ms.toFixed(2).padStart(7)}  ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
+  }
+
+  // 3. Forward alone (training graph, no gradients), to split forward from backward.
+  const fwd: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < STEPS; i++) {
+      const mb = batches[i % 8]!;
+      tf.tidy(() => {
+        const x = tf.tensor2d(bundleB.tables.lookup(mb), [BATCH, bundleB.tables.inputDim]);
+        const out = bundleB.model.forward(x, { training: true, dropoutSeed: 0 });
+        out.logits.forEach((z) => z.dataSync());
+      });
+    }
+    fwd.push((performance.now() - t0) / STEPS);
+  }
+  console.log(`forward only (incl. lookup, no loss): ${median(fwd).toFixed(2)} ms/step`);
+
+  // 4. Kernels of one step (tf.profile times each kernel; wasm kernels run synchronously).
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  const PROFILED = 5;
+  for (let s = 0; s < PROFILED; s++) {
+    const prof = await tf.profile(() => {
+      timedStep(bundleB, optimizer, batches[s % 8]!, new Map());
+    });
+    for (const k of prof.kernels) {
+      const shapes = k.inputShapes.map((sh) => `[${sh?.join('x') ?? ''}]`).join(',');
+      const key = `${k.name} ${shapes}`;
+      const e = byKernel.get(key) ?? { ms: 0, calls: 0 };
+      e.ms += Number(k.kernelTimeMs);
+      e.calls++;
+      byKernel.set(key, e);
+    }
+  }
+  const rows = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const kTotal = rows.reduce((s, [, e]) => s + e.ms, 0) / PROFILED;
+  const byName = new Map<string, number>();
+  for (const [key, e] of rows) byName.set(key.split(' ')[0]!, (byName.get(key.split(' ')[0]!) ?? 0) + e.ms / PROFILED);
+  console.log(`\nkernels of one step (mean of ${PROFILED} profiled steps; sum ${kTotal.toFixed(1)} ms; profiling adds overhead):`);
+  for (const [name, ms] of [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${name.padEnd(22)} ${ms.toFixed(2).padStart(7)} ms`);
+  console.log('top kernel calls by input shapes:');
+  for (const [key, e] of rows.slice(0, 16)) console.log(`  ${(e.ms / PROFILED).toFixed(2).padStart(7)} ms  x${(e.calls / PROFILED).toFixed(0).padEnd(3)} ${key}`);
+
+  // 5. Scoring at several batch sizes.
+  for (const b of [1024, 4096, 16384]) {
+    const sb = b === BATCH ? batches : Array.from({ length: 2 }, () => randomBatch(rng, b));
+    predict(bundleB, sb[0]!);
+    const rates: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const n = Math.max(1, Math.round((STEPS * BATCH) / b));
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) predict(bundleB, sb[i % sb.length]!);
+      rates.push((n * b * 1000) / (performance.now() - t0));
+    }
+    console.log(`score batch ${String(b).padStart(5)}: ${Math.round(median(rates)).toLocaleString('en-US')} samples/s`);
+  }
+}
+
+await main();
