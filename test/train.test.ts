@@ -238,3 +238,16 @@ test('CLI: train twice gives identical metrics.json; a non-finite loss fails the
   assert.equal(info.status, 'failed');
   assert.match(info.error, /loss became/);
 });
+
+test('linear (explicit gradient) equals tfjs\'s default gradient of x·W + b', async () => {
+  const { linear } = await import('../src/models/layers.js');
+  for (const [B, i, o] of [[7, 5, 3], [16, 4, 1], [32, 3, 9]] as const) {
+    const x = tf.randomNormal([B, i], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const W = tf.randomNormal([i, o], 0, 1, 'float32', 2) as tf.Tensor2D;
+    const b = tf.randomNormal([o], 0, 1, 'float32', 3) as tf.Tensor1D;
+    const dy = tf.randomNormal([B, o], 0, 1, 'float32', 4);
+    const viaLinear = tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(linear(a as tf.Tensor2D, w as tf.Tensor2D, c as tf.Tensor1D), dy)))([x, W, b]);
+    const viaDefault = tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.matMul(a, w), c), dy)))([x, W, b]);
+    viaLinear.forEach((g, k) => assert.ok(tf.max(tf.abs(tf.sub(g, viaDefault[k]!))).dataSync()[0]! < 1e-5, `shape ${B}x${i}x${o}, input ${k}`));
+  }
+});

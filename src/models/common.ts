@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config/experiment.js';
-import { LogitLayer, Mlp, type DenseOptions, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
+import { LogitLayer, Mlp, linear, type DenseOptions, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
 
 /** The common dense options (activation, batch norm, dropout) of a model section. */
 export function denseOptions(cfg: ModelConfig): DenseOptions {
@@ -47,7 +47,7 @@ export class Gate {
     this.b = params.constant(`${name}/bias`, [n], 0);
   }
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.softmax(tf.add(tf.matMul(x, this.W), this.b) as tf.Tensor2D) as tf.Tensor2D;
+    return tf.softmax(linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D)) as tf.Tensor2D;
   }
 }
 

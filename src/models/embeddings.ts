@@ -68,12 +68,21 @@ export class EmbeddingTables {
     const n = batch.length;
     const D = this.inputDim;
     const x = new Float32Array(n * D);
-    this.tables.forEach((t, ti) => {
+    for (let ti = 0; ti < this.tables.length; ti++) {
+      const t = this.tables[ti]!;
       const ids = batch.ids[ti]!;
       const w = t.feature.width;
       const dim = t.dim;
       const off = this.offsets[ti]!;
       const weights = t.weights;
+      const mean = t.feature.pooling === 'mean';
+      if (w === 1) {
+        for (let i = 0; i < n; i++) {
+          const row = ids[i]!;
+          if (row >= 0) x.set(weights.subarray(row * dim, row * dim + dim), i * D + off);
+        }
+        continue;
+      }
       for (let i = 0; i < n; i++) {
         const base = i * D + off;
         let count = 0;
@@ -84,9 +93,12 @@ export class EmbeddingTables {
           const src = row * dim;
           for (let d = 0; d < dim; d++) x[base + d]! += weights[src + d]!;
         }
-        if (t.feature.pooling === 'mean' && count > 1) for (let d = 0; d < dim; d++) x[base + d]! /= count;
+        if (mean && count > 1) {
+          const inv = 1 / count;
+          for (let d = 0; d < dim; d++) x[base + d]! *= inv;
+        }
       }
-    });
+    }
     const nc = this.numericCount;
     if (nc > 0) {
       const off = D - nc;
@@ -95,61 +107,68 @@ export class EmbeddingTables {
     return x;
   }
 
+  /** Per table, reusable buffers for the rows a step touched and their summed gradients. */
+  private touched: Int32Array[] = [];
+  private gradSums: Float32Array[] = [];
+
   /** Applies the gradient of the input matrix to the rows the batch touched. */
   applyGradients(batch: EncodedBatch, gradX: Float32Array): void {
     this.step++;
     const n = batch.length;
     const D = this.inputDim;
-    this.tables.forEach((t, ti) => {
+    for (let ti = 0; ti < this.tables.length; ti++) {
+      const t = this.tables[ti]!;
       const ids = batch.ids[ti]!;
       const w = t.feature.width;
       const dim = t.dim;
       const off = this.offsets[ti]!;
       const slot = this.slot[ti]!;
+      const capacity = Math.min(n * w, t.rows);
+      if (!this.touched[ti] || this.touched[ti]!.length < capacity) {
+        this.touched[ti] = new Int32Array(capacity);
+        this.gradSums[ti] = new Float32Array(capacity * dim);
+      }
+      const touched = this.touched[ti]!;
+      const acc = this.gradSums[ti]!;
+      let count = 0;
       // Sum gradients per distinct row (duplicates within a batch add up).
-      const touched: number[] = [];
-      let acc = new Float32Array(Math.min(n * w, t.rows) * dim);
       for (let i = 0; i < n; i++) {
-        let count = 0;
-        for (let j = 0; j < w; j++) if (ids[i * w + j]! >= 0) count++;
-        if (count === 0) continue;
-        const scale = t.feature.pooling === 'mean' ? 1 / count : 1;
+        let present = 0;
+        for (let j = 0; j < w; j++) if (ids[i * w + j]! >= 0) present++;
+        if (present === 0) continue;
+        const scale = t.feature.pooling === 'mean' ? 1 / present : 1;
         const g = i * D + off;
         for (let j = 0; j < w; j++) {
           const row = ids[i * w + j]!;
           if (row < 0) continue;
           let s = slot[row]!;
           if (s < 0) {
-            s = touched.length;
+            s = count++;
             slot[row] = s;
-            touched.push(row);
-            if ((s + 1) * dim > acc.length) {
-              const bigger = new Float32Array(acc.length * 2);
-              bigger.set(acc);
-              acc = bigger;
-            }
+            touched[s] = row;
+            acc.fill(0, s * dim, s * dim + dim);
           }
           const a = s * dim;
           for (let d = 0; d < dim; d++) acc[a + d]! += gradX[g + d]! * scale;
         }
       }
-      this.updateRows(t, touched, acc);
-      for (const row of touched) slot[row] = -1;
-    });
+      this.updateRows(t, touched, count, acc);
+      for (let s = 0; s < count; s++) slot[touched[s]!] = -1;
+    }
   }
 
-  private updateRows(t: SparseTable, rows: number[], grad: Float32Array): void {
+  private updateRows(t: SparseTable, rows: Int32Array, count: number, grad: Float32Array): void {
     const o = this.optimizer;
     const dim = t.dim;
     const W = t.weights;
     if (o.type === 'sgd') {
-      for (let s = 0; s < rows.length; s++) {
+      for (let s = 0; s < count; s++) {
         const base = rows[s]! * dim;
         for (let d = 0; d < dim; d++) W[base + d]! -= o.lr * grad[s * dim + d]!;
       }
     } else if (o.type === 'adagrad') {
       const A = t.m!;
-      for (let s = 0; s < rows.length; s++) {
+      for (let s = 0; s < count; s++) {
         const base = rows[s]! * dim;
         for (let d = 0; d < dim; d++) {
           const g = grad[s * dim + d]!;
@@ -166,7 +185,7 @@ export class EmbeddingTables {
       const b2 = o.beta2;
       const lrT = (o.lr * Math.sqrt(1 - Math.pow(b2, this.step))) / (1 - Math.pow(b1, this.step));
       const epsHat = o.epsilon * Math.sqrt(1 - Math.pow(b2, this.step));
-      for (let s = 0; s < rows.length; s++) {
+      for (let s = 0; s < count; s++) {
         const base = rows[s]! * dim;
         for (let d = 0; d < dim; d++) {
           const g = grad[s * dim + d]!;

@@ -61,6 +61,29 @@ export class ParamStore {
   }
 }
 
+/**
+ * x·W + b with an explicit gradient, because two parts of tfjs's default one are slow on wasm: the
+ * bias gradient (a column sum, ~2 ms for a 1024x256 batch) becomes ones[1,B]·dy (~0.06 ms), and
+ * the weight gradient is taken in the form that transposes less: xᵀ·dy, or (dyᵀ·x)ᵀ when the layer
+ * is narrower than its input (the logit layer: 0.9 ms -> 0.03 ms). Same values, other summation
+ * order, so results agree with the default to float rounding.
+ */
+export const linear = tf.customGrad((...args: unknown[]) => {
+  const [x, W, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, W]);
+  return {
+    value: tf.add(tf.matMul(x, W), b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, Ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const dy2 = dy as tf.Tensor2D;
+      const [inDim, outDim] = Ws.shape;
+      const dW = outDim < inDim ? tf.transpose(tf.matMul(dy2, xs, true, false)) : tf.matMul(xs, dy2, true, false);
+      const db = tf.reshape(tf.matMul(tf.ones([1, dy2.shape[0]]), dy2), [outDim]);
+      return [tf.matMul(dy2, Ws, false, true), dW, db];
+    },
+  };
+}) as unknown as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
 export type Activation = 'relu' | 'prelu' | 'none';
 
 export interface DenseOptions {
@@ -98,7 +121,7 @@ export class DenseBlock {
   }
 
   apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor2D {
-    let h = tf.add(tf.matMul(x, this.W), this.b) as tf.Tensor2D;
+    let h = linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D);
     if (this.bn) {
       // Training uses batch statistics and updates moving averages (momentum 0.99);
       // inference uses the moving averages.
@@ -128,7 +151,7 @@ export class LogitLayer {
     this.b = params.constant(`${name}/bias`, [1], 0);
   }
   apply(x: tf.Tensor2D): tf.Tensor1D {
-    return tf.reshape(tf.add(tf.matMul(x, this.W), this.b), [-1]) as tf.Tensor1D;
+    return tf.reshape(linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D), [-1]) as tf.Tensor1D;
   }
 }
 
