@@ -251,3 +251,13 @@ test('linear (explicit gradient) equals tfjs\'s default gradient of x·W + b', a
     viaLinear.forEach((g, k) => assert.ok(tf.max(tf.abs(tf.sub(g, viaDefault[k]!))).dataSync()[0]! < 1e-5, `shape ${B}x${i}x${o}, input ${k}`));
   }
 });
+
+test('CLI: a data error (missing column) exits 2 before any run folder is made', async () => {
+  const { existsSync } = await import('node:fs');
+  const dir = tempDir();
+  const cfgFile = writeFile(dir, 'exp.yaml', tinyConfigYaml().replace('{ name: item_id, buckets: 5000 }', '{ name: item_idx, buckets: 5000 }'));
+  const r = cli(['train', cfgFile, '--runs-dir', `${dir}/runs`]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /train\.parquet: missing column `item_idx` \(feature item_idx\)/);
+  assert.ok(!existsSync(`${dir}/runs`), 'no run folder for a config that cannot run');
+});

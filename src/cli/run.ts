@@ -148,6 +148,10 @@ export function registerRunCommands(program: Command): void {
       if (file && o.resume) throw new UsageError('give either a config file or --resume RUN, not both');
       const run = o.resume ? RunFolder.open(o.resume) : undefined;
       const config = run ? run.config() : loadConfig(file!, { overrides: o.set }).config;
+      // Check every configured split's files and columns before a run folder exists, so a typo in
+      // the config does not leave a failed run behind.
+      const { openSplit } = await import('../data/encode.js');
+      for (const split of ['train', 'validation', 'eval'] as const) if (config.data[split]) await openSplit(config, split);
       const backend = await setupBackend(config, o.backend);
       const tf = await import('@tensorflow/tfjs');
       const { buildBundle } = await import('../train/bundle.js');

@@ -3,7 +3,7 @@
  * Both yield batches of typed arrays for the requested columns only, with memory bounded by
  * the batch. A read that ends before the file's row count is an error, never a short read.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import duckdb from '@duckdb/node-bindings';
@@ -434,6 +434,7 @@ function concatColumns(parts: Map<string, RawColumn>[], lengths: number[]): Map<
 // ---- public API -----------------------------------------------------------------------------
 
 export async function tableInfo(file: string, format: 'auto' | FileFormat = 'auto'): Promise<TableInfo> {
+  if (!existsSync(file)) throw new DataError(`${file}: file not found`);
   const f = detectFormat(file, format);
   return f === 'parquet' ? parquetInfo(file) : arrowInfo(file);
 }
