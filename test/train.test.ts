@@ -208,6 +208,8 @@ test('interrupt then resume ends exactly where an uninterrupted run ends', async
   await new Trainer(resumedBundle, interrupted!).fit({ stopRequested: () => false, resume: true });
   disposeBundle(resumedBundle);
   assert.equal(readFileSync(interrupted!.path('model/weights.bin')).compare(readFileSync(full.path('model/weights.bin'))), 0, 'dense weights identical');
+  const { existsSync } = await import('node:fs');
+  assert.ok(!existsSync(interrupted!.path('checkpoint')), 'the stale checkpoint is removed once the run completes');
   assert.equal(readFileSync(interrupted!.path('model/embeddings.bin')).compare(readFileSync(full.path('model/embeddings.bin'))), 0, 'embeddings identical');
   const strip = (csv: string) => csv.split('\n').map((l) => l.split(',').filter((_, i) => i !== 3).join(',')).join('\n'); // drop seconds
   assert.equal(strip(readFileSync(interrupted!.path('history.csv'), 'utf8')), strip(readFileSync(full.path('history.csv'), 'utf8')));

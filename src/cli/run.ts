@@ -229,4 +229,3 @@ export function registerRunCommands(program: Command): void {
     });
 }
 
-export { ResflowError };

@@ -4,7 +4,7 @@
  * stopping; checkpoints for Ctrl-C and --resume. Same config, seed and backend: same numbers.
  */
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { STAGES, type ExperimentConfig, type OptimizerConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
@@ -313,6 +313,8 @@ export class Trainer {
       }
     }
     if (watched && this.state.bestEpoch !== this.state.epoch) loadModel(this.run.path('model'), this.bundle.params, this.bundle.tables);
+    // A finished run's mid-epoch checkpoint is stale; the model folder holds the result.
+    rmSync(this.checkpointDir(), { recursive: true, force: true });
     return this.state.history;
   }
 
