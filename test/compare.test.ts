@@ -24,6 +24,7 @@ interface FakeRun {
   residual: string;
   seed: number;
   status?: string;
+  description?: string;
   /** ctr auc, ctr logloss, fused wrecall@10 macro; absent: no metrics.json */
   metrics?: { auc: number; logloss: number; wrecall: number; validAuc?: number };
 }
@@ -52,7 +53,7 @@ const FAKE_RUNS: FakeRun[] = [
 function configYaml(r: FakeRun): string {
   return `# Resolved config (fake)
 name: abl
-description: residual=${r.residual}
+description: ${r.description ?? 'fake ablation'}
 model:
   type: resflow
   hidden: [16, 8]
@@ -463,4 +464,15 @@ test('compare end to end: two real quick runs', () => {
   assert.match(table.stdout, /\*/);
   assert.ok(existsSync(path.join(exp, 'compare', 'report.html')));
   assert.ok(readdirSync(path.join(exp, 'compare')).filter((f) => f.startsWith('curves-')).length === 2);
+});
+
+test('rows are labelled by the configs\' descriptions when those tell them apart', () => {
+  const root = tempDir('resflow-compare-');
+  const expDir = path.join(root, 'abl');
+  writeFakeRun(expDir, { ...FAKE_RUNS[0]!, description: 'with residuals' });
+  writeFakeRun(expDir, { ...FAKE_RUNS[1]!, description: 'independent towers' });
+  const r = cli(['compare', expDir, '--no-plots']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^with residuals\s/m);
+  assert.match(r.stdout, /^independent towers\s/m);
 });

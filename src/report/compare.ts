@@ -486,6 +486,13 @@ function labelRows(rows: Row[], grouped: boolean): string[] | null {
     return null;
   };
   if (included.length < 2) return fallback();
+  // Configs that describe themselves (`description:`) are labelled by it when that tells rows apart.
+  const descriptions = included.map((r) => r.runs[0]!.flat['description']);
+  if (descriptions.every((d) => d && d.length <= MAX_LABEL) && new Set(descriptions).size === descriptions.length) {
+    included.forEach((r, i) => (r.label = descriptions[i]!));
+    for (const row of rows) if (row.excluded) row.label = row.runs[0]!.name;
+    return ['description'];
+  }
   const flats = included.map((r) => r.runs[0]!.flat);
   const keys = configDiff(flats, grouped ? [...IGNORED_KEYS, SEED_KEY] : IGNORED_KEYS);
   if (keys.length === 0) return fallback();
