@@ -1,6 +1,6 @@
 /**
  * Reading throughput and peak memory for Parquet (zstd, via DuckDB) and Arrow IPC at ~1M and
- * ~10M rows of the synthetic funnel (generated once into .bench/). Each measurement runs in a
+ * ~10M rows (all three splits) of the synthetic funnel (generated once into .bench/). Each measurement runs in a
  * fresh child process so its peak RSS is its own. Prints medians of several runs.
  *
  *   npm run bench:data [-- --sizes small,medium --repeats 3]
@@ -26,17 +26,19 @@ const { values: args } = parseArgs({
   },
 });
 
-/** Child: read one file, print a JSON line with rows, seconds and peak RSS. */
-async function child(file: string, mode: string): Promise<void> {
+/** Child: read every split file of a preset folder, print a JSON line with rows, seconds and peak RSS. */
+async function child(files: string[], mode: string): Promise<void> {
   const t0 = performance.now();
   let rows = 0;
   if (mode === 'raw') {
-    const info = await tableInfo(file);
-    const wanted = info.columns.map((c) => ({ name: c.name, kind: c.kind === 'list' ? ('list' as const) : c.kind === 'string' ? ('string' as const) : ('number' as const) }));
-    for await (const b of readBatches(info, wanted, 65536)) rows += b.length;
+    for (const file of files) {
+      const info = await tableInfo(file);
+      const wanted = info.columns.map((c) => ({ name: c.name, kind: c.kind === 'list' ? ('list' as const) : c.kind === 'string' ? ('string' as const) : ('number' as const) }));
+      for await (const b of readBatches(info, wanted, 65536)) rows += b.length;
+    }
   } else {
     // Read and encode with the quickstart's feature set (hashing, lists, labels, groups).
-    const { config } = loadConfig(path.join(root, 'configs/quickstart.yaml'), { overrides: [`data.train=${file}`] });
+    const { config } = loadConfig(path.join(root, 'configs/quickstart.yaml'), { overrides: [`data.train=${JSON.stringify(files)}`] });
     const encoder = new BatchEncoder(config, buildFeaturePlan(config));
     for await (const b of encodedBatches(config, encoder, await openSplit(config, 'train'))) rows += b.length;
   }
@@ -44,21 +46,22 @@ async function child(file: string, mode: string): Promise<void> {
   process.stdout.write(JSON.stringify({ rows, seconds, peakMiB: (process.resourceUsage().maxRSS * 1024) / 2 ** 20 }) + '\n');
 }
 
+/** The three split files of a preset (train + valid + eval: ~1M rows for small, ~10M for medium). */
 async function ensureData(preset: string, format: string): Promise<string> {
   const dir = path.join(root, '.bench', `${preset}-${format}`);
-  const file = path.join(dir, `train.${format}`);
-  if (!existsSync(file)) {
+  const files = ['train', 'valid', 'eval'].map((s) => path.join(dir, `${s}.${format}`));
+  if (!files.every((f) => existsSync(f))) {
     console.log(`generating ${preset} (${format}) into ${dir} ...`);
     const { synthesize } = await import('../src/data/synth.js');
     await synthesize({ preset: preset as 'small', seed: 1, outDir: dir, format: format as 'parquet' });
   }
-  return file;
+  return files.join(',');
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  if (args.child) return child(args.child, args.mode!);
+  if (args.child) return child(args.child.split(','), args.mode!);
   const results: string[] = [];
   for (const preset of args.sizes!.split(',')) {
     for (const format of ['parquet', 'arrow']) {
