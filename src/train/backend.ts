@@ -21,6 +21,14 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { log } from '../log.js';
+import {
+  isNativeMatmulKernel,
+  loadNativeMatmul,
+  nativeMatmulThreads,
+  nativeMatmulUnavailableReason,
+  registerNativeMatmulKernels,
+  unregisterNativeMatmulKernels,
+} from './native-matmul.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -236,12 +244,13 @@ export function registerWasmKernels(opts: { transposedMatMul?: boolean } = {}): 
       tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc });
     }
     if (opts.transposedMatMul === false) {
+      unregisterNativeMatmulKernels();
       restoreMatMulKernels();
       return;
     }
     for (const name of MATMUL_KERNELS) {
       const current = lookupKernel(name, 'wasm');
-      if (current === undefined || ours.has(current.kernelFunc)) continue;
+      if (current === undefined || ours.has(current.kernelFunc) || isNativeMatmulKernel(current.kernelFunc)) continue;
       originals.set(name, current);
       tf.unregisterKernel(name, 'wasm');
       tf.registerKernel(wrapTransposedMatMul(current));
@@ -254,6 +263,7 @@ export function unregisterWasmKernels(): void {
   quietlySync(() => {
     const uss = lookupKernel('UnsortedSegmentSum', 'wasm');
     if (uss !== undefined && ours.has(uss.kernelFunc)) tf.unregisterKernel('UnsortedSegmentSum', 'wasm');
+    unregisterNativeMatmulKernels();
     restoreMatMulKernels();
   });
 }
@@ -262,7 +272,7 @@ export function unregisterWasmKernels(): void {
 export function wasmMatMulPatched(): boolean {
   return MATMUL_KERNELS.every((name) => {
     const k = lookupKernel(name, 'wasm');
-    return k !== undefined && ours.has(k.kernelFunc);
+    return k !== undefined && (ours.has(k.kernelFunc) || isNativeMatmulKernel(k.kernelFunc));
   });
 }
 
@@ -372,7 +382,17 @@ async function activateWasm(threads: number | null): Promise<BackendInfo | null>
   if (actual < 1) actual = 1;
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
   const notes = [`tfjs ${tf.version_core}`, simd ? 'simd' : 'no simd', `${actual} thread${actual === 1 ? '' : 's'}`];
-  if (threads != null && threads !== actual) notes.push(`${threads} requested; wasm in Node runs one`);
+  // Optional native GEMM for BatchMatMul/_FusedMatMul (src/train/native-matmul.ts); falls back
+  // to the kernels registered above when it is not built or does not load.
+  const native = loadNativeMatmul();
+  const nativeOn = native !== null && registerNativeMatmulKernels(native, { threads });
+  if (nativeOn) {
+    const n = nativeMatmulThreads();
+    notes.push(`native matmul ${native.info().simd}, ${n} thread${n === 1 ? '' : 's'}`);
+  } else {
+    log.debug(`native matmul not used: ${nativeMatmulUnavailableReason() || 'wasm matmul kernels missing'}`);
+    if (threads != null && threads !== actual) notes.push(`${threads} requested; wasm in Node runs one`);
+  }
   return { name: 'wasm', detail: `wasm (${notes.join(', ')})`, threads: actual };
 }
 

@@ -1,0 +1,580 @@
+// Blocked single-precision GEMM (see gemm.h).
+//
+// Layout of the computation (the classic Goto/BLIS scheme, sized for small training matmuls):
+//   for each NC block of columns (jc):          B[:, jc block] packed once, by the calling thread,
+//                                               into NR-wide panels (all of K, zero-padded columns)
+//     parallel over tasks = (MC rows) x (NT columns) of that block, taken dynamically:
+//       for each KC block of K (pc):            A[rows, pc block] packed into MR-row panels
+//         for each NR panel in the task (jr):   its kc x NR slice of packed B stays in L1
+//           for each MR panel (ir):             micro-kernel: MR x NR accumulators in registers
+// Transposed inputs are handled while packing; there is no separate transpose pass.
+//
+// Determinism: the value of C[i][j] is ((block_0 + block_1) + ...) where block_p is a chain of
+// fused multiply-adds over k in K block p, in increasing k, starting from 0. The K blocks depend
+// only on K; edge tiles run the same micro-kernel on zero-padded panels (only the valid part is
+// stored). So neither the thread count, nor the task split, nor a tile's position changes any
+// result bit.
+#include "gemm.h"
+
+#include <atomic>
+#include <cstring>
+#include <new>
+#include <system_error>
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernel shape, from the instruction set the compiler targets. Override with -D for tuning.
+// ---------------------------------------------------------------------------------------------
+#if defined(__AVX512F__)
+#define RF_SIMD_NAME "avx512"
+#define RF_DEFAULT_VB 64
+#define RF_DEFAULT_MR 12
+#define RF_DEFAULT_NV 2
+#elif defined(__AVX2__) || defined(__AVX__)
+#if defined(__AVX2__)
+#define RF_SIMD_NAME "avx2"
+#else
+#define RF_SIMD_NAME "avx"
+#endif
+#define RF_DEFAULT_VB 32
+#define RF_DEFAULT_MR 6
+#define RF_DEFAULT_NV 2
+#elif defined(__SSE2__) || defined(_M_X64)
+#define RF_SIMD_NAME "sse"
+#define RF_DEFAULT_VB 16
+#define RF_DEFAULT_MR 6
+#define RF_DEFAULT_NV 2
+#elif defined(__ARM_NEON) || defined(__aarch64__)
+#define RF_SIMD_NAME "neon"
+#define RF_DEFAULT_VB 16
+#define RF_DEFAULT_MR 8
+#define RF_DEFAULT_NV 3
+#else
+#define RF_SIMD_NAME "generic"
+#define RF_DEFAULT_VB 16
+#define RF_DEFAULT_MR 4
+#define RF_DEFAULT_NV 2
+#endif
+
+#ifndef RESFLOW_VB
+#define RESFLOW_VB RF_DEFAULT_VB
+#endif
+#ifndef RESFLOW_MR
+#define RESFLOW_MR RF_DEFAULT_MR
+#endif
+#ifndef RESFLOW_NV
+#define RESFLOW_NV RF_DEFAULT_NV
+#endif
+#ifndef RESFLOW_KC
+#define RESFLOW_KC 384
+#endif
+#ifndef RESFLOW_MC
+#define RESFLOW_MC 144
+#endif
+// Bytes of packed B per NC block (all of K x NC columns).
+#ifndef RESFLOW_BPACK_BYTES
+#define RESFLOW_BPACK_BYTES (4u << 20)
+#endif
+// Below this many multiply-adds a call runs on the calling thread only.
+#ifndef RESFLOW_PAR_MIN
+#define RESFLOW_PAR_MIN (1u << 20)
+#endif
+
+namespace resflow {
+namespace {
+
+constexpr int kMaxThreads = 64;
+constexpr int MR = RESFLOW_MR;
+constexpr int NV = RESFLOW_NV;
+constexpr size_t KC_MAX = RESFLOW_KC;
+constexpr size_t MC_MAX = (RESFLOW_MC / MR > 0 ? RESFLOW_MC / MR : 1) * MR;
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(RESFLOW_NO_VECTOR)
+#define RF_VECTOR 1
+#define RF_RESTRICT __restrict__
+#define RF_INLINE inline __attribute__((always_inline))
+constexpr int VB = RESFLOW_VB;
+constexpr int VL = VB / 4;
+typedef float vf __attribute__((vector_size(VB)));
+
+RF_INLINE vf vload(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+RF_INLINE void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+RF_INLINE vf vbroadcast(float x) {
+  vf v = {};
+  return v + x;
+}
+#else
+#define RF_VECTOR 0
+#define RF_RESTRICT
+#define RF_INLINE inline
+constexpr int VB = 4;
+constexpr int VL = 1;
+#endif
+
+constexpr int NR = VL * NV;
+static_assert(MR >= 1 && NV >= 1 && NR >= 1, "bad micro-kernel shape");
+static_assert(KC_MAX >= 1 && MC_MAX >= static_cast<size_t>(MR), "bad blocking");
+
+inline size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+inline size_t round_up(size_t a, size_t b) { return ceil_div(a, b) * b; }
+inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+// a * b for buffer sizes; throws std::bad_alloc instead of wrapping (32-bit size_t).
+inline size_t mul_checked(size_t a, size_t b) {
+  if (a != 0 && b > SIZE_MAX / a) throw std::bad_alloc();
+  return a * b;
+}
+
+// C[0:mv, 0:nv] (=|+=) packedA(kc x MR) * packedB(kc x NR). pa: kc groups of MR values (row r of
+// the panel at pa[k*MR + r]); pb: kc groups of NR values. Rows >= mv / columns >= nv of the panels
+// are zero padding and are computed but not stored.
+void micro_kernel(size_t kc, const float* RF_RESTRICT pa, const float* RF_RESTRICT pb, float* RF_RESTRICT c,
+                  size_t ldc, int mv, int nv, bool accumulate) {
+#if RF_VECTOR
+  vf acc[MR][NV];
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = vf{};
+  for (size_t k = 0; k < kc; ++k) {
+    vf b[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b[v] = vload(pb + v * VL);
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+      const vf a = vbroadcast(pa[r]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
+    }
+    pa += MR;
+    pb += NR;
+  }
+  if (mv == MR && nv == NR) {
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+      float* cr = c + static_cast<size_t>(r) * ldc;
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        if (accumulate)
+          vstore(cr + v * VL, vload(cr + v * VL) + acc[r][v]);
+        else
+          vstore(cr + v * VL, acc[r][v]);
+      }
+    }
+    return;
+  }
+  alignas(64) float t[MR * NR];
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) vstore(t + r * NR + v * VL, acc[r][v]);
+#else
+  // Portable path (compilers without vector extensions): the same per-element order, with fmaf
+  // replaced by a*b+c as the compiler contracts it (identically in every call).
+  float t[MR * NR] = {};
+  for (size_t k = 0; k < kc; ++k) {
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NR; ++j) t[r * NR + j] += pa[r] * pb[j];
+    pa += MR;
+    pb += NR;
+  }
+#endif
+  for (int r = 0; r < mv; ++r) {
+    float* cr = c + static_cast<size_t>(r) * ldc;
+    const float* tr = t + r * NR;
+    if (accumulate)
+      for (int j = 0; j < nv; ++j) cr[j] += tr[j];
+    else
+      for (int j = 0; j < nv; ++j) cr[j] = tr[j];
+  }
+}
+
+// Packs rows [i0, i0+mc) x k in [p0, p0+kc) of op(A) into MR-row panels: panel q holds rows
+// i0+q*MR.., at pa + q*kc*MR, element (r, k) at [k*MR + r]; missing rows are zero.
+void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i0, size_t mc, size_t p0, size_t kc,
+            float* RF_RESTRICT pa) {
+  for (size_t q = 0; q < mc; q += MR) {
+    const int mv = static_cast<int>(min_sz(MR, mc - q));
+    const size_t i = i0 + q;
+    float* dst = pa + q * kc;  // (q / MR) * kc * MR
+    if (!trans_a) {
+      // op(A)(i, k) = A[i*K + k]: MR row streams, each contiguous in k.
+      const float* rows[MR];
+      for (int r = 0; r < MR; ++r) rows[r] = A + (i + static_cast<size_t>(r < mv ? r : 0)) * K + p0;
+      if (mv == MR) {
+        for (size_t k = 0; k < kc; ++k)
+          for (int r = 0; r < MR; ++r) dst[k * MR + r] = rows[r][k];
+      } else {
+        for (size_t k = 0; k < kc; ++k)
+          for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < mv ? rows[r][k] : 0.0f;
+      }
+    } else {
+      // op(A)(i, k) = A[k*M + i]: for each k, MR contiguous values.
+      const float* src = A + p0 * M + i;
+      for (size_t k = 0; k < kc; ++k, src += M) {
+        float* d = dst + k * MR;
+        int r = 0;
+        for (; r < mv; ++r) d[r] = src[r];
+        for (; r < MR; ++r) d[r] = 0.0f;
+      }
+    }
+  }
+}
+
+// Packs columns [j0, j0+nc) (all K rows) of op(B) into NR-wide panels: panel q at pb + q*K*NR,
+// element (k, c) at [k*NR + c]; missing columns are zero.
+void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t nc, float* RF_RESTRICT pb) {
+  for (size_t q = 0; q < nc; q += NR) {
+    const size_t nv = min_sz(NR, nc - q);
+    const size_t j = j0 + q;
+    float* dst = pb + q * K;  // (q / NR) * K * NR
+    if (!trans_b) {
+      // op(B)(k, j) = B[k*N + j]: NR contiguous values per k.
+      const float* src = B + j;
+      for (size_t k = 0; k < K; ++k, src += N) {
+        float* d = dst + k * NR;
+        size_t c = 0;
+        for (; c < nv; ++c) d[c] = src[c];
+        for (; c < static_cast<size_t>(NR); ++c) d[c] = 0.0f;
+      }
+    } else {
+      // op(B)(k, j) = B[j*K + k]: one contiguous stream per column.
+      for (size_t c = 0; c < static_cast<size_t>(NR); ++c) {
+        if (c < nv) {
+          const float* src = B + (j + c) * K;
+          for (size_t k = 0; k < K; ++k) dst[k * NR + c] = src[k];
+        } else {
+          for (size_t k = 0; k < K; ++k) dst[k * NR + c] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// The K blocks: nk blocks of kc_nominal (the last one shorter), depending on K only.
+struct KBlocks {
+  size_t nk, kc;
+};
+KBlocks k_blocks(size_t K) {
+  const size_t nk = ceil_div(K, KC_MAX);
+  return {nk, ceil_div(K, nk)};
+}
+
+struct Job {
+  bool trans_a;
+  size_t M, N, K;
+  const float* A;
+  float* C;
+  KBlocks kb;
+  // Current NC block.
+  size_t j0, nc;
+  const float* pb;
+  // Task grid over (rows, columns of the block).
+  size_t mc, nt, tasks_m, tasks_n;
+  std::atomic<size_t> next;
+  float* const* apack;  // one buffer per slot, each >= mc * kc floats
+};
+
+void run_task(Job& job, size_t t, float* pa) {
+  const size_t tm = t / job.tasks_n, tn = t % job.tasks_n;
+  const size_t i0 = tm * job.mc, mc = min_sz(job.mc, job.M - i0);
+  const size_t c0 = tn * job.nt, c1 = min_sz(job.nc, c0 + job.nt);  // within the NC block
+  const size_t K = job.K, N = job.N;
+  for (size_t b = 0; b < job.kb.nk; ++b) {
+    const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
+    pack_a(job.trans_a, job.A, job.M, K, i0, mc, p0, kc, pa);
+    for (size_t jr = c0; jr < c1; jr += NR) {
+      const int nv = static_cast<int>(min_sz(NR, c1 - jr));
+      const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
+      float* cj = job.C + i0 * N + job.j0 + jr;
+      for (size_t ir = 0; ir < mc; ir += MR) {
+        const int mv = static_cast<int>(min_sz(MR, mc - ir));
+        micro_kernel(kc, pa + ir * kc, pbp, cj + ir * N, N, mv, nv, b > 0);
+      }
+    }
+  }
+}
+
+void job_entry(void* ctx, int slot) noexcept {
+  Job& job = *static_cast<Job*>(ctx);
+  float* pa = job.apack[slot];
+  const size_t total = job.tasks_m * job.tasks_n;
+  for (;;) {
+    const size_t t = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (t >= total) break;
+    run_task(job, t, pa);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix-vector products (M == 1 or N == 1), where the packed path would waste most of a tile
+// and pack a whole operand for a single use. Two forms cover the four transpose cases:
+//   rows form: out[j] = sum_k s[k] * X[k*ldx + j]   (X read row by row; vector lanes over j)
+//   dot form:  out[i] = sum_k X[i*K + k] * s[k]     (X read row by row; vector lanes over k)
+// Each output element is computed by the same code whichever task it falls in (task bounds are
+// multiples of the chunk width), so these are deterministic too.
+// ---------------------------------------------------------------------------------------------
+constexpr size_t kRowsChunk = static_cast<size_t>(VL) * 4;  // output columns per register block
+
+void gemv_rows(size_t K, const float* s, const float* X, size_t ldx, float* out, size_t j0, size_t j1) {
+  size_t j = j0;
+#if RF_VECTOR
+  for (; j + kRowsChunk <= j1; j += kRowsChunk) {
+    vf a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    const float* x = X + j;
+    for (size_t k = 0; k < K; ++k, x += ldx) {
+      const vf sk = vbroadcast(s[k]);
+      a0 += sk * vload(x);
+      a1 += sk * vload(x + VL);
+      a2 += sk * vload(x + 2 * VL);
+      a3 += sk * vload(x + 3 * VL);
+    }
+    vstore(out + j, a0);
+    vstore(out + j + VL, a1);
+    vstore(out + j + 2 * VL, a2);
+    vstore(out + j + 3 * VL, a3);
+  }
+  for (; j + VL <= j1; j += VL) {
+    vf a = {};
+    const float* x = X + j;
+    for (size_t k = 0; k < K; ++k, x += ldx) a += vbroadcast(s[k]) * vload(x);
+    vstore(out + j, a);
+  }
+#endif
+  for (; j < j1; ++j) {
+    float a = 0.0f;
+    const float* x = X + j;
+    for (size_t k = 0; k < K; ++k, x += ldx) a += s[k] * x[0];
+    out[j] = a;
+  }
+}
+
+float dot_row(size_t K, const float* RF_RESTRICT x, const float* RF_RESTRICT s) {
+  size_t k = 0;
+  float total = 0.0f;
+#if RF_VECTOR
+  vf a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  for (; k + 4 * VL <= K; k += 4 * VL) {
+    a0 += vload(x + k) * vload(s + k);
+    a1 += vload(x + k + VL) * vload(s + k + VL);
+    a2 += vload(x + k + 2 * VL) * vload(s + k + 2 * VL);
+    a3 += vload(x + k + 3 * VL) * vload(s + k + 3 * VL);
+  }
+  for (; k + VL <= K; k += VL) a0 += vload(x + k) * vload(s + k);
+  const vf a = (a0 + a1) + (a2 + a3);
+  for (int l = 0; l < VL; ++l) total += a[l];
+#endif
+  for (; k < K; ++k) total += x[k] * s[k];
+  return total;
+}
+
+void gemv_dot(size_t K, const float* X, const float* s, float* out, size_t i0, size_t i1) {
+  for (size_t i = i0; i < i1; ++i) out[i] = dot_row(K, X + i * K, s);
+}
+
+struct GemvJob {
+  bool rows_form;
+  size_t K, len, ldx, chunk, tasks;
+  const float* X;
+  const float* s;
+  float* out;
+  std::atomic<size_t> next;
+};
+
+void gemv_entry(void* ctx, int /*slot*/) noexcept {
+  GemvJob& job = *static_cast<GemvJob*>(ctx);
+  for (;;) {
+    const size_t t = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (t >= job.tasks) break;
+    const size_t a = t * job.chunk, b = min_sz(job.len, a + job.chunk);
+    if (job.rows_form)
+      gemv_rows(job.K, job.s, job.X, job.ldx, job.out, a, b);
+    else
+      gemv_dot(job.K, job.X, job.s, job.out, a, b);
+  }
+}
+
+}  // namespace
+
+GemmInfo gemm_info() {
+  return {RF_SIMD_NAME, VB, MR, NR, static_cast<int>(KC_MAX), static_cast<int>(MC_MAX), kMaxThreads};
+}
+
+// ---------------------------------------------------------------------------------------------
+// AlignedBuffer
+// ---------------------------------------------------------------------------------------------
+AlignedBuffer::~AlignedBuffer() {
+  if (p_ != nullptr) ::operator delete(p_, std::align_val_t(64));
+}
+
+float* AlignedBuffer::reserve(size_t n) {
+  if (n <= cap_ && p_ != nullptr) return p_;
+  if (n > (SIZE_MAX / sizeof(float)) - 16) throw std::bad_alloc();
+  const size_t cap = round_up(n == 0 ? 1 : n, 16);
+  float* p = static_cast<float*>(::operator new(cap * sizeof(float), std::align_val_t(64)));
+  if (p_ != nullptr) ::operator delete(p_, std::align_val_t(64));
+  p_ = p;
+  cap_ = cap;
+  return p_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ThreadPool
+// ---------------------------------------------------------------------------------------------
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : workers_)
+    if (t.joinable()) t.join();
+}
+
+int ThreadPool::ensure(int n) {
+  if (n > kMaxThreads) n = kMaxThreads;
+  while (static_cast<int>(workers_.size()) + 1 < n) {
+    const int slot = static_cast<int>(workers_.size()) + 1;
+    uint64_t gen;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      gen = generation_;
+    }
+    try {
+      workers_.emplace_back(&ThreadPool::loop, this, slot, gen);
+    } catch (...) {  // std::system_error (no more threads) or bad_alloc: use what we have
+      break;
+    }
+  }
+  return static_cast<int>(workers_.size()) + 1;
+}
+
+void ThreadPool::loop(int slot, uint64_t seen) {
+  std::unique_lock<std::mutex> lk(m_);
+  for (;;) {
+    work_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    if (slot >= wanted_) continue;
+    Job job = job_;
+    void* ctx = ctx_;
+    lk.unlock();
+    job(ctx, slot);
+    lk.lock();
+    if (--pending_ == 0) done_cv_.notify_one();
+  }
+}
+
+void ThreadPool::run(int n, Job job, void* ctx) {
+  const int have = static_cast<int>(workers_.size()) + 1;
+  if (n > have) n = have;
+  if (n <= 1) {
+    job(ctx, 0);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    job_ = job;
+    ctx_ = ctx;
+    wanted_ = n;
+    pending_ = n - 1;
+    ++generation_;
+  }
+  work_cv_.notify_all();
+  job(ctx, 0);
+  std::unique_lock<std::mutex> lk(m_);
+  done_cv_.wait(lk, [&] { return pending_ == 0; });
+  job_ = nullptr;
+  ctx_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GemmEngine
+// ---------------------------------------------------------------------------------------------
+void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* A, const float* B,
+                       float* C, int threads) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(C, 0, M * N * sizeof(float));
+    return;
+  }
+  if (threads < 1) threads = 1;
+  if (threads > kMaxThreads) threads = kMaxThreads;
+  // Small problems: not worth waking a worker.
+  const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (macs < static_cast<double>(RESFLOW_PAR_MIN)) threads = 1;
+  if (threads > 1) threads = pool_.ensure(threads);
+
+  if (M == 1 || N == 1) {
+    // op(A) is 1 x K (M == 1) or op(B) is K x 1 (N == 1): either way that operand is K
+    // contiguous floats, transposed or not.
+    GemvJob g;
+    if (M == 1 && N == 1) {
+      g.rows_form = false, g.X = A, g.s = B, g.len = 1, g.ldx = K;
+    } else if (M == 1) {
+      g.rows_form = !trans_b, g.X = B, g.s = A, g.len = N, g.ldx = N;  // rows: B[k*N + j]; dot: B[j*K + k]
+    } else {
+      g.rows_form = trans_a, g.X = A, g.s = B, g.len = M, g.ldx = M;  // rows: A[k*M + i]; dot: A[i*K + k]
+    }
+    g.K = K;
+    g.out = C;
+    const size_t unit = g.rows_form ? kRowsChunk : 16;
+    const size_t target = threads > 1 ? static_cast<size_t>(threads) * 4 : 1;
+    g.chunk = max_sz(unit, round_up(ceil_div(g.len, target), unit));
+    g.tasks = ceil_div(g.len, g.chunk);
+    g.next.store(0, std::memory_order_relaxed);
+    pool_.run(static_cast<int>(min_sz(static_cast<size_t>(threads), g.tasks)), gemv_entry, &g);
+    return;
+  }
+
+  const KBlocks kb = k_blocks(K);
+  // NC: as many NR panels as fit in RESFLOW_BPACK_BYTES with all of K, at least one.
+  const size_t panels_fit = max_sz(1, RESFLOW_BPACK_BYTES / (K * NR * sizeof(float)));
+  const size_t nc_max = min_sz(round_up(N, NR), panels_fit * NR);
+
+  // Task grid: rows in MC blocks, columns of an NC block in NT chunks; with threads, aim at
+  // >= 4 tasks per thread so that a thread slowed by other load does not hold up the call.
+  const size_t target = threads > 1 ? static_cast<size_t>(threads) * 4 : 1;
+  size_t mc = min_sz(MC_MAX, round_up(M, MR));
+  if (ceil_div(M, mc) < target) mc = max_sz(MR, round_up(ceil_div(M, target), MR));
+  const size_t tasks_m = ceil_div(M, mc);
+
+  // Packing buffers, allocated here on the calling thread (workers never allocate).
+  if (apack_.size() < static_cast<size_t>(threads)) apack_.resize(threads);
+  float* apack[kMaxThreads];
+  for (int s = 0; s < threads; ++s) apack[s] = apack_[s].reserve(mul_checked(round_up(mc, MR), kb.kc));
+  float* pb = bpack_.reserve(mul_checked(nc_max, K));
+
+  Job job;
+  job.trans_a = trans_a;
+  job.M = M;
+  job.N = N;
+  job.K = K;
+  job.A = A;
+  job.C = C;
+  job.kb = kb;
+  job.pb = pb;
+  job.mc = mc;
+  job.tasks_m = tasks_m;
+  job.apack = apack;
+  for (size_t j0 = 0; j0 < N; j0 += nc_max) {
+    const size_t nc = min_sz(nc_max, N - j0);
+    pack_b(trans_b, B, N, K, j0, nc, pb);
+    const size_t panels = ceil_div(nc, NR);
+    size_t tasks_n = 1;
+    if (tasks_m < target) tasks_n = min_sz(panels, ceil_div(target, tasks_m));
+    const size_t nt = ceil_div(panels, tasks_n) * NR;
+    job.j0 = j0;
+    job.nc = nc;
+    job.nt = nt;
+    job.tasks_n = ceil_div(nc, nt);
+    job.next.store(0, std::memory_order_relaxed);
+    const size_t tasks = job.tasks_m * job.tasks_n;
+    pool_.run(static_cast<int>(min_sz(static_cast<size_t>(threads), tasks)), job_entry, &job);
+  }
+}
+
+}  // namespace resflow
