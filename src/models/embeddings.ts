@@ -77,9 +77,13 @@ export class EmbeddingTables {
       const weights = t.weights;
       const mean = t.feature.pooling === 'mean';
       if (w === 1) {
+        // Single-id features: a plain copy loop (subarray views per row cost more than the copy).
         for (let i = 0; i < n; i++) {
           const row = ids[i]!;
-          if (row >= 0) x.set(weights.subarray(row * dim, row * dim + dim), i * D + off);
+          if (row < 0) continue;
+          const src = row * dim;
+          const dst = i * D + off;
+          for (let d = 0; d < dim; d++) x[dst + d] = weights[src + d]!;
         }
         continue;
       }
@@ -130,13 +134,17 @@ export class EmbeddingTables {
       }
       const touched = this.touched[ti]!;
       const acc = this.gradSums[ti]!;
+      const mean = t.feature.pooling === 'mean';
       let count = 0;
       // Sum gradients per distinct row (duplicates within a batch add up).
       for (let i = 0; i < n; i++) {
-        let present = 0;
-        for (let j = 0; j < w; j++) if (ids[i * w + j]! >= 0) present++;
-        if (present === 0) continue;
-        const scale = t.feature.pooling === 'mean' ? 1 / present : 1;
+        let present = 1;
+        if (w > 1) {
+          present = 0;
+          for (let j = 0; j < w; j++) if (ids[i * w + j]! >= 0) present++;
+          if (present === 0) continue;
+        }
+        const scale = mean ? 1 / present : 1;
         const g = i * D + off;
         for (let j = 0; j < w; j++) {
           const row = ids[i * w + j]!;
@@ -146,10 +154,12 @@ export class EmbeddingTables {
             s = count++;
             slot[row] = s;
             touched[s] = row;
-            acc.fill(0, s * dim, s * dim + dim);
+            const a = s * dim;
+            for (let d = 0; d < dim; d++) acc[a + d] = gradX[g + d]! * scale;
+          } else {
+            const a = s * dim;
+            for (let d = 0; d < dim; d++) acc[a + d]! += gradX[g + d]! * scale;
           }
-          const a = s * dim;
-          for (let d = 0; d < dim; d++) acc[a + d]! += gradX[g + d]! * scale;
         }
       }
       this.updateRows(t, touched, count, acc);
@@ -183,16 +193,21 @@ export class EmbeddingTables {
       const V = t.v!;
       const b1 = o.beta1;
       const b2 = o.beta2;
+      const c1 = 1 - b1;
+      const c2 = 1 - b2;
       const lrT = (o.lr * Math.sqrt(1 - Math.pow(b2, this.step))) / (1 - Math.pow(b1, this.step));
       const epsHat = o.epsilon * Math.sqrt(1 - Math.pow(b2, this.step));
       for (let s = 0; s < count; s++) {
         const base = rows[s]! * dim;
+        const gs = s * dim;
         for (let d = 0; d < dim; d++) {
-          const g = grad[s * dim + d]!;
+          const g = grad[gs + d]!;
           const i = base + d;
-          const m = (M[i] = b1 * M[i]! + (1 - b1) * g);
-          const v = (V[i] = b2 * V[i]! + (1 - b2) * g * g);
-          W[i]! -= (lrT * m) / (Math.sqrt(v) + epsHat);
+          const m = b1 * M[i]! + c1 * g;
+          const v = b2 * V[i]! + c2 * g * g;
+          M[i] = m;
+          V[i] = v;
+          W[i] = W[i]! - (lrT * m) / (Math.sqrt(v) + epsHat);
         }
       }
     }
