@@ -20,7 +20,8 @@ async function setupBackend(config: ExperimentConfig, override?: string): Promis
   const requested = (override ?? config.runtime.backend) as 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   const info = await initBackend(requested, { threads: config.runtime.threads });
   log.info(`backend: ${info.detail}`);
-  return info.name;
+  // The detail (e.g. whether the native matmul ran) goes into run.json: numbers differ across it.
+  return info.detail;
 }
 
 export interface EvalRunOptions {

@@ -21,6 +21,7 @@ export interface RunInfo {
   created: string;
   updated: string;
   seed: number;
+  /** The backend as initialised, e.g. `wasm (tfjs 4.22.0, simd, 1 thread, native matmul avx512, 2 threads)`. */
   backend: string | null;
   config_hash: string;
   git_commit: string | null;
