@@ -23,13 +23,11 @@ import {
   registerNativeMatmulKernels,
   unregisterNativeMatmulKernels,
 } from '../src/train/native-matmul.js';
-import { validate, type SchemaIssue } from '../src/config/schema.js';
-import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
 import { buildBundle, predict } from '../src/train/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
-import type { EncodedBatch } from '../src/data/encode.js';
 import { Rng } from '../src/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
+import { FIELDS, VOCAB, benchConfig, randomBatch } from './reference-model.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,8 +39,6 @@ const { values: args } = parseArgs({
 const RUNS = Number(args.runs);
 const STEPS = Number(args.steps);
 const REPEATS = Number(args.repeats);
-const FIELDS = 20;
-const VOCAB = 10_000;
 const BATCH = 1024;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -50,44 +46,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 // ---------------------------------------------------------------------------------------------
 // The model of bench/train.ts (which cannot be imported: it runs on import).
 // ---------------------------------------------------------------------------------------------
-function benchConfig(): ExperimentConfig {
-  const raw = {
-    name: 'bench',
-    data: { train: 'unused', columns: { labels: { click: 'click', purchase: 'purchase' } } },
-    features: Array.from({ length: FIELDS }, (_, i) => ({ name: `f${i}`, buckets: VOCAB })),
-    tasks: [
-      { name: 'ctr', label: 'click' },
-      { name: 'ctcvr', label: 'purchase' },
-    ],
-    model: { type: 'resflow', embedding_dim: 16, hidden: [256, 128], activation: 'relu' },
-    train: { batch_size: BATCH, optimizer: { type: 'adam', lr: 1e-3 } },
-    eval: { metrics: ['auc'] },
-  };
-  const issues: SchemaIssue[] = [];
-  const config = validate(experimentSchema, raw, [], issues) as ExperimentConfig;
-  if (issues.length) throw new Error(JSON.stringify(issues));
-  return config;
-}
 
-function randomBatch(rng: Rng, n: number): EncodedBatch {
-  const click = Uint8Array.from({ length: n }, () => (rng.next() < 0.1 ? 1 : 0));
-  const purchase = Uint8Array.from(click, (c) => (c && rng.next() < 0.2 ? 1 : 0));
-  return {
-    length: n,
-    ids: Array.from({ length: FIELDS }, () => Int32Array.from({ length: n }, () => rng.int(VOCAB))),
-    numeric: new Float32Array(0),
-    labels: new Map([
-      ['click', click],
-      ['purchase', purchase],
-      ['exposure', new Uint8Array(n).fill(1)],
-    ]),
-    stage: new Uint8Array(n),
-    request: null,
-    user: null,
-    teacher: new Map(),
-    truth: new Map(),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Kernels
@@ -204,7 +163,7 @@ function setMode(mode: Mode, native: ReturnType<typeof loadNativeMatmul>): void 
 }
 
 function endToEnd(native: ReturnType<typeof loadNativeMatmul>): void {
-  const config = benchConfig();
+  const config = benchConfig(BATCH);
   const bundle = buildBundle(config);
   const trainer = new Trainer(bundle, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-native-')), config));
   const rng = new Rng(1);

@@ -12,8 +12,6 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/backend.js';
-import { validate, type SchemaIssue } from '../src/config/schema.js';
-import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
 import { buildBundle, predict, type ModelBundle } from '../src/train/bundle.js';
 import { makeDenseOptimizer, Trainer } from '../src/train/trainer.js';
 import { lossRegistry } from '../src/train/losses.js';
@@ -21,6 +19,7 @@ import { sampleSpaceMask } from '../src/train/evaluate.js';
 import type { EncodedBatch } from '../src/data/encode.js';
 import { Rng } from '../src/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
+import { benchConfig, randomBatch } from './reference-model.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,50 +28,10 @@ const { values: args } = parseArgs({
     repeats: { type: 'string', default: '3' },
   },
 });
-const FIELDS = 20;
-const VOCAB = 10_000;
 const BATCH = 1024;
 const STEPS = Number(args.steps);
 
-/** The config of bench/train.ts (which cannot be imported: it runs on import). */
-function benchConfig(batch: number): ExperimentConfig {
-  const raw = {
-    name: 'bench',
-    data: { train: 'unused', columns: { labels: { click: 'click', purchase: 'purchase' } } },
-    features: Array.from({ length: FIELDS }, (_, i) => ({ name: `f${i}`, buckets: VOCAB })),
-    tasks: [
-      { name: 'ctr', label: 'click' },
-      { name: 'ctcvr', label: 'purchase' },
-    ],
-    model: { type: 'resflow', embedding_dim: 16, hidden: [256, 128], activation: 'relu' },
-    train: { batch_size: batch, optimizer: { type: 'adam', lr: 1e-3 } },
-    eval: { metrics: ['auc'] },
-  };
-  const issues: SchemaIssue[] = [];
-  const config = validate(experimentSchema, raw, [], issues) as ExperimentConfig;
-  if (issues.length) throw new Error(JSON.stringify(issues));
-  return config;
-}
 
-function randomBatch(rng: Rng, n: number): EncodedBatch {
-  const click = Uint8Array.from({ length: n }, () => (rng.next() < 0.1 ? 1 : 0));
-  const purchase = Uint8Array.from(click, (c) => (c && rng.next() < 0.2 ? 1 : 0));
-  return {
-    length: n,
-    ids: Array.from({ length: FIELDS }, () => Int32Array.from({ length: n }, () => rng.int(VOCAB))),
-    numeric: new Float32Array(0),
-    labels: new Map([
-      ['click', click],
-      ['purchase', purchase],
-      ['exposure', new Uint8Array(n).fill(1)],
-    ]),
-    stage: new Uint8Array(n),
-    request: null,
-    user: null,
-    teacher: new Map(),
-    truth: new Map(),
-  };
-}
 
 const PARTS = ['lookup (JS gather)', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam (tf)', 'sparse lazy Adam (JS)', 'dispose'] as const;
 type Part = (typeof PARTS)[number];

@@ -21,6 +21,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { UsageError } from '../errors.js';
 import { log } from '../log.js';
+import { quietlySync } from './tf-quiet.js';
 import {
   isNativeMatmulKernel,
   loadNativeMatmul,
@@ -71,16 +72,6 @@ async function quietly<T>(f: () => Promise<T> | T): Promise<T> {
   }
 }
 
-function quietlySync<T>(f: () => T): T {
-  const env = tf.env();
-  const prev = env.getBool('PROD');
-  env.set('PROD', true);
-  try {
-    return f();
-  } finally {
-    env.set('PROD', prev);
-  }
-}
 
 function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);

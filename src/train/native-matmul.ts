@@ -20,6 +20,7 @@ import * as os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { quietlySync } from './tf-quiet.js';
 
 /** What the addon's info() returns. */
 export interface NativeMatmulInfo {
@@ -582,17 +583,6 @@ function makeKernel(name: MatMulKernel): tf.KernelFunc {
   return kernelFunc;
 }
 
-/** Runs f with tfjs's PROD flag set (silences its "kernel already registered" advisories). */
-function quietly<T>(f: () => T): T {
-  const env = tf.env();
-  const prev = env.getBool('PROD');
-  env.set('PROD', true);
-  try {
-    return f();
-  } finally {
-    env.set('PROD', prev);
-  }
-}
 
 /**
  * Registers the native kernels as the wasm backend's BatchMatMul and _FusedMatMul, keeping the
@@ -607,7 +597,7 @@ export function registerNativeMatmulKernels(native: NativeMatmul, opts: { thread
   if (MATMUL_KERNELS.some((name) => lookupKernel(name) === undefined)) return false;
   threads = Math.min(wanted, 64);
   current = native;
-  quietly(() => {
+  quietlySync(() => {
     for (const name of MATMUL_KERNELS) {
       const k = lookupKernel(name)!;
       if (ourKernels.has(k.kernelFunc)) continue;
@@ -625,7 +615,7 @@ export function registerNativeMatmulKernels(native: NativeMatmul, opts: { thread
  * registered ones). Safe to call when nothing is registered.
  */
 export function unregisterNativeMatmulKernels(): void {
-  quietly(() => {
+  quietlySync(() => {
     for (const [name, prev] of previous) {
       const k = lookupKernel(name);
       if (k !== undefined && ourKernels.has(k.kernelFunc)) {

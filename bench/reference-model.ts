@@ -1,0 +1,51 @@
+/**
+ * The reference model of DESIGN §9 shared by the speed benchmarks: 20 categorical fields,
+ * vocabulary 10,000, dimension 16, ResFlow towers 256 -> 128, 2 tasks, Adam; random batches.
+ */
+import { validate, type SchemaIssue } from '../src/config/schema.js';
+import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
+import type { EncodedBatch } from '../src/data/encode.js';
+import type { Rng } from '../src/rng.js';
+
+export const FIELDS = 20;
+export const VOCAB = 10_000;
+
+export function benchConfig(batch: number): ExperimentConfig {
+  const raw = {
+    name: 'bench',
+    data: { train: 'unused', columns: { labels: { click: 'click', purchase: 'purchase' } } },
+    features: Array.from({ length: FIELDS }, (_, i) => ({ name: `f${i}`, buckets: VOCAB })),
+    tasks: [
+      { name: 'ctr', label: 'click' },
+      { name: 'ctcvr', label: 'purchase' },
+    ],
+    model: { type: 'resflow', embedding_dim: 16, hidden: [256, 128], activation: 'relu' },
+    train: { batch_size: batch, optimizer: { type: 'adam', lr: 1e-3 } },
+    eval: { metrics: ['auc'] },
+  };
+  const issues: SchemaIssue[] = [];
+  const config = validate(experimentSchema, raw, [], issues) as ExperimentConfig;
+  if (issues.length) throw new Error(JSON.stringify(issues));
+  return config;
+}
+
+/** n rows of uniform random ids; click ~ Bernoulli(0.1), purchase = click and Bernoulli(0.2). */
+export function randomBatch(rng: Rng, n: number): EncodedBatch {
+  const click = Uint8Array.from({ length: n }, () => (rng.next() < 0.1 ? 1 : 0));
+  const purchase = Uint8Array.from(click, (c) => (c && rng.next() < 0.2 ? 1 : 0));
+  return {
+    length: n,
+    ids: Array.from({ length: FIELDS }, () => Int32Array.from({ length: n }, () => rng.int(VOCAB))),
+    numeric: new Float32Array(0),
+    labels: new Map([
+      ['click', click],
+      ['purchase', purchase],
+      ['exposure', new Uint8Array(n).fill(1)],
+    ]),
+    stage: new Uint8Array(n),
+    request: null,
+    user: null,
+    teacher: new Map(),
+    truth: new Map(),
+  };
+}
