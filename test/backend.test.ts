@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, registerWasmKernels, wasmMatMulPatched } from '../src/train/backend.js';
 import { UsageError } from '../src/errors.js';
 import { Rng } from '../src/rng.js';
+import { runOn, type BackendResult } from './helpers/backends.js';
 
 const TOL = 1e-5;
 
@@ -32,27 +33,9 @@ function size(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-interface Result {
-  shape: number[];
-  dtype: tf.DataType;
-  values: number[];
-}
 
-/** Runs f on one backend and returns its outputs as plain arrays; leaves no tensors behind. */
-async function runOn(backend: 'wasm' | 'cpu', f: () => tf.Tensor | tf.Tensor[]): Promise<Result[]> {
-  assert.equal(await tf.setBackend(backend), true);
-  const before = tf.memory().numTensors;
-  const outs = tf.tidy(() => {
-    const r = f();
-    return Array.isArray(r) ? r : [r];
-  });
-  const res = outs.map((t) => ({ shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync()) }));
-  tf.dispose(outs);
-  assert.equal(tf.memory().numTensors, before, `tensors leaked on ${backend}`);
-  return res;
-}
 
-function maxAbsDiff(a: number[], b: number[]): number {
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -60,7 +43,7 @@ function maxAbsDiff(a: number[], b: number[]): number {
 }
 
 /** Runs f on wasm and on cpu and asserts equal shapes and values within TOL. */
-async function compare(label: string, f: () => tf.Tensor | tf.Tensor[]): Promise<Result[]> {
+async function compare(label: string, f: () => tf.Tensor | tf.Tensor[]): Promise<BackendResult[]> {
   const w = await runOn('wasm', f);
   const c = await runOn('cpu', f);
   assert.equal(w.length, c.length, label);

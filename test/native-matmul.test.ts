@@ -19,6 +19,7 @@ import {
   type NativeMatmul,
 } from '../src/train/native-matmul.js';
 import { Rng } from '../src/rng.js';
+import { runOn, type BackendResult } from './helpers/backends.js';
 
 const native: NativeMatmul | null = loadNativeMatmul();
 const skip = native === null ? `native matmul not available: ${nativeMatmulUnavailableReason()}` : false;
@@ -72,30 +73,13 @@ function assertClose(x: ArrayLike<number>, y: ArrayLike<number>, label: string, 
   assert.ok(worst <= tol * scale, `${label}: max abs diff ${worst} > ${tol} x ${scale}`);
 }
 
-interface Result {
-  shape: number[];
-  values: Float32Array;
-}
 
-/** Runs f on a backend; returns its outputs' values; leaves no tensors behind. */
-async function runOn(backend: 'wasm' | 'cpu', f: () => tf.Tensor | tf.Tensor[]): Promise<Result[]> {
-  assert.equal(await tf.setBackend(backend), true);
-  const before = tf.memory().numTensors;
-  const outs = tf.tidy(() => {
-    const r = f();
-    return Array.isArray(r) ? r : [r];
-  });
-  const res = outs.map((t) => ({ shape: t.shape, values: Float32Array.from(t.dataSync() as Float32Array) }));
-  tf.dispose(outs);
-  assert.equal(tf.memory().numTensors, before, `tensors leaked on ${backend}`);
-  return res;
-}
 
 /**
  * Runs f on wasm (native kernels registered) and on cpu, compares; asserts that the native path
  * ran (at least `minCalls` native calls and no fallback) unless `expectFallback`.
  */
-async function compare(label: string, f: () => tf.Tensor | tf.Tensor[], opts: { minCalls?: number; expectFallback?: boolean } = {}): Promise<Result[]> {
+async function compare(label: string, f: () => tf.Tensor | tf.Tensor[], opts: { minCalls?: number; expectFallback?: boolean } = {}): Promise<BackendResult[]> {
   const s0 = nativeMatmulStats();
   const w = await runOn('wasm', f);
   const s1 = nativeMatmulStats();
