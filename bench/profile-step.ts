@@ -12,6 +12,7 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/backend.js';
+import { describeSparseKernels } from '../src/models/sparse-kernels.js';
 import { buildBundle, predict, type ModelBundle } from '../src/train/bundle.js';
 import { makeDenseOptimizer, Trainer } from '../src/train/trainer.js';
 import { lossRegistry } from '../src/train/losses.js';
@@ -33,7 +34,7 @@ const STEPS = Number(args.steps);
 
 
 
-const PARTS = ['lookup (JS gather)', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam (tf)', 'sparse lazy Adam (JS)', 'dispose'] as const;
+const PARTS = ['embedding lookup', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam (tf)', 'sparse lazy Adam', 'dispose'] as const;
 type Part = (typeof PARTS)[number];
 
 /** Trainer.step for pointwise losses, timed part by part (wasm runs kernels synchronously). */
@@ -47,7 +48,7 @@ function timedStep(bundle: ModelBundle, optimizer: tf.Optimizer, mb: EncodedBatc
     t = now;
   };
   const xs = tables.lookup(mb);
-  lap('lookup (JS gather)');
+  lap('embedding lookup');
   const x = tf.tensor2d(xs, [B, tables.inputDim]);
   const taskTensors = config.tasks.map((tk, k) => ({
     labels: tf.tensor1d(Float32Array.from(mb.labels.get(tk.label)!)),
@@ -81,7 +82,7 @@ function timedStep(bundle: ModelBundle, optimizer: tf.Optimizer, mb: EncodedBatc
   optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })));
   lap('dense Adam (tf)');
   tables.applyGradients(mb, gradX);
-  lap('sparse lazy Adam (JS)');
+  lap('sparse lazy Adam');
   tf.dispose([value, ...grads, ...perTaskLoss, x, ...taskTensors.flatMap((tt) => [tt.labels, tt.mask])]);
   lap('dispose');
 }
@@ -90,7 +91,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   const info = await initBackend(args.backend as 'wasm');
-  console.log(`backend: ${info.detail}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
+  console.log(`backend: ${info.detail}; embeddings: ${describeSparseKernels()}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
   const config = benchConfig(BATCH);
   const rng = new Rng(1);
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));

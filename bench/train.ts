@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/backend.js';
+import { describeSparseKernels } from '../src/models/sparse-kernels.js';
 import { buildBundle, predict } from '../src/train/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/rng.js';
@@ -55,7 +56,7 @@ async function main() {
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
-  console.log(`backend: ${info.detail}; model: resflow, ${FIELDS} fields x vocab ${VOCAB} x dim 16, towers 256-128, 2 tasks, batch ${BATCH}`);
+  console.log(`backend: ${info.detail}; embeddings: ${describeSparseKernels()}; model: resflow, ${FIELDS} fields x vocab ${VOCAB} x dim 16, towers 256-128, 2 tasks, batch ${BATCH}`);
   console.log(`train samples/s: median ${fmt(median(trainRates))} (runs: ${trainRates.map(fmt).join(', ')})`);
   console.log(`score samples/s: median ${fmt(median(scoreRates))} (runs: ${scoreRates.map(fmt).join(', ')})`);
   console.log(`peak RSS: ${(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB; tfjs tensors alive: ${tf.memory().numTensors}`);

@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { ExperimentConfig, OptimizerConfig } from '../src/config/experiment.js';
 import { buildBundle, disposeBundle } from '../src/train/bundle.js';
 import { EmbeddingTables } from '../src/models/embeddings.js';
+import { createSparseKernels, JsSparseKernels, type SparseKernels } from '../src/models/sparse-kernels.js';
 import { Rng } from '../src/rng.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -81,6 +82,11 @@ const plan: FeaturePlan = {
   sparse: [{ name: 'f', column: 'f', kind: 'categorical', tableSize: 6, width: 1, pooling: 'sum', dim: 3, toRow: () => 0 }],
   numeric: [],
 };
+/** The sparse kernels to check: JavaScript, and the native ones when they are built. */
+const kernelSets = (): SparseKernels[] => {
+  const preferred = createSparseKernels();
+  return preferred.name === 'js' ? [preferred] : [new JsSparseKernels(), preferred];
+};
 const opt = (type: OptimizerConfig['type']): OptimizerConfig => ({ type, lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, initial_accumulator: 0.1 });
 const batchOf = (ids: number[]): EncodedBatch => ({
   length: ids.length,
@@ -95,8 +101,8 @@ const batchOf = (ids: number[]): EncodedBatch => ({
 });
 
 test('sparse SGD and Adagrad equal a dense update with summed duplicate gradients; untouched rows stay', () => {
-  for (const type of ['sgd', 'adagrad'] as const) {
-    const t = new EmbeddingTables(plan, new Rng(1), opt(type));
+  for (const kernels of kernelSets()) for (const type of ['sgd', 'adagrad'] as const) {
+    const t = new EmbeddingTables(plan, new Rng(1), opt(type), kernels);
     const w0 = Float32Array.from(t.tables[0]!.weights);
     const acc = new Float64Array(18).fill(0.1);
     const dense = Float64Array.from(w0);
@@ -119,13 +125,17 @@ test('sparse SGD and Adagrad equal a dense update with summed duplicate gradient
       }
     }
     const w = t.tables[0]!.weights;
-    for (let i = 0; i < 18; i++) assert.ok(Math.abs(w[i]! - dense[i]!) < 1e-5, `${type} weight ${i}: ${w[i]} vs ${dense[i]}`);
+    for (let i = 0; i < 18; i++) assert.ok(Math.abs(w[i]! - dense[i]!) < 1e-5, `${kernels.name} ${type} weight ${i}: ${w[i]} vs ${dense[i]}`);
     for (const r of [0, 2, 5]) for (let d = 0; d < 3; d++) assert.equal(w[r * 3 + d], w0[r * 3 + d]);
   }
 });
 
 test('sparse lazy Adam equals tfjs dense Adam when every row is touched, and skips untouched rows', () => {
-  const t = new EmbeddingTables(plan, new Rng(2), opt('adam'));
+  for (const kernels of kernelSets()) lazyAdamAgainstDense(kernels);
+});
+
+function lazyAdamAgainstDense(kernels: SparseKernels): void {
+  const t = new EmbeddingTables(plan, new Rng(2), opt('adam'), kernels);
   const v = tf.variable(tf.tensor2d(Float32Array.from(t.tables[0]!.weights), [6, 3]));
   const adam = tf.train.adam(0.1, 0.9, 0.999, 1e-8);
   const rng = new Rng(4);
@@ -139,23 +149,26 @@ test('sparse lazy Adam equals tfjs dense Adam when every row is touched, and ski
   }
   const dense = v.dataSync();
   const w = t.tables[0]!.weights;
-  for (let i = 0; i < 18; i++) assert.ok(Math.abs(w[i]! - dense[i]!) < 1e-5, `weight ${i}: ${w[i]} vs ${dense[i]}`);
+  for (let i = 0; i < 18; i++) assert.ok(Math.abs(w[i]! - dense[i]!) < 1e-5, `${kernels.name} weight ${i}: ${w[i]} vs ${dense[i]}`);
   const before = Float32Array.from(w);
   t.applyGradients(batchOf([1]), Float32Array.from([1, 1, 1]));
-  for (let i = 0; i < 18; i++) if (i < 3 || i >= 6) assert.equal(w[i], before[i], `row ${Math.floor(i / 3)} untouched`);
-});
+  for (let i = 0; i < 18; i++) if (i < 3 || i >= 6) assert.equal(w[i], before[i], `${kernels.name} row ${Math.floor(i / 3)} untouched`);
+  v.dispose();
+}
 
 test('mean pooling spreads a list row\'s gradient over its ids; padding gets nothing', () => {
   const listPlan: FeaturePlan = { sparse: [{ ...plan.sparse[0]!, kind: 'list', width: 3, pooling: 'mean' }], numeric: [] };
-  const t = new EmbeddingTables(listPlan, new Rng(1), opt('sgd'));
-  const w0 = Float32Array.from(t.tables[0]!.weights);
-  const b = batchOf([2, 4, -1]);
-  const x = t.lookup(b);
-  for (let d = 0; d < 3; d++) assert.ok(Math.abs(x[d]! - (w0[6 + d]! + w0[12 + d]!) / 2) < 1e-7);
-  t.applyGradients(b, Float32Array.from([1, 2, 3]));
-  for (let d = 0; d < 3; d++) {
-    assert.ok(Math.abs(t.tables[0]!.weights[6 + d]! - (w0[6 + d]! - 0.1 * (d + 1) / 2)) < 1e-7);
-    assert.ok(Math.abs(t.tables[0]!.weights[12 + d]! - (w0[12 + d]! - 0.1 * (d + 1) / 2)) < 1e-7);
+  for (const kernels of kernelSets()) {
+    const t = new EmbeddingTables(listPlan, new Rng(1), opt('sgd'), kernels);
+    const w0 = Float32Array.from(t.tables[0]!.weights);
+    const b = { ...batchOf([2, 4, -1]), length: 1 }; // one example with a list of three ids
+    const x = t.lookup(b);
+    for (let d = 0; d < 3; d++) assert.ok(Math.abs(x[d]! - (w0[6 + d]! + w0[12 + d]!) / 2) < 1e-7, kernels.name);
+    t.applyGradients(b, Float32Array.from([1, 2, 3]));
+    for (let d = 0; d < 3; d++) {
+      assert.ok(Math.abs(t.tables[0]!.weights[6 + d]! - (w0[6 + d]! - 0.1 * (d + 1) / 2)) < 1e-7, kernels.name);
+      assert.ok(Math.abs(t.tables[0]!.weights[12 + d]! - (w0[12 + d]! - 0.1 * (d + 1) / 2)) < 1e-7, kernels.name);
+    }
   }
 });
 

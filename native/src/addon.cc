@@ -8,6 +8,15 @@
 //     (default 1); results are bit-identical whatever it is.
 //   info() -> { simd, vectorBytes, mr, nr, kc, mc, maxThreads, hardwareThreads, compiler, version }
 //
+//   embeddingLookup(weights, ids, layout, n, x, D, threads?) -> undefined
+//   embeddingUpdate(optimizer, hyper, weights, m, v, ids, layout, n, gradX, D, threads?) -> undefined
+//     The sparse embedding kernels of embeddings.h over T tables. weights, ids (and m, v) are
+//     arrays of T Float32Arrays / Int32Arrays; layout is an Int32Array of T records
+//     [rows, dim, width, offset, mean]; x and gradX are [n, D] Float32Arrays. optimizer is 0 (sgd),
+//     1 (adagrad: m is the accumulator) or 2 (adam); m[t] / v[t] may be null where the optimizer
+//     has no use for them. hyper is a Float64Array [lr, epsilon, beta1, beta2, lrT, epsHat].
+//     Every id must lie in [-1, rows).
+//
 // Every argument is checked (types, integer ranges, lengths, detached buffers, overlap) before
 // any memory is touched; a bad call throws a TypeError/RangeError. The work is done on the
 // calling thread and a persistent pool; all of it is finished when sgemm returns. Each Node
@@ -19,15 +28,19 @@
 #include <cstdio>
 #include <new>
 #include <thread>
+#include <vector>
 
+#include "embeddings.h"
 #include "gemm.h"
 
-#define RESFLOW_NATIVE_VERSION "1"
+#define RESFLOW_NATIVE_VERSION "2"
 
 namespace {
 
 struct Instance {
-  resflow::GemmEngine engine;
+  resflow::ThreadPool pool;  // declared first: destroyed (joined) after the engines that use it
+  resflow::GemmEngine gemm{pool};
+  resflow::EmbeddingEngine embeddings{pool};
 };
 
 // Throws the pending N-API error (if any call failed without throwing) and returns nullptr.
@@ -72,18 +85,18 @@ bool get_bool(napi_env env, napi_value v, const char* name, bool* out) {
 }
 
 // Reads an integer argument in [lo, hi]; false with an exception pending on failure.
-bool get_int(napi_env env, napi_value v, const char* name, double lo, double hi, int64_t* out) {
+bool get_int(napi_env env, const char* fn, napi_value v, const char* name, double lo, double hi, int64_t* out) {
   napi_valuetype t;
   double d = 0;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) {
     char msg[96];
-    snprintf(msg, sizeof msg, "sgemm: %s must be a number", name);
+    snprintf(msg, sizeof msg, "%s: %s must be a number", fn, name);
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return false;
   }
   if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi) {
     char msg[128];
-    snprintf(msg, sizeof msg, "sgemm: %s must be an integer in [%.0f, %.0f], got %g", name, lo, hi, d);
+    snprintf(msg, sizeof msg, "%s: %s must be an integer in [%.0f, %.0f], got %g", fn, name, lo, hi, d);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
     return false;
   }
@@ -96,23 +109,24 @@ struct F32 {
   size_t length;
 };
 
-// Reads a Float32Array argument that must hold at least `need` elements.
-bool get_f32(napi_env env, napi_value v, const char* name, size_t need, F32* out) {
+// Reads a typed array argument of type `type` (called `type_name` in messages) that must hold at
+// least `need` elements; false with an exception pending on failure.
+bool get_typed(napi_env env, const char* fn, napi_value v, const char* name, napi_typedarray_type type,
+               const char* type_name, size_t need, void** out_data, size_t* out_length = nullptr) {
   bool is_ta = false;
-  char msg[160];
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
-    snprintf(msg, sizeof msg, "sgemm: %s must be a Float32Array", name);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  napi_typedarray_type type;
+  char msg[192];
+  napi_typedarray_type have;
   size_t length = 0, byte_offset = 0;
   void* data = nullptr;
   napi_value buffer;
-  if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &byte_offset) != napi_ok) return false;
-  if (type != napi_float32_array) {
-    snprintf(msg, sizeof msg, "sgemm: %s must be a Float32Array", name);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &have, &length, &data, &buffer, &byte_offset) != napi_ok || have != type) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) {
+      snprintf(msg, sizeof msg, "%s: %s must be a %s", fn, name, type_name);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    }
     return false;
   }
   bool detached = false;
@@ -121,20 +135,28 @@ bool get_f32(napi_env env, napi_value v, const char* name, size_t need, F32* out
   // only applies to ArrayBuffers.
   if (napi_is_arraybuffer(env, buffer, &is_ab) == napi_ok && is_ab &&
       napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached) {
-    snprintf(msg, sizeof msg, "sgemm: %s is a view of a detached ArrayBuffer (wasm memory grew?)", name);
+    snprintf(msg, sizeof msg, "%s: %s is a view of a detached ArrayBuffer (wasm memory grew?)", fn, name);
     napi_throw_type_error(env, "ERR_INVALID_STATE", msg);
     return false;
   }
   if (length < need) {
-    snprintf(msg, sizeof msg, "sgemm: %s has %zu elements, needs at least %zu", name, length, need);
+    snprintf(msg, sizeof msg, "%s: %s has %zu elements, needs at least %zu", fn, name, length, need);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
     return false;
   }
   if (need > 0 && data == nullptr) {
-    snprintf(msg, sizeof msg, "sgemm: %s has no data", name);
+    snprintf(msg, sizeof msg, "%s: %s has no data", fn, name);
     napi_throw_type_error(env, "ERR_INVALID_STATE", msg);
     return false;
   }
+  *out_data = data;
+  if (out_length != nullptr) *out_length = length;
+  return true;
+}
+
+bool get_f32(napi_env env, const char* fn, napi_value v, const char* name, size_t need, F32* out) {
+  void* data = nullptr;
+  if (!get_typed(env, fn, v, name, napi_float32_array, "Float32Array", need, &data)) return false;
   out->data = static_cast<float*>(data);
   out->length = need;
   return true;
@@ -167,24 +189,24 @@ napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
   bool ta = false, tb = false;
   int64_t M = 0, N = 0, K = 0, threads = 1;
   if (!get_bool(env, argv[0], "transA", &ta) || !get_bool(env, argv[1], "transB", &tb)) return nullptr;
-  if (!get_int(env, argv[2], "M", 0, kMaxDim, &M) || !get_int(env, argv[3], "N", 0, kMaxDim, &N) ||
-      !get_int(env, argv[4], "K", 0, kMaxDim, &K))
+  if (!get_int(env, "sgemm", argv[2], "M", 0, kMaxDim, &M) || !get_int(env, "sgemm", argv[3], "N", 0, kMaxDim, &N) ||
+      !get_int(env, "sgemm", argv[4], "K", 0, kMaxDim, &K))
     return nullptr;
   if (argc >= 9) {
     napi_valuetype t;
     NAPI_CALL(env, napi_typeof(env, argv[8], &t));
-    if (t != napi_undefined && !get_int(env, argv[8], "threads", 1, 64, &threads)) return nullptr;
+    if (t != napi_undefined && !get_int(env, "sgemm", argv[8], "threads", 1, 64, &threads)) return nullptr;
   }
   const double mk = static_cast<double>(M) * K, kn = static_cast<double>(K) * N, mn = static_cast<double>(M) * N;
   if (mk > kMaxElems || kn > kMaxElems || mn > kMaxElems) return throw_range(env, "sgemm: matrices too large");
   F32 a, b, c;
-  if (!get_f32(env, argv[5], "A", static_cast<size_t>(M) * K, &a) ||
-      !get_f32(env, argv[6], "B", static_cast<size_t>(K) * N, &b) ||
-      !get_f32(env, argv[7], "C", static_cast<size_t>(M) * N, &c))
+  if (!get_f32(env, "sgemm", argv[5], "A", static_cast<size_t>(M) * K, &a) ||
+      !get_f32(env, "sgemm", argv[6], "B", static_cast<size_t>(K) * N, &b) ||
+      !get_f32(env, "sgemm", argv[7], "C", static_cast<size_t>(M) * N, &c))
     return nullptr;
   if (overlaps(c, a) || overlaps(c, b)) return throw_range(env, "sgemm: C must not overlap A or B");
   try {
-    inst->engine.sgemm(ta, tb, static_cast<size_t>(M), static_cast<size_t>(N), static_cast<size_t>(K), a.data, b.data,
+    inst->gemm.sgemm(ta, tb, static_cast<size_t>(M), static_cast<size_t>(N), static_cast<size_t>(K), a.data, b.data,
                        c.data, static_cast<int>(threads));
   } catch (const std::bad_alloc&) {
     napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "sgemm: out of memory for packing buffers");
@@ -194,6 +216,169 @@ napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
     return nullptr;
   }
   return nullptr;  // undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding kernels
+// ---------------------------------------------------------------------------------------------
+
+// The T-element array argument `name`; false with an exception pending when it is not an array
+// of that length.
+bool get_array(napi_env env, const char* fn, napi_value v, const char* name, uint32_t want, std::vector<napi_value>* out) {
+  bool is_array = false;
+  uint32_t length = 0;
+  char msg[160];
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, &length) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s: %s must be an array", fn, name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return false;
+  }
+  if (length != want) {
+    snprintf(msg, sizeof msg, "%s: %s has %u entries, expected one per table (%u)", fn, name, length, want);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return false;
+  }
+  out->resize(length);
+  for (uint32_t i = 0; i < length; ++i)
+    if (napi_get_element(env, v, i, &(*out)[i]) != napi_ok) return false;
+  return true;
+}
+
+// Reads and checks the tables of an embedding call: layout, weights, ids (every id in
+// [-1, rows)) and, as `slots` asks (0: none, 1: m, 2: m and v), the optimizer slots. n and D are
+// the batch's examples and the input matrix's columns.
+bool get_tables(napi_env env, const char* fn, napi_value layout_v, napi_value weights_v, napi_value ids_v,
+                napi_value m_v, napi_value v_v, int slots, size_t n, size_t D,
+                std::vector<resflow::EmbeddingTableView>* out) {
+  char msg[200];
+  void* layout_data = nullptr;
+  size_t layout_len = 0;
+  if (!get_typed(env, fn, layout_v, "layout", napi_int32_array, "Int32Array", 0, &layout_data, &layout_len)) return false;
+  if (layout_len % 5 != 0) {
+    snprintf(msg, sizeof msg, "%s: layout has %zu elements; needs [rows, dim, width, offset, mean] per table", fn, layout_len);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return false;
+  }
+  const int32_t* layout = static_cast<const int32_t*>(layout_data);
+  const uint32_t T = static_cast<uint32_t>(layout_len / 5);
+  std::vector<napi_value> weights, ids, ms, vs;
+  if (!get_array(env, fn, weights_v, "weights", T, &weights) || !get_array(env, fn, ids_v, "ids", T, &ids)) return false;
+  if (slots >= 1 && !get_array(env, fn, m_v, "m", T, &ms)) return false;
+  if (slots >= 2 && !get_array(env, fn, v_v, "v", T, &vs)) return false;
+  out->assign(T, resflow::EmbeddingTableView{});
+  for (uint32_t t = 0; t < T; ++t) {
+    resflow::EmbeddingTableView& view = (*out)[t];
+    const int32_t* rec = layout + 5 * t;
+    view.rows = rec[0], view.dim = rec[1], view.width = rec[2], view.offset = rec[3], view.mean = rec[4] != 0;
+    if (view.rows < 0 || view.dim < 1 || view.width < 1 || view.offset < 0 ||
+        static_cast<size_t>(view.offset) + static_cast<size_t>(view.dim) > D || (rec[4] != 0 && rec[4] != 1)) {
+      snprintf(msg, sizeof msg, "%s: table %u has layout [%d, %d, %d, %d, %d]; needs rows >= 0, dim >= 1, width >= 1, "
+               "0 <= offset, offset + dim <= D (%zu), mean 0 or 1", fn, t, rec[0], rec[1], rec[2], rec[3], rec[4], D);
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+      return false;
+    }
+    const size_t size = static_cast<size_t>(view.rows) * static_cast<size_t>(view.dim);
+    const size_t nids = n * static_cast<size_t>(view.width);
+    char name[48];
+    void* data = nullptr;
+    snprintf(name, sizeof name, "weights[%u]", t);
+    if (!get_typed(env, fn, weights[t], name, napi_float32_array, "Float32Array", size, &data)) return false;
+    view.weights = static_cast<float*>(data);
+    snprintf(name, sizeof name, "ids[%u]", t);
+    if (!get_typed(env, fn, ids[t], name, napi_int32_array, "Int32Array", nids, &data)) return false;
+    view.ids = static_cast<const int32_t*>(data);
+    for (size_t i = 0; i < nids; ++i) {
+      if (view.ids[i] < -1 || view.ids[i] >= view.rows) {
+        snprintf(msg, sizeof msg, "%s: ids[%u][%zu] is %d, outside [-1, %d)", fn, t, i, view.ids[i], view.rows);
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+        return false;
+      }
+    }
+    view.m = view.v = nullptr;
+    if (slots >= 1) {
+      snprintf(name, sizeof name, "m[%u]", t);
+      if (!get_typed(env, fn, ms[t], name, napi_float32_array, "Float32Array", size, &data)) return false;
+      view.m = static_cast<float*>(data);
+    }
+    if (slots >= 2) {
+      snprintf(name, sizeof name, "v[%u]", t);
+      if (!get_typed(env, fn, vs[t], name, napi_float32_array, "Float32Array", size, &data)) return false;
+      view.v = static_cast<float*>(data);
+    }
+  }
+  return true;
+}
+
+// Reads the optional threads argument (default 1).
+bool get_threads(napi_env env, const char* fn, size_t argc, napi_value* argv, size_t at, int64_t* threads) {
+  *threads = 1;
+  if (argc <= at) return true;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[at], &t) != napi_ok) return false;
+  return t == napi_undefined || get_int(env, fn, argv[at], "threads", 1, 64, threads);
+}
+
+napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
+  const char* fn = "embeddingLookup";
+  size_t argc = 7;
+  napi_value argv[7];
+  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  if (argc < 6) return throw_type(env, "embeddingLookup(weights, ids, layout, n, x, D, threads?) needs at least 6 arguments");
+  Instance* inst = nullptr;
+  NAPI_CALL(env, napi_get_instance_data(env, reinterpret_cast<void**>(&inst)));
+  if (inst == nullptr) return throw_type(env, "embeddingLookup: addon not initialised");
+  int64_t n = 0, D = 0, threads = 1;
+  if (!get_int(env, fn, argv[3], "n", 0, kMaxDim, &n) || !get_int(env, fn, argv[5], "D", 1, kMaxDim, &D) ||
+      !get_threads(env, fn, argc, argv, 6, &threads))
+    return nullptr;
+  if (static_cast<double>(n) * static_cast<double>(D) > kMaxElems) return throw_range(env, "embeddingLookup: x too large");
+  std::vector<resflow::EmbeddingTableView> tables;
+  F32 x;
+  if (!get_tables(env, fn, argv[2], argv[0], argv[1], nullptr, nullptr, 0, static_cast<size_t>(n), static_cast<size_t>(D), &tables) ||
+      !get_f32(env, fn, argv[4], "x", static_cast<size_t>(n) * static_cast<size_t>(D), &x))
+    return nullptr;
+  try {
+    inst->embeddings.lookup(tables, static_cast<size_t>(n), x.data, static_cast<size_t>(D), static_cast<int>(threads));
+  } catch (...) {
+    napi_throw_error(env, nullptr, "embeddingLookup: unexpected C++ exception");
+  }
+  return nullptr;
+}
+
+napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
+  const char* fn = "embeddingUpdate";
+  size_t argc = 11;
+  napi_value argv[11];
+  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  if (argc < 10)
+    return throw_type(env, "embeddingUpdate(optimizer, hyper, weights, m, v, ids, layout, n, gradX, D, threads?) needs at least 10 arguments");
+  Instance* inst = nullptr;
+  NAPI_CALL(env, napi_get_instance_data(env, reinterpret_cast<void**>(&inst)));
+  if (inst == nullptr) return throw_type(env, "embeddingUpdate: addon not initialised");
+  int64_t opt = 0, n = 0, D = 0, threads = 1;
+  if (!get_int(env, fn, argv[0], "optimizer", 0, 2, &opt) || !get_int(env, fn, argv[7], "n", 0, kMaxDim, &n) ||
+      !get_int(env, fn, argv[9], "D", 1, kMaxDim, &D) || !get_threads(env, fn, argc, argv, 10, &threads))
+    return nullptr;
+  if (static_cast<double>(n) * static_cast<double>(D) > kMaxElems) return throw_range(env, "embeddingUpdate: gradX too large");
+  void* hyper_data = nullptr;
+  if (!get_typed(env, fn, argv[1], "hyper", napi_float64_array, "Float64Array", 6, &hyper_data)) return nullptr;
+  const double* hv = static_cast<const double*>(hyper_data);
+  const resflow::SparseHyper hyper{hv[0], hv[1], hv[2], hv[3], hv[4], hv[5]};
+  const int slots = opt == 0 ? 0 : opt == 1 ? 1 : 2;
+  std::vector<resflow::EmbeddingTableView> tables;
+  F32 grad;
+  if (!get_tables(env, fn, argv[6], argv[2], argv[5], argv[3], argv[4], slots, static_cast<size_t>(n), static_cast<size_t>(D), &tables) ||
+      !get_f32(env, fn, argv[8], "gradX", static_cast<size_t>(n) * static_cast<size_t>(D), &grad))
+    return nullptr;
+  try {
+    inst->embeddings.update(static_cast<resflow::SparseOptimizer>(opt), hyper, tables, static_cast<size_t>(n), grad.data,
+                            static_cast<size_t>(D), static_cast<int>(threads));
+  } catch (const std::bad_alloc&) {
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "embeddingUpdate: out of memory for working buffers");
+  } catch (...) {
+    napi_throw_error(env, nullptr, "embeddingUpdate: unexpected C++ exception");
+  }
+  return nullptr;
 }
 
 bool set_str(napi_env env, napi_value obj, const char* key, const char* value) {
@@ -253,6 +438,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"embeddingLookup", nullptr, EmbeddingLookup, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"embeddingUpdate", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;

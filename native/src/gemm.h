@@ -70,10 +70,13 @@ class ThreadPool {
   void* ctx_ = nullptr;
 };
 
-// Per-addon-instance state: the pool and the packing buffers (grown on the calling thread only,
-// before any worker runs, so workers never allocate).
+// Per-addon-instance GEMM state: packing buffers (grown on the calling thread only, before any
+// worker runs, so workers never allocate) and the instance's thread pool, shared with the
+// embedding kernels.
 class GemmEngine {
  public:
+  explicit GemmEngine(ThreadPool& pool) : pool_(pool) {}
+
   // C[M,N] = op(A)[M,K] * op(B)[K,N]; A holds M*K floats (K*M if trans_a), B K*N, C M*N.
   // C must not overlap A or B (the caller checks). threads >= 1 is an upper bound; results do not
   // depend on it (each element is summed in the same order whatever the split). May throw
@@ -82,7 +85,7 @@ class GemmEngine {
              int threads);
 
  private:
-  ThreadPool pool_;
+  ThreadPool& pool_;
   AlignedBuffer bpack_;
   std::vector<AlignedBuffer> apack_;
 };

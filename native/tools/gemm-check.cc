@@ -82,7 +82,8 @@ static double gflops(GemmEngine& eng, bool ta, bool tb, size_t M, size_t N, size
 }
 
 int main(int argc, char** argv) {
-  GemmEngine eng;
+  resflow::ThreadPool pool;
+  GemmEngine eng(pool);
   const resflow::GemmInfo info = resflow::gemm_info();
   std::printf("simd %s, vector %d bytes, micro-kernel %dx%d, kc %d, mc %d\n", info.simd, info.vector_bytes, info.mr,
               info.nr, info.kc, info.mc);

@@ -18,10 +18,13 @@ import type { ColumnDef, ColumnValues } from '../data/write.js';
 async function setupBackend(config: ExperimentConfig, override?: string): Promise<string> {
   const { initBackend } = await import('../train/backend.js');
   const requested = (override ?? config.runtime.backend) as 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  const { describeSparseKernels, nativeEmbeddingsUnavailableReason } = await import('../models/sparse-kernels.js');
   const info = await initBackend(requested, { threads: config.runtime.threads });
-  log.info(`backend: ${info.detail}`);
+  const detail = `${info.detail}; embeddings: ${describeSparseKernels()}`;
+  log.info(`backend: ${detail}`);
+  if (nativeEmbeddingsUnavailableReason()) log.debug(`native embedding kernels not used: ${nativeEmbeddingsUnavailableReason()}`);
   // The detail (e.g. whether the native matmul ran) goes into run.json: numbers differ across it.
-  return info.detail;
+  return detail;
 }
 
 export interface EvalRunOptions {

@@ -62,6 +62,8 @@ export interface NativeMatmul {
   info(): NativeMatmulInfo;
   /** The .node file it was loaded from. */
   readonly path: string;
+  /** The module's exports, for its other kernels (src/models/sparse-kernels.ts). */
+  readonly exports: Readonly<Record<string, unknown>>;
 }
 
 const MODULE_FILE = path.join('native', 'build', 'Release', 'resflow_native.node');
@@ -166,9 +168,9 @@ export function loadNativeMatmul(): NativeMatmul | null {
   if (!existsSync(file)) return fail('not built (npm run prepare builds it)');
   const mismatch = cpuMismatch(path.join(root, STAMP_FILE));
   if (mismatch !== null) return fail(`${mismatch}; rebuild with npm run prepare`);
-  let mod: { sgemm?: unknown; info?: unknown };
+  let mod: { sgemm?: unknown; info?: unknown } & Record<string, unknown>;
   try {
-    mod = createRequire(import.meta.url)(file) as { sgemm?: unknown; info?: unknown };
+    mod = createRequire(import.meta.url)(file) as { sgemm?: unknown; info?: unknown } & Record<string, unknown>;
   } catch (e) {
     return fail(`failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
   }
@@ -177,6 +179,7 @@ export function loadNativeMatmul(): NativeMatmul | null {
     sgemm: mod.sgemm as NativeMatmul['sgemm'],
     info: mod.info as NativeMatmul['info'],
     path: file,
+    exports: mod,
   };
   let problem: string | null;
   try {

@@ -1,0 +1,259 @@
+// Sparse embedding kernels; see embeddings.h. Every expression mirrors the JavaScript loop it
+// replaces (src/models/sparse-kernels.ts) so that both give the same bits.
+
+// JavaScript never fuses a*b+c; neither may we here (binding.gyp builds with -ffp-contract=fast
+// for the GEMM).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include "embeddings.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+namespace resflow {
+namespace {
+
+// How many examples (lookup) or touched rows (update) ahead to prefetch: enough to cover a DRAM
+// miss at a few ns of work per row.
+constexpr size_t kPrefetch = 8;
+// Examples per lookup task.
+constexpr size_t kLookupChunk = 256;
+// Below this many ids a call stays on one thread (waking a worker costs more).
+constexpr size_t kParallelMinIds = 4096;
+
+inline void prefetch_row(const float* p, int32_t dim, bool write) {
+#if defined(__GNUC__) || defined(__clang__)
+  const char* c = reinterpret_cast<const char*>(p);
+  const size_t bytes = static_cast<size_t>(dim) * sizeof(float);
+  for (size_t b = 0; b < bytes; b += 64) {
+    if (write) __builtin_prefetch(c + b, 1, 3);
+    else __builtin_prefetch(c + b, 0, 3);
+  }
+  if (write) __builtin_prefetch(c + bytes - 1, 1, 3);
+  else __builtin_prefetch(c + bytes - 1, 0, 3);
+#else
+  (void)p, (void)dim, (void)write;
+#endif
+}
+
+// Examples [i0, i1) of one table into x.
+void gather(const EmbeddingTableView& t, size_t i0, size_t i1, float* x, size_t D) {
+  const size_t dim = static_cast<size_t>(t.dim);
+  const size_t w = static_cast<size_t>(t.width);
+  const float* W = t.weights;
+  for (size_t i = i0; i < i1; ++i) {
+    if (i + kPrefetch < i1) {
+      for (size_t j = 0; j < w; ++j) {
+        const int32_t r = t.ids[(i + kPrefetch) * w + j];
+        if (r >= 0) prefetch_row(W + static_cast<size_t>(r) * dim, t.dim, false);
+      }
+    }
+    float* dst = x + i * D + static_cast<size_t>(t.offset);
+    if (w == 1) {
+      const int32_t r = t.ids[i];
+      if (r < 0) std::memset(dst, 0, dim * sizeof(float));
+      else std::memcpy(dst, W + static_cast<size_t>(r) * dim, dim * sizeof(float));
+      continue;
+    }
+    std::memset(dst, 0, dim * sizeof(float));
+    int count = 0;
+    for (size_t j = 0; j < w; ++j) {
+      const int32_t r = t.ids[i * w + j];
+      if (r < 0) continue;
+      ++count;
+      const float* src = W + static_cast<size_t>(r) * dim;
+      for (size_t d = 0; d < dim; ++d) dst[d] += src[d];
+    }
+    if (t.mean && count > 1) {
+      const double inv = 1.0 / count;
+      for (size_t d = 0; d < dim; ++d) dst[d] = static_cast<float>(static_cast<double>(dst[d]) * inv);
+    }
+  }
+}
+
+// Sums the table's columns of grad_x per distinct row, in example order; returns the number of
+// distinct rows (listed in s.touched, sums in s.acc).
+size_t sum_gradients(const EmbeddingTableView& t, size_t n, const float* grad_x, size_t D,
+                     EmbeddingEngine::Scratch& s) {
+  const size_t dim = static_cast<size_t>(t.dim);
+  const size_t w = static_cast<size_t>(t.width);
+  int32_t* slot = s.slot.data();
+  int32_t* touched = s.touched.data();
+  float* acc = s.acc.data();
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float* g = grad_x + i * D + static_cast<size_t>(t.offset);
+    double scale = 1.0;
+    if (w > 1) {
+      int present = 0;
+      for (size_t j = 0; j < w; ++j) present += t.ids[i * w + j] >= 0;
+      if (present == 0) continue;
+      if (t.mean) scale = 1.0 / present;
+    }
+    for (size_t j = 0; j < w; ++j) {
+      const int32_t r = t.ids[i * w + j];
+      if (r < 0) continue;
+      int32_t k = slot[r];
+      if (k < 0) {
+        k = static_cast<int32_t>(count++);
+        slot[r] = k;
+        touched[k] = r;
+        float* a = acc + static_cast<size_t>(k) * dim;
+        for (size_t d = 0; d < dim; ++d) a[d] = static_cast<float>(static_cast<double>(g[d]) * scale);
+      } else {
+        float* a = acc + static_cast<size_t>(k) * dim;
+        for (size_t d = 0; d < dim; ++d)
+          a[d] = static_cast<float>(static_cast<double>(a[d]) + static_cast<double>(g[d]) * scale);
+      }
+    }
+  }
+  return count;
+}
+
+void apply_rows(SparseOptimizer opt, const SparseHyper& h, const EmbeddingTableView& t, size_t count,
+                const EmbeddingEngine::Scratch& s) {
+  const size_t dim = static_cast<size_t>(t.dim);
+  const int32_t* rows = s.touched.data();
+  const float* grad = s.acc.data();
+  float* W = t.weights;
+  float* M = t.m;
+  float* V = t.v;
+  const double c1 = 1 - h.beta1;
+  const double c2 = 1 - h.beta2;
+  for (size_t k = 0; k < count; ++k) {
+    if (k + kPrefetch < count) {
+      const size_t ahead = static_cast<size_t>(rows[k + kPrefetch]) * dim;
+      prefetch_row(W + ahead, t.dim, true);
+      if (M != nullptr) prefetch_row(M + ahead, t.dim, true);
+      if (V != nullptr) prefetch_row(V + ahead, t.dim, true);
+    }
+    const size_t base = static_cast<size_t>(rows[k]) * dim;
+    const float* gk = grad + k * dim;
+    switch (opt) {
+      case SparseOptimizer::kSgd:
+        for (size_t d = 0; d < dim; ++d)
+          W[base + d] = static_cast<float>(static_cast<double>(W[base + d]) - h.lr * static_cast<double>(gk[d]));
+        break;
+      case SparseOptimizer::kAdagrad:
+        for (size_t d = 0; d < dim; ++d) {
+          const double g = gk[d];
+          const size_t i = base + d;
+          M[i] = static_cast<float>(static_cast<double>(M[i]) + g * g);
+          W[i] = static_cast<float>(static_cast<double>(W[i]) - (h.lr * g) / (std::sqrt(static_cast<double>(M[i])) + h.epsilon));
+        }
+        break;
+      case SparseOptimizer::kAdam:
+        for (size_t d = 0; d < dim; ++d) {
+          const double g = gk[d];
+          const size_t i = base + d;
+          const double m = h.beta1 * static_cast<double>(M[i]) + c1 * g;
+          const double v = h.beta2 * static_cast<double>(V[i]) + c2 * g * g;
+          M[i] = static_cast<float>(m);
+          V[i] = static_cast<float>(v);
+          W[i] = static_cast<float>(static_cast<double>(W[i]) - (h.lr_t * m) / (std::sqrt(v) + h.eps_hat));
+        }
+        break;
+    }
+  }
+}
+
+size_t total_ids(const std::vector<EmbeddingTableView>& tables, size_t n) {
+  size_t ids = 0;
+  for (const EmbeddingTableView& t : tables) ids += n * static_cast<size_t>(t.width);
+  return ids;
+}
+
+struct LookupJob {
+  const std::vector<EmbeddingTableView>* tables;
+  size_t n, D, chunks;
+  float* x;
+  std::atomic<size_t> next{0};
+};
+
+void lookup_entry(void* ctx, int /*slot*/) noexcept {
+  LookupJob& job = *static_cast<LookupJob*>(ctx);
+  const size_t tasks = job.tables->size() * job.chunks;
+  for (size_t task; (task = job.next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
+    const EmbeddingTableView& t = (*job.tables)[task / job.chunks];
+    const size_t i0 = (task % job.chunks) * kLookupChunk;
+    gather(t, i0, std::min(job.n, i0 + kLookupChunk), job.x, job.D);
+  }
+}
+
+struct UpdateJob {
+  const std::vector<EmbeddingTableView>* tables;
+  SparseOptimizer opt;
+  const SparseHyper* hyper;
+  size_t n, D;
+  const float* grad_x;
+  EmbeddingEngine::Scratch* scratch;
+  std::atomic<size_t> next{0};
+};
+
+void update_entry(void* ctx, int slot) noexcept {
+  UpdateJob& job = *static_cast<UpdateJob*>(ctx);
+  EmbeddingEngine::Scratch& s = job.scratch[slot];
+  for (size_t ti; (ti = job.next.fetch_add(1, std::memory_order_relaxed)) < job.tables->size();) {
+    const EmbeddingTableView& t = (*job.tables)[ti];
+    const size_t count = sum_gradients(t, job.n, job.grad_x, job.D, s);
+    apply_rows(job.opt, *job.hyper, t, count, s);
+    for (size_t k = 0; k < count; ++k) s.slot[static_cast<size_t>(s.touched[k])] = -1;
+  }
+}
+
+}  // namespace
+
+void EmbeddingEngine::lookup(const std::vector<EmbeddingTableView>& tables, size_t n, float* x, size_t D,
+                             int threads) {
+  if (n == 0 || tables.empty()) return;
+  LookupJob job;
+  job.tables = &tables;
+  job.n = n;
+  job.D = D;
+  job.x = x;
+  job.chunks = (n + kLookupChunk - 1) / kLookupChunk;
+  const size_t tasks = tables.size() * job.chunks;
+  if (threads > 1 && total_ids(tables, n) >= kParallelMinIds) threads = pool_.ensure(threads);
+  else threads = 1;
+  pool_.run(static_cast<int>(std::min(static_cast<size_t>(threads), tasks)), lookup_entry, &job);
+}
+
+void EmbeddingEngine::update(SparseOptimizer opt, const SparseHyper& hyper, const std::vector<EmbeddingTableView>& tables,
+                             size_t n, const float* grad_x, size_t D, int threads) {
+  if (n == 0 || tables.empty()) return;
+  if (threads > 1 && total_ids(tables, n) >= kParallelMinIds) threads = pool_.ensure(threads);
+  else threads = 1;
+  threads = static_cast<int>(std::min(static_cast<size_t>(threads), tables.size()));
+  // Working memory for the largest table, grown here before any worker runs.
+  size_t max_rows = 0, max_ids = 0, max_acc = 0;
+  for (const EmbeddingTableView& t : tables) {
+    const size_t ids = std::min(n * static_cast<size_t>(t.width), static_cast<size_t>(t.rows));
+    max_rows = std::max(max_rows, static_cast<size_t>(t.rows));
+    max_ids = std::max(max_ids, ids);
+    max_acc = std::max(max_acc, ids * static_cast<size_t>(t.dim));
+  }
+  if (scratch_.size() < static_cast<size_t>(threads)) scratch_.resize(static_cast<size_t>(threads));
+  for (int k = 0; k < threads; ++k) {
+    Scratch& s = scratch_[static_cast<size_t>(k)];
+    if (s.slot.size() < max_rows) s.slot.resize(max_rows, -1);
+    if (s.touched.size() < max_ids) s.touched.resize(max_ids);
+    if (s.acc.size() < max_acc) s.acc.resize(max_acc);
+  }
+  UpdateJob job;
+  job.tables = &tables;
+  job.opt = opt;
+  job.hyper = &hyper;
+  job.n = n;
+  job.D = D;
+  job.grad_x = grad_x;
+  job.scratch = scratch_.data();
+  pool_.run(threads, update_entry, &job);
+}
+
+}  // namespace resflow

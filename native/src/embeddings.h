@@ -1,0 +1,74 @@
+// Sparse embedding kernels for resflow: the gather/pool of a batch's rows into the model's input
+// matrix, and the row-wise optimizer step on the rows a batch touched.
+//
+// They compute exactly what src/models/sparse-kernels.ts's JavaScript loops compute, bit for bit:
+// the same operations in the same order, in double precision where JavaScript works in doubles,
+// rounded to float32 where JavaScript stores into a Float32Array, and with no fused multiply-adds
+// (embeddings.cc turns contraction off). The native path is only faster: tables are spread over
+// threads (each table is always worked by one thread, in the same order, so results do not
+// depend on the thread count) and rows are prefetched ahead of use, since a step's cost is
+// dominated by cache misses on randomly touched rows of large tables.
+#ifndef RESFLOW_EMBEDDINGS_H_
+#define RESFLOW_EMBEDDINGS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gemm.h"
+
+namespace resflow {
+
+// One table and the batch's ids for it.
+struct EmbeddingTableView {
+  float* weights;        // rows * dim
+  float* m;              // Adam first moment or Adagrad accumulator (rows * dim), or null
+  float* v;              // Adam second moment (rows * dim), or null
+  const int32_t* ids;    // n * width ids in [-1, rows); -1 = absent (padding or missing value)
+  int32_t rows;
+  int32_t dim;
+  int32_t width;         // ids per example: 1 for a single-valued feature, more for a list
+  int32_t offset;        // first column of this table in the input matrix
+  bool mean;             // list pooling: mean (else sum)
+};
+
+enum class SparseOptimizer : int { kSgd = 0, kAdagrad = 1, kAdam = 2 };
+
+struct SparseHyper {
+  double lr;        // SGD and Adagrad learning rate
+  double epsilon;   // Adagrad epsilon
+  double beta1;     // Adam
+  double beta2;
+  double lr_t;      // Adam step size with the bias corrections of this step folded in
+  double eps_hat;   // Adam epsilon scaled likewise
+};
+
+class EmbeddingEngine {
+ public:
+  explicit EmbeddingEngine(ThreadPool& pool) : pool_(pool) {}
+
+  // x[i, offset + d] = pooled embedding of example i, for every table; x is [n, D] row-major. All
+  // of a table's columns are written (zeros where an example has no id).
+  void lookup(const std::vector<EmbeddingTableView>& tables, size_t n, float* x, size_t D, int threads);
+
+  // Sums grad_x's columns of each table per distinct touched row (in example order), then applies
+  // the optimizer to those rows. May throw std::bad_alloc before anything is written.
+  void update(SparseOptimizer opt, const SparseHyper& hyper, const std::vector<EmbeddingTableView>& tables,
+              size_t n, const float* grad_x, size_t D, int threads);
+
+  // Per-thread working memory: a row -> slot map kept at -1 between calls, the touched rows and
+  // their summed gradients.
+  struct Scratch {
+    std::vector<int32_t> slot;
+    std::vector<int32_t> touched;
+    std::vector<float> acc;
+  };
+
+ private:
+  ThreadPool& pool_;
+  std::vector<Scratch> scratch_;
+};
+
+}  // namespace resflow
+
+#endif  // RESFLOW_EMBEDDINGS_H_
