@@ -221,6 +221,51 @@ test('native sgemm: 1 and 2 threads give bit-identical results', { skip }, () =>
   }
 });
 
+test('native sgemm epilogue: bias and relu give the bits of a separate bias add and relu', { skip }, () => {
+  const { sgemm } = nat();
+  const shapes: [number, number, number][] = [
+    [1024, 256, 320], // the packed path, threaded
+    [37, 23, 29],
+    [1, 300, 40], // M == 1: matrix-vector, output as a row
+    [300, 1, 40], // N == 1: matrix-vector, output as a column
+    [5, 7, 0], // K == 0: the bias alone
+  ];
+  let seed = 900;
+  for (const [M, N, K] of shapes) {
+    for (const [ta, tb] of COMBOS) {
+      const A = randomValues(M * K, seed++).map((x) => x * 3);
+      const B = randomValues(K * N, seed++);
+      const bias = randomValues(N, seed++);
+      const plain = new Float32Array(M * N);
+      sgemm(ta, tb, M, N, K, A, B, plain, 2);
+      const withBias = Float32Array.from(plain, (c, i) => c + bias[i % N]!);
+      const withRelu = withBias.map((c) => (c < 0 ? 0 : c));
+      for (const threads of [1, 2]) {
+        for (const [activation, expected] of [[0, withBias], [1, withRelu]] as const) {
+          const C = new Float32Array(M * N).fill(NaN);
+          sgemm(ta, tb, M, N, K, A, B, C, threads, bias, activation);
+          const what = `M=${M} N=${N} K=${K} tA=${ta} tB=${tb} threads=${threads} activation=${activation}`;
+          assert.equal(Buffer.compare(Buffer.from(C.buffer), Buffer.from(expected.buffer)), 0, what);
+        }
+      }
+      const reluOnly = new Float32Array(M * N);
+      sgemm(ta, tb, M, N, K, A, B, reluOnly, 2, null, 1);
+      assert.deepEqual(Array.from(reluOnly), Array.from(plain, (c) => (c < 0 ? 0 : c)));
+    }
+  }
+  // NaN passes through the relu (a diverging run must still be seen as one)
+  const C = new Float32Array(1);
+  sgemm(false, false, 1, 1, 1, Float32Array.of(NaN), Float32Array.of(1), C, 1, Float32Array.of(0), 1);
+  assert.ok(Number.isNaN(C[0]));
+  // argument checks
+  const A = new Float32Array(6);
+  const B = new Float32Array(6);
+  assert.throws(() => sgemm(false, false, 2, 2, 3, A, B, new Float32Array(4), 1, new Float32Array(1)), /bias has 1 elements, needs at least 2/);
+  const big = new Float32Array(8);
+  assert.throws(() => sgemm(false, false, 2, 2, 3, A, B, big.subarray(0, 4), 1, big.subarray(3, 5)), /C must not overlap the bias/);
+  assert.throws(() => sgemm(false, false, 2, 2, 3, A, B, new Float32Array(4), 1, null, 2), /activation must be an integer in \[0, 1\]/);
+});
+
 test('native sgemm works on views of wasm memory, and after it grows', { skip }, () => {
   const { sgemm } = nat();
   const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer; grow(pages: number): number } } }).WebAssembly.Memory;

@@ -11,6 +11,7 @@ import { createSparseKernels, JsSparseKernels, type SparseKernels } from '../src
 import { Rng } from '../src/rng.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
 import { Trainer } from '../src/train/trainer.js';
+import { nativeMatmulRegistered } from '../src/train/native-matmul.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { scoreSplit } from '../src/train/score.js';
 import { auc } from '../src/metrics/classification.js';
@@ -264,6 +265,39 @@ test('linear (explicit gradient) equals tfjs\'s default gradient of x·W + b', a
     const viaLinear = tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(linear(a as tf.Tensor2D, w as tf.Tensor2D, c as tf.Tensor1D), dy)))([x, W, b]);
     const viaDefault = tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.matMul(a, w), c), dy)))([x, W, b]);
     viaLinear.forEach((g, k) => assert.ok(tf.max(tf.abs(tf.sub(g, viaDefault[k]!))).dataSync()[0]! < 1e-5, `shape ${B}x${i}x${o}, input ${k}`));
+  }
+});
+
+test('linear: scoring (fused kernel) and training (explicit gradient) give the same values, with and without relu', async () => {
+  const { linear } = await import('../src/models/layers.js');
+  for (const [B, i, o] of [[1024, 320, 256], [7, 5, 3], [16, 4, 1]] as const) {
+    const x = tf.randomNormal([B, i], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const W = tf.randomNormal([i, o], 0, 0.1, 'float32', 6) as tf.Tensor2D;
+    const b = tf.randomNormal([o], 0, 1, 'float32', 7) as tf.Tensor1D;
+    for (const activation of ['linear', 'relu'] as const) {
+      const scored = linear(x, W, b, activation).dataSync();
+      // Inside a gradient tape the explicit-gradient path runs; capture its forward value.
+      let trained: Float32Array | null = null;
+      tf.grads((a: tf.Tensor) => {
+        const y = linear(a as tf.Tensor2D, W, b, activation);
+        trained = y.dataSync() as Float32Array;
+        return tf.sum(y);
+      })([x]);
+      const reference = tf.tidy(() => {
+        const z = tf.add(tf.matMul(x, W), b);
+        return (activation === 'relu' ? tf.relu(z) : z).dataSync();
+      });
+      let worst = 0;
+      for (let k = 0; k < scored.length; k++) {
+        assert.equal(trained![k], reference[k], `training path, ${B}x${i}x${o} ${activation}, element ${k}`);
+        worst = Math.max(worst, Math.abs(scored[k]! - reference[k]!));
+      }
+      // Identical with the native matmul (same operations); XNNPACK's fused kernel adds the bias
+      // inside its sums, so allow float rounding there.
+      assert.ok(worst < 1e-5, `scoring path, ${B}x${i}x${o} ${activation}: differs by ${worst}`);
+      if (nativeMatmulRegistered()) assert.equal(worst, 0, `native scoring path, ${B}x${i}x${o} ${activation}`);
+      if (activation === 'relu') assert.ok(Array.from(scored).every((v) => v >= 0));
+    }
   }
 });
 

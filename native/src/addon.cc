@@ -5,7 +5,9 @@
 //     A: Float32Array of >= M*K elements ([M,K], or [K,M] when transA), B >= K*N ([K,N] or [N,K]),
 //     C >= M*N, written in place. The arrays are used where they are (views into a
 //     WebAssembly.Memory are fine): no copies. C must not overlap A or B. threads: 1..64
-//     (default 1); results are bit-identical whatever it is.
+//     (default 1); results are bit-identical whatever it is. bias (a Float32Array of >= N, or
+//     null) and activation (0 linear, 1 relu) give C = act(op(A) * op(B) + bias), applied to each
+//     block of C as it is finished: the same bits as a separate bias add and relu.
 //   info() -> { simd, vectorBytes, mr, nr, kc, mc, maxThreads, hardwareThreads, compiler, version }
 //
 //   embeddingLookup(weights, ids, layout, n, x, D, threads?) -> undefined
@@ -177,11 +179,11 @@ constexpr double kMaxElems =
     static_cast<double>(SIZE_MAX / 8) < 1099511627776.0 ? static_cast<double>(SIZE_MAX / 8) : 1099511627776.0;
 
 napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 11;
+  napi_value argv[11];
   void* data = nullptr;
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data));
-  if (argc < 8) return throw_type(env, "sgemm(transA, transB, M, N, K, A, B, C, threads?) needs at least 8 arguments");
+  if (argc < 8) return throw_type(env, "sgemm(transA, transB, M, N, K, A, B, C, threads?, bias?, activation?) needs at least 8 arguments");
   Instance* inst = nullptr;
   NAPI_CALL(env, napi_get_instance_data(env, reinterpret_cast<void**>(&inst)));
   if (inst == nullptr) return throw_type(env, "sgemm: addon not initialised");
@@ -205,9 +207,27 @@ napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
       !get_f32(env, "sgemm", argv[7], "C", static_cast<size_t>(M) * N, &c))
     return nullptr;
   if (overlaps(c, a) || overlaps(c, b)) return throw_range(env, "sgemm: C must not overlap A or B");
+  resflow::Epilogue epi;
+  if (argc >= 10) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[9], &t));
+    if (t != napi_undefined && t != napi_null) {
+      F32 bias;
+      if (!get_f32(env, "sgemm", argv[9], "bias", static_cast<size_t>(N), &bias)) return nullptr;
+      if (overlaps(c, bias)) return throw_range(env, "sgemm: C must not overlap the bias");
+      epi.bias = bias.data;
+    }
+  }
+  if (argc >= 11) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[10], &t));
+    int64_t act = 0;
+    if (t != napi_undefined && !get_int(env, "sgemm", argv[10], "activation", 0, 1, &act)) return nullptr;
+    epi.act = static_cast<resflow::Activation>(act);
+  }
   try {
     inst->gemm.sgemm(ta, tb, static_cast<size_t>(M), static_cast<size_t>(N), static_cast<size_t>(K), a.data, b.data,
-                       c.data, static_cast<int>(threads));
+                     c.data, static_cast<int>(threads), epi);
   } catch (const std::bad_alloc&) {
     napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "sgemm: out of memory for packing buffers");
     return nullptr;

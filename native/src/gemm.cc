@@ -263,6 +263,19 @@ KBlocks k_blocks(size_t K) {
   return {nk, ceil_div(K, nk)};
 }
 
+// C[r, c] = act(C[r, c] + bias[c]) over rows [r0, r1) and columns [c0, c1); ldc is C's row
+// stride. The same float operations as a separate bias add and relu, so the same bits.
+void apply_epilogue(const Epilogue& e, float* C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
+  if (e.bias == nullptr && e.act == Activation::kLinear) return;
+  for (size_t r = r0; r < r1; ++r) {
+    float* cr = C + r * ldc;
+    if (e.bias != nullptr)
+      for (size_t c = c0; c < c1; ++c) cr[c] += e.bias[c];
+    if (e.act == Activation::kRelu)
+      for (size_t c = c0; c < c1; ++c) cr[c] = cr[c] < 0.0f ? 0.0f : cr[c];  // NaN stays NaN
+  }
+}
+
 struct Job {
   bool trans_a;
   size_t M, N, K;
@@ -276,6 +289,7 @@ struct Job {
   size_t mc, nt, tasks_m, tasks_n;
   std::atomic<size_t> next;
   float* const* apack;  // one buffer per slot, each >= mc * kc floats
+  Epilogue epi;
 };
 
 void run_task(Job& job, size_t t, float* pa) {
@@ -296,6 +310,8 @@ void run_task(Job& job, size_t t, float* pa) {
       }
     }
   }
+  // The task's block is complete (all K blocks) and still in cache.
+  apply_epilogue(job.epi, job.C, N, i0, i0 + mc, job.j0 + c0, job.j0 + c1);
 }
 
 void job_entry(void* ctx, int slot) noexcept {
@@ -382,6 +398,8 @@ struct GemvJob {
   const float* s;
   float* out;
   std::atomic<size_t> next;
+  Epilogue epi;
+  bool out_is_row;  // out is C's one row (M == 1), else C's one column (N == 1)
 };
 
 void gemv_entry(void* ctx, int /*slot*/) noexcept {
@@ -394,6 +412,8 @@ void gemv_entry(void* ctx, int /*slot*/) noexcept {
       gemv_rows(job.K, job.s, job.X, job.ldx, job.out, a, b);
     else
       gemv_dot(job.K, job.X, job.s, job.out, a, b);
+    if (job.out_is_row) apply_epilogue(job.epi, job.out, 0, 0, 1, a, b);
+    else apply_epilogue(job.epi, job.out, 1, a, b, 0, 1);
   }
 }
 
@@ -495,10 +515,11 @@ void ThreadPool::run(int n, Job job, void* ctx) {
 // GemmEngine
 // ---------------------------------------------------------------------------------------------
 void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* A, const float* B,
-                       float* C, int threads) {
+                       float* C, int threads, const Epilogue& epi) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     std::memset(C, 0, M * N * sizeof(float));
+    apply_epilogue(epi, C, N, 0, M, 0, N);
     return;
   }
   if (threads < 1) threads = 1;
@@ -521,6 +542,8 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
     }
     g.K = K;
     g.out = C;
+    g.epi = epi;
+    g.out_is_row = M == 1;
     const size_t unit = g.rows_form ? kRowsChunk : 16;
     const size_t target = threads > 1 ? static_cast<size_t>(threads) * 4 : 1;
     g.chunk = max_sz(unit, round_up(ceil_div(g.len, target), unit));
@@ -560,6 +583,7 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   job.mc = mc;
   job.tasks_m = tasks_m;
   job.apack = apack;
+  job.epi = epi;
   for (size_t j0 = 0; j0 < N; j0 += nc_max) {
     const size_t nc = min_sz(nc_max, N - j0);
     pack_b(trans_b, B, N, K, j0, nc, pb);

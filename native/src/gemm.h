@@ -26,6 +26,14 @@ struct GemmInfo {
 
 GemmInfo gemm_info();
 
+enum class Activation : int { kLinear = 0, kRelu = 1 };
+
+// What sgemm applies to each finished element: C[i, j] = act(C[i, j] + bias[j]) (bias optional).
+struct Epilogue {
+  const float* bias = nullptr;  // N floats, or null
+  Activation act = Activation::kLinear;
+};
+
 // 64-byte aligned float buffer that only grows. Not copyable.
 class AlignedBuffer {
  public:
@@ -77,12 +85,12 @@ class GemmEngine {
  public:
   explicit GemmEngine(ThreadPool& pool) : pool_(pool) {}
 
-  // C[M,N] = op(A)[M,K] * op(B)[K,N]; A holds M*K floats (K*M if trans_a), B K*N, C M*N.
-  // C must not overlap A or B (the caller checks). threads >= 1 is an upper bound; results do not
-  // depend on it (each element is summed in the same order whatever the split). May throw
-  // std::bad_alloc before any output is written.
+  // C[M,N] = op(A)[M,K] * op(B)[K,N], then the epilogue; A holds M*K floats (K*M if trans_a),
+  // B K*N, C M*N, the epilogue's bias N. C must not overlap A, B or the bias (the caller
+  // checks). threads >= 1 is an upper bound; results do not depend on it (each element is summed
+  // in the same order whatever the split). May throw std::bad_alloc before any output is written.
   void sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* A, const float* B, float* C,
-             int threads);
+             int threads, const Epilogue& epi = Epilogue());
 
  private:
   ThreadPool& pool_;

@@ -68,7 +68,7 @@ export class ParamStore {
  * (0.9 ms -> 0.03 ms on wasm). Same values, other summation order, so results agree with the default
  * to float rounding.
  */
-export const linear = tf.customGrad((...args: unknown[]) => {
+const linearWithGradient = tf.customGrad((...args: unknown[]) => {
   const [x, W, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   save([x, W]);
   return {
@@ -84,6 +84,24 @@ export const linear = tf.customGrad((...args: unknown[]) => {
     },
   };
 }) as unknown as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/** Whether tfjs is recording operations for a gradient (tf.grad / engine().gradients is running). */
+function recordingGradients(): boolean {
+  // Internal engine state; if a tfjs version lacks it, take the gradient path, which is always right.
+  const depth = (tf.engine() as unknown as { state?: { gradientDepth?: unknown } }).state?.gradientDepth;
+  return depth !== 0;
+}
+
+/**
+ * act(x·W + b). Under a gradient tape: the explicit gradient above, then the activation. Otherwise
+ * (scoring) one fused matmul-bias-activation kernel, which the native matmul runs in one pass
+ * (no separate Add and Relu tensors).
+ */
+export function linear(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, activation: 'relu' | 'linear' = 'linear'): tf.Tensor2D {
+  if (!recordingGradients()) return tf.fused.matMul({ a: x, b: W, bias: b, activation }) as tf.Tensor2D;
+  const z = linearWithGradient(x, W, b);
+  return activation === 'relu' ? (tf.relu(z) as tf.Tensor2D) : z;
+}
 
 export type Activation = 'relu' | 'prelu' | 'none';
 
@@ -122,7 +140,9 @@ export class DenseBlock {
   }
 
   apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor2D {
-    let h = linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D);
+    // Without batch norm in between, the relu goes into the linear layer (fused when scoring).
+    const fuseRelu = !this.bn && this.opts.activation === 'relu';
+    let h = linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D, fuseRelu ? 'relu' : 'linear');
     if (this.bn) {
       // Training uses batch statistics and updates moving averages (momentum 0.99);
       // inference uses the moving averages.
@@ -136,7 +156,7 @@ export class DenseBlock {
         h = tf.batchNorm(h, this.bn.mean, this.bn.variance, this.bn.beta, this.bn.gamma, eps) as tf.Tensor2D;
       }
     }
-    if (this.opts.activation === 'relu') h = tf.relu(h);
+    if (this.opts.activation === 'relu' && !fuseRelu) h = tf.relu(h);
     else if (this.opts.activation === 'prelu') h = tf.sub(tf.relu(h), tf.mul(this.alpha!, tf.relu(tf.neg(h)))) as tf.Tensor2D;
     if (ctx.training && this.opts.dropout > 0) h = tf.dropout(h, this.opts.dropout, undefined, ctx.dropoutSeed + this.seedOffset) as tf.Tensor2D;
     return h;

@@ -58,6 +58,10 @@ export interface NativeMatmul {
     B: Float32Array,
     C: Float32Array,
     threads?: number,
+    /** Added to every row of C (N floats), or null. */
+    bias?: Float32Array | null,
+    /** Applied after the bias: 0 none, 1 relu. */
+    activation?: number,
   ): void;
   info(): NativeMatmulInfo;
   /** The .node file it was loaded from. */
@@ -375,11 +379,21 @@ function viewable(be: WasmBackendLike, t: tf.TensorInfo): boolean {
   return typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 && offset % 4 === 0;
 }
 
-/** C = op(A)·op(B) for every batch (batch dims of size 1 broadcast). */
-function runGemm(native: NativeMatmul, p: Plan, A: Float32Array, B: Float32Array, C: Float32Array, transposeA: boolean, transposeB: boolean): void {
+/** C = act(op(A)·op(B) + bias) for every batch (batch dims of size 1 broadcast). */
+function runGemm(
+  native: NativeMatmul,
+  p: Plan,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias: Float32Array | null = null,
+  activation = 0,
+): void {
   const { M, N, K } = p;
   if (p.batch === 1) {
-    native.sgemm(transposeA, transposeB, M, N, K, A, B, C, threads);
+    native.sgemm(transposeA, transposeB, M, N, K, A, B, C, threads, bias, activation);
     return;
   }
   const sa = M * K;
@@ -398,6 +412,8 @@ function runGemm(native: NativeMatmul, p: Plan, A: Float32Array, B: Float32Array
       B.subarray(bi * sb, bi * sb + sb),
       C.subarray(i * sc, i * sc + sc),
       threads,
+      bias,
+      activation,
     );
   }
 }
@@ -435,6 +451,11 @@ function broadcastRows(outShape: readonly number[], opShape: readonly number[]):
     }
   }
   return { rowBase, step: strides[R - 1]! };
+}
+
+/** Whether a bias of this shape is one value per output column, the same for every row ([N], [1, N], ...). */
+function isRowVector(shape: readonly number[], N: number): boolean {
+  return shape.length >= 1 && shape[shape.length - 1] === N && shape.every((d, i) => i === shape.length - 1 || d === 1);
 }
 
 type Activation = 'linear' | 'relu' | 'relu6' | 'prelu' | 'leakyrelu' | 'sigmoid' | 'elu';
@@ -554,6 +575,9 @@ function makeKernel(name: MatMulKernel): tf.KernelFunc {
       }
     }
 
+    // The addon applies a per-column bias and relu itself, block by block while C is in cache;
+    // other epilogues run in JS after the product.
+    const nativeEpilogue = fused && (act === 'linear' || act === 'relu') && (bias === null || isRowVector(bias.shape, p.N));
     const sizeA = p.batchA * p.M * p.K;
     const sizeB = p.batchB * p.K * p.N;
     // The one allocation; every heap view is taken after it.
@@ -562,8 +586,11 @@ function makeKernel(name: MatMulKernel): tf.KernelFunc {
       const C = heapView(be, out, p.batch * p.M * p.N);
       const A = heapView(be, a, sizeA);
       const B = heapView(be, b, sizeB);
-      runGemm(native, p, A, B, C, transposeA, transposeB);
-      if (fused && (bias !== null || act !== 'linear')) {
+      if (nativeEpilogue) {
+        const biasVals = bias !== null ? heapView(be, bias, p.N) : null;
+        runGemm(native, p, A, B, C, transposeA, transposeB, biasVals, act === 'relu' ? 1 : 0);
+      } else runGemm(native, p, A, B, C, transposeA, transposeB);
+      if (fused && !nativeEpilogue && (bias !== null || act !== 'linear')) {
         epilogue(
           C,
           p.N,
