@@ -14,7 +14,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/backend.js';
 import { describeSparseKernels } from '../src/models/sparse-kernels.js';
 import { buildBundle, predict, type ModelBundle } from '../src/train/bundle.js';
-import { makeDenseOptimizer, Trainer } from '../src/train/trainer.js';
+import { Trainer } from '../src/train/trainer.js';
+import { makeDenseOptimizer } from '../src/train/dense-optimizer.js';
 import { lossRegistry } from '../src/train/losses.js';
 import { sampleSpaceMask } from '../src/train/evaluate.js';
 import type { EncodedBatch } from '../src/data/encode.js';
@@ -34,7 +35,7 @@ const STEPS = Number(args.steps);
 
 
 
-const PARTS = ['embedding lookup', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam (tf)', 'sparse lazy Adam', 'dispose'] as const;
+const PARTS = ['embedding lookup', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam', 'sparse lazy Adam', 'dispose'] as const;
 type Part = (typeof PARTS)[number];
 
 /** Trainer.step for pointwise losses, timed part by part (wasm runs kernels synchronously). */
@@ -80,7 +81,7 @@ function timedStep(bundle: ModelBundle, optimizer: tf.Optimizer, mb: EncodedBatc
   lap('read loss + gradX');
   const dense = grads.slice(1);
   optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })));
-  lap('dense Adam (tf)');
+  lap('dense Adam');
   tables.applyGradients(mb, gradX);
   lap('sparse lazy Adam');
   tf.dispose([value, ...grads, ...perTaskLoss, x, ...taskTensors.flatMap((tt) => [tt.labels, tt.mask])]);

@@ -19,6 +19,11 @@
 //     has no use for them. hyper is a Float64Array [lr, epsilon, beta1, beta2, lrT, epsHat].
 //     Every id must lie in [-1, rows).
 //
+//   adamStep(value, m, v, grad, constants) -> undefined
+//     One tfjs Adam step on a variable in place (adam.h): value, m, v, grad are Float32Arrays of
+//     the same length (grad may be longer), not overlapping; constants is a Float32Array [beta1,
+//     1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, epsilon, -lr].
+//
 // Every argument is checked (types, integer ranges, lengths, detached buffers, overlap) before
 // any memory is touched; a bad call throws a TypeError/RangeError. The work is done on the
 // calling thread and a persistent pool; all of it is finished when sgemm returns. Each Node
@@ -32,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "adam.h"
 #include "embeddings.h"
 #include "gemm.h"
 
@@ -401,6 +407,34 @@ napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dense Adam
+// ---------------------------------------------------------------------------------------------
+
+napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
+  const char* fn = "adamStep";
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  if (argc < 5) return throw_type(env, "adamStep(value, m, v, grad, constants) needs 5 arguments");
+  void* data = nullptr;
+  size_t n = 0;
+  if (!get_typed(env, fn, argv[0], "value", napi_float32_array, "Float32Array", 0, &data, &n)) return nullptr;
+  const F32 value{static_cast<float*>(data), n};
+  F32 m, v, grad;
+  if (!get_f32(env, fn, argv[1], "m", n, &m) || !get_f32(env, fn, argv[2], "v", n, &v) ||
+      !get_f32(env, fn, argv[3], "grad", n, &grad))
+    return nullptr;
+  if (!get_typed(env, fn, argv[4], "constants", napi_float32_array, "Float32Array", 8, &data)) return nullptr;
+  const float* k = static_cast<const float*>(data);
+  if (overlaps(value, m) || overlaps(value, v) || overlaps(m, v) || overlaps(value, grad) || overlaps(m, grad) ||
+      overlaps(v, grad))
+    return throw_range(env, "adamStep: value, m, v and grad must not overlap");
+  const resflow::AdamConstants c{k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]};
+  resflow::adam_step(value.data, m.data, v.data, grad.data, n, c);
+  return nullptr;
+}
+
 bool set_str(napi_env env, napi_value obj, const char* key, const char* value) {
   napi_value v;
   return napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok &&
@@ -460,6 +494,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingLookup", nullptr, EmbeddingLookup, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingUpdate", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;

@@ -373,6 +373,18 @@ function heapView(be: WasmBackendLike, t: tf.TensorInfo, size: number): Float32A
   return new Float32Array(buffer, offset, size);
 }
 
+/**
+ * A Float32Array over a float32 tensor's data where it lives in the wasm backend's heap (writes go
+ * to the tensor), or null when the active backend is not wasm or the tensor is not there. Take it
+ * after the last allocation of the caller: a growing wasm heap detaches older views.
+ */
+export function wasmFloat32View(t: tf.Tensor): Float32Array | null {
+  if (tf.getBackend() !== 'wasm' || t.dtype !== 'float32' || t.isDisposed) return null;
+  const be = tf.backend() as unknown as WasmBackendLike;
+  if (be?.wasm?.HEAPU8 === undefined || !viewable(be, t)) return null;
+  return heapView(be, t, t.size);
+}
+
 /** Whether a tensor's data can be viewed (it lives in the wasm heap at a float-aligned offset). */
 function viewable(be: WasmBackendLike, t: tf.TensorInfo): boolean {
   const offset = be.dataIdMap.get(t.dataId)?.memoryOffset;

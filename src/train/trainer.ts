@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { STAGES, type ExperimentConfig, type OptimizerConfig } from '../config/experiment.js';
+import { STAGES, type ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
 import { Interrupted, RuntimeFailure } from '../errors.js';
 import { log } from '../log.js';
@@ -16,6 +16,7 @@ import { Rng } from '../rng.js';
 import { RunFolder, toCsv, writeAtomic } from '../runs/folder.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
 import { epochBatches, type BatchPlan } from './batches.js';
+import { makeDenseOptimizer } from './dense-optimizer.js';
 import type { ModelBundle } from './bundle.js';
 import { lossRegistry, needsWholeRequests, type LossInputs } from './losses.js';
 import { sampleSpaceMask } from './evaluate.js';
@@ -44,12 +45,6 @@ export interface TrainOptions {
   /** Set to true (e.g. by SIGINT) to stop after the current step with a checkpoint. */
   stopRequested: () => boolean;
   resume?: boolean;
-}
-
-export function makeDenseOptimizer(o: OptimizerConfig): tf.Optimizer {
-  if (o.type === 'adam') return tf.train.adam(o.lr, o.beta1, o.beta2, o.epsilon);
-  if (o.type === 'adagrad') return tf.train.adagrad(o.lr, o.initial_accumulator);
-  return tf.train.sgd(o.lr);
 }
 
 export function batchPlan(config: ExperimentConfig): BatchPlan {
