@@ -100,7 +100,7 @@ function runResflow(): Result & { backend: string } {
     train: num(/train samples\/s: median ([\d,.]+)/, 'train samples/s'),
     score: num(/score samples\/s: median ([\d,.]+)/, 'score samples/s'),
     rss: num(/peak RSS: ([\d.]+) MiB/, 'peak RSS'),
-    backend: /backend: ([^;]+);/.exec(out)?.[1] ?? args.backend!,
+    backend: /backend: (.+?); model:/.exec(out)?.[1] ?? args.backend!,
   };
 }
 
