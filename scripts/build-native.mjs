@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * Builds the optional native matmul (native/, an N-API addon) with the node-gyp that npm bundles.
+ * Builds the optional native kernels (native/, an N-API addon) with the node-gyp that npm bundles.
  * Run by `npm run prepare` after tsc. It never fails the install: whatever goes wrong, it prints
- *   resflow: native matmul not built (<reason>); using the wasm kernels
+ *   resflow: native kernels not built (<reason>); using the wasm kernels and JavaScript loops
  * removes any module left from an earlier build, and exits 0. The full build log of a failed
  * build is kept in native/build-native.log.
  *
@@ -64,7 +64,7 @@ function report(e) {
       /* a read-only package folder: the one-line reason is all we can give */
     }
   }
-  console.log(`resflow: native matmul not built (${reason}); using the wasm kernels`);
+  console.log(`resflow: native kernels not built (${reason}); using the wasm kernels and JavaScript loops`);
 }
 
 /** The node-gyp entry point: npm's own (npm_config_node_gyp), else the one bundled next to npm. */
@@ -181,7 +181,7 @@ process.stdout.write(JSON.stringify(m.info()));
 
 async function main() {
   if (process.env.RESFLOW_NO_NATIVE === '1') {
-    console.log('resflow: native matmul skipped (RESFLOW_NO_NATIVE=1); using the wasm kernels');
+    console.log('resflow: native kernels skipped (RESFLOW_NO_NATIVE=1); using the wasm kernels and JavaScript loops');
     return;
   }
   if (!existsSync(path.join(NATIVE, 'binding.gyp'))) notBuilt('native/binding.gyp is missing');
@@ -252,7 +252,7 @@ async function main() {
       )}\n`,
     );
     rmSync(LOG, { force: true });
-    console.log(`resflow: native matmul built (${info.simd}, ${info.mr}x${info.nr} kernel, -march=${march}) in ${took} s`);
+    console.log(`resflow: native kernels built (${info.simd}, ${info.mr}x${info.nr} kernel, -march=${march}) in ${took} s`);
   } finally {
     cleanup();
   }
@@ -264,7 +264,7 @@ try {
   try {
     report(e);
   } catch {
-    console.log('resflow: native matmul not built (unexpected error); using the wasm kernels');
+    console.log('resflow: native kernels not built (unexpected error); using the wasm kernels and JavaScript loops');
   }
 }
 process.exitCode = 0;
