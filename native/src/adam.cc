@@ -1,11 +1,7 @@
 // Dense Adam, one pass per variable. Each line is one of the kernels tfjs's AdamOptimizer runs
 // (tfjs-core optimizers/adam_optimizer), in its order and in float32 without fused multiply-adds,
 // so the result has the same bits as tfjs on the wasm backend (checked at load time and in tests).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "strict_fp.h"  // first: tfjs's kernels never fuse a*b+c
 
 #include "adam.h"
 

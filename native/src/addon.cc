@@ -184,15 +184,26 @@ constexpr double kMaxDim = 2147483647.0;
 constexpr double kMaxElems =
     static_cast<double>(SIZE_MAX / 8) < 1099511627776.0 ? static_cast<double>(SIZE_MAX / 8) : 1099511627776.0;
 
+// The addon instance of this Node environment; null with an exception pending when missing.
+Instance* instance_of(napi_env env, const char* fn) {
+  Instance* inst = nullptr;
+  if (napi_get_instance_data(env, reinterpret_cast<void**>(&inst)) != napi_ok || inst == nullptr) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: addon not initialised", fn);
+    napi_throw_error(env, nullptr, msg);
+    return nullptr;
+  }
+  return inst;
+}
+
 napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 11;
   napi_value argv[11];
   void* data = nullptr;
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data));
   if (argc < 8) return throw_type(env, "sgemm(transA, transB, M, N, K, A, B, C, threads?, bias?, activation?) needs at least 8 arguments");
-  Instance* inst = nullptr;
-  NAPI_CALL(env, napi_get_instance_data(env, reinterpret_cast<void**>(&inst)));
-  if (inst == nullptr) return throw_type(env, "sgemm: addon not initialised");
+  Instance* inst = instance_of(env, "sgemm");
+  if (inst == nullptr) return nullptr;
 
   bool ta = false, tb = false;
   int64_t M = 0, N = 0, K = 0, threads = 1;
@@ -350,9 +361,8 @@ napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
   napi_value argv[7];
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
   if (argc < 6) return throw_type(env, "embeddingLookup(weights, ids, layout, n, x, D, threads?) needs at least 6 arguments");
-  Instance* inst = nullptr;
-  NAPI_CALL(env, napi_get_instance_data(env, reinterpret_cast<void**>(&inst)));
-  if (inst == nullptr) return throw_type(env, "embeddingLookup: addon not initialised");
+  Instance* inst = instance_of(env, fn);
+  if (inst == nullptr) return nullptr;
   int64_t n = 0, D = 0, threads = 1;
   if (!get_int(env, fn, argv[3], "n", 0, kMaxDim, &n) || !get_int(env, fn, argv[5], "D", 1, kMaxDim, &D) ||
       !get_threads(env, fn, argc, argv, 6, &threads))
@@ -378,9 +388,8 @@ napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
   if (argc < 10)
     return throw_type(env, "embeddingUpdate(optimizer, hyper, weights, m, v, ids, layout, n, gradX, D, threads?) needs at least 10 arguments");
-  Instance* inst = nullptr;
-  NAPI_CALL(env, napi_get_instance_data(env, reinterpret_cast<void**>(&inst)));
-  if (inst == nullptr) return throw_type(env, "embeddingUpdate: addon not initialised");
+  Instance* inst = instance_of(env, fn);
+  if (inst == nullptr) return nullptr;
   int64_t opt = 0, n = 0, D = 0, threads = 1;
   if (!get_int(env, fn, argv[0], "optimizer", 0, 2, &opt) || !get_int(env, fn, argv[7], "n", 0, kMaxDim, &n) ||
       !get_int(env, fn, argv[9], "D", 1, kMaxDim, &D) || !get_threads(env, fn, argc, argv, 10, &threads))

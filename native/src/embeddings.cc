@@ -1,13 +1,7 @@
 // Sparse embedding kernels; see embeddings.h. Every expression mirrors the JavaScript loop it
 // replaces (src/models/sparse-kernels.ts) so that both give the same bits.
 
-// JavaScript never fuses a*b+c; neither may we here (binding.gyp builds with -ffp-contract=fast
-// for the GEMM).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "strict_fp.h"  // first: JavaScript never fuses a*b+c
 
 #include "embeddings.h"
 
