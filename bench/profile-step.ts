@@ -2,7 +2,8 @@
  * Where one resflow training step of bench/train.ts's model goes (issue 7 part 4): a copy of
  * Trainer.step (plain pointwise losses, no dropout or batch norm: what the benchmark model uses)
  * with a timer around each part, a check that the copy takes as long as Trainer.step itself, then a
- * per-kernel table of one step from tf.profile, and scoring at several batch sizes.
+ * per-kernel table of one step from tf.profile, the parts of scoring a batch, and scoring at several
+ * batch sizes.
  *
  *   npm run build && node dist/bench/profile-step.js [--backend wasm] [--steps 30] [--repeats 3]
  */
@@ -169,7 +170,32 @@ async function main() {
   console.log('top kernel calls by input shapes:');
   for (const [key, e] of rows.slice(0, 16)) console.log(`  ${(e.ms / PROFILED).toFixed(2).padStart(7)} ms  x${(e.calls / PROFILED).toFixed(0).padEnd(3)} ${key}`);
 
-  // 5. Scoring at several batch sizes.
+  // 5. Where a scoring batch goes (predict's parts), then scoring at several batch sizes.
+  const scoreParts = { 'embedding lookup': [] as number[], 'input to tensor': [] as number[], 'forward + sigmoid (tf)': [] as number[], 'read scores': [] as number[] };
+  for (let r = 0; r < 3; r++) {
+    const acc = { 'embedding lookup': 0, 'input to tensor': 0, 'forward + sigmoid (tf)': 0, 'read scores': 0 };
+    for (let i = 0; i < STEPS; i++) {
+      let t = performance.now();
+      const lap = (p: keyof typeof acc) => {
+        const now = performance.now();
+        acc[p] += now - t;
+        t = now;
+      };
+      const xs = bundleB.tables.lookup(batches[i % 8]!);
+      lap('embedding lookup');
+      tf.tidy(() => {
+        const input = tf.tensor2d(xs, [BATCH, bundleB.tables.inputDim]);
+        lap('input to tensor');
+        const probs = bundleB.model.forward(input, { training: false, dropoutSeed: 0 }).logits.map((z) => tf.sigmoid(z));
+        lap('forward + sigmoid (tf)');
+        probs.forEach((p) => p.dataSync());
+        lap('read scores');
+      });
+    }
+    for (const k of Object.keys(acc) as (keyof typeof acc)[]) scoreParts[k].push(acc[k] / STEPS);
+  }
+  console.log(`\nscoring batch ${BATCH}, ms per batch:`);
+  for (const [k, xs] of Object.entries(scoreParts)) console.log(`  ${k.padEnd(24)} ${median(xs).toFixed(3)}`);
   for (const b of [1024, 4096, 16384]) {
     const sb = b === BATCH ? batches : Array.from({ length: 2 }, () => randomBatch(rng, b));
     predict(bundleB, sb[0]!);
