@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  adamStep,
+  sparseStep,
   compareKernels,
   createSparseKernels,
   JsSparseKernels,
@@ -74,7 +74,7 @@ function train(kernels: SparseKernels, tables: TableData[], D: number, steps: nu
     kernels.lookup(tables, ids, n, x, D);
     outputs.push(x);
     const gradX = Float32Array.from({ length: n * D }, () => (rng.next() - 0.5) * 0.01);
-    kernels.update(tables, ids, n, gradX, D, adamStep(adam, s));
+    kernels.update(tables, ids, n, gradX, D, sparseStep(adam, s));
   }
   return outputs;
 }
@@ -133,13 +133,13 @@ test('native embedding kernels refuse bad arguments before writing anything', { 
 
   const bad = ids.map((a) => Int32Array.from(a));
   bad[20]![7] = 5_000; // one past the last row of the mean-pooled list table
-  assert.throws(() => native!.update(tables, bad, n, gradX, D, adamStep(adam, 1)), /ids\[20\]\[7\] is 5000, outside \[-1, 5000\)/);
+  assert.throws(() => native!.update(tables, bad, n, gradX, D, sparseStep(adam, 1)), /ids\[20\]\[7\] is 5000, outside \[-1, 5000\)/);
   untouched();
   assert.throws(() => native!.lookup(tables, ids.slice(1), n, new Float32Array(n * D), D), /ids has 21 entries, expected one per table \(22\)/);
   assert.throws(() => native!.lookup(tables, ids, n, new Float32Array(n * D - 1), D), /x has \d+ elements, needs at least \d+/);
   assert.throws(() => native!.lookup(tables, ids, n, new Float32Array(n * 8), 8), /table 0 has layout \[10000, 16, 1, 0, 0\]/);
   const noMoments = tables.map((t) => ({ ...t, v: null }));
-  assert.throws(() => native!.update(noMoments, ids, n, gradX, D, adamStep(adam, 1)), /v\[0\] must be a Float32Array/);
+  assert.throws(() => native!.update(noMoments, ids, n, gradX, D, sparseStep(adam, 1)), /v\[0\] must be a Float32Array/);
   untouched();
 });
 

@@ -184,6 +184,15 @@ constexpr double kMaxDim = 2147483647.0;
 constexpr double kMaxElems =
     static_cast<double>(SIZE_MAX / 8) < 1099511627776.0 ? static_cast<double>(SIZE_MAX / 8) : 1099511627776.0;
 
+// Reads the optional threads argument (default 1).
+bool get_threads(napi_env env, const char* fn, size_t argc, napi_value* argv, size_t at, int64_t* threads) {
+  *threads = 1;
+  if (argc <= at) return true;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[at], &t) != napi_ok) return false;
+  return t == napi_undefined || get_int(env, fn, argv[at], "threads", 1, 64, threads);
+}
+
 // The addon instance of this Node environment; null with an exception pending when missing.
 Instance* instance_of(napi_env env, const char* fn) {
   Instance* inst = nullptr;
@@ -211,11 +220,7 @@ napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
   if (!get_int(env, "sgemm", argv[2], "M", 0, kMaxDim, &M) || !get_int(env, "sgemm", argv[3], "N", 0, kMaxDim, &N) ||
       !get_int(env, "sgemm", argv[4], "K", 0, kMaxDim, &K))
     return nullptr;
-  if (argc >= 9) {
-    napi_valuetype t;
-    NAPI_CALL(env, napi_typeof(env, argv[8], &t));
-    if (t != napi_undefined && !get_int(env, "sgemm", argv[8], "threads", 1, 64, &threads)) return nullptr;
-  }
+  if (!get_threads(env, "sgemm", argc, argv, 8, &threads)) return nullptr;
   const double mk = static_cast<double>(M) * K, kn = static_cast<double>(K) * N, mn = static_cast<double>(M) * N;
   if (mk > kMaxElems || kn > kMaxElems || mn > kMaxElems) return throw_range(env, "sgemm: matrices too large");
   F32 a, b, c;
@@ -344,15 +349,6 @@ bool get_tables(napi_env env, const char* fn, napi_value layout_v, napi_value we
     }
   }
   return true;
-}
-
-// Reads the optional threads argument (default 1).
-bool get_threads(napi_env env, const char* fn, size_t argc, napi_value* argv, size_t at, int64_t* threads) {
-  *threads = 1;
-  if (argc <= at) return true;
-  napi_valuetype t;
-  if (napi_typeof(env, argv[at], &t) != napi_ok) return false;
-  return t == napi_undefined || get_int(env, fn, argv[at], "threads", 1, 64, threads);
 }
 
 napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {

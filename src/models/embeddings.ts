@@ -10,7 +10,7 @@
 import type { OptimizerConfig } from '../config/experiment.js';
 import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js';
 import type { Rng } from '../rng.js';
-import { adamStep, createSparseKernels, type SparseKernels, type TableData } from './sparse-kernels.js';
+import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from './sparse-kernels.js';
 
 export interface SparseTable extends TableData {
   feature: SparseFeature;
@@ -20,8 +20,6 @@ export class EmbeddingTables {
   readonly tables: SparseTable[];
   readonly numericCount: number;
   readonly inputDim: number;
-  /** Column offset of each table in the input matrix. */
-  readonly offsets: number[];
   private step = 0;
 
   constructor(
@@ -48,10 +46,8 @@ export class EmbeddingTables {
       };
     });
     this.numericCount = plan.numeric.length;
-    this.offsets = [];
     let off = 0;
     for (const t of this.tables) {
-      this.offsets.push(off);
       t.offset = off;
       off += t.dim;
     }
@@ -82,6 +78,6 @@ export class EmbeddingTables {
   /** Applies the gradient of the input matrix to the rows the batch touched. */
   applyGradients(batch: EncodedBatch, gradX: Float32Array): void {
     this.step++;
-    this.kernels.update(this.tables, batch.ids, batch.length, gradX, this.inputDim, adamStep(this.optimizer, this.step));
+    this.kernels.update(this.tables, batch.ids, batch.length, gradX, this.inputDim, sparseStep(this.optimizer, this.step));
   }
 }

@@ -10,9 +10,9 @@
  * operation for operation (doubles where JavaScript computes in doubles, no fused multiply-adds),
  * and is used only after a self-check against the JavaScript kernels on random tables passes.
  */
-import * as os from 'node:os';
 import type { OptimizerConfig } from '../config/experiment.js';
 import { loadNativeMatmul, nativeMatmulUnavailableReason } from '../train/native-matmul.js';
+import { Rng } from '../rng.js';
 
 /** The tables' data as the kernels see it. */
 export interface TableData {
@@ -157,44 +157,50 @@ function layoutOf(tables: readonly TableData[]): Int32Array {
   return layout;
 }
 
-let native: { fns: NativeEmbeddingFunctions; threads: number } | null | undefined;
+let loaded: { fns: NativeEmbeddingFunctions; threads: number } | null | undefined;
 let nativeReason = '';
+
+/** The addon's embedding functions once per process, or null (the reason in nativeReason). */
+function nativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } | null {
+  if (loaded === undefined) loaded = loadNativeEmbeddings();
+  return loaded;
+}
 
 /**
  * The kernels a new set of tables should use: the addon's when it is built, loads and passes the
- * self-check (once per process), else JavaScript. RESFLOW_NO_NATIVE=1 forces JavaScript.
+ * self-check, else JavaScript. RESFLOW_NO_NATIVE=1 forces JavaScript.
  */
 export function createSparseKernels(): SparseKernels {
-  if (native === undefined) native = loadNativeEmbeddings();
+  const native = nativeEmbeddings();
   return native === null ? new JsSparseKernels() : new NativeSparseKernels(native.fns, native.threads);
 }
 
 /** Which kernels createSparseKernels() gives, for logs and run.json: `native, 2 threads` or `js`. */
 export function describeSparseKernels(): string {
-  if (native === undefined) native = loadNativeEmbeddings();
+  const native = nativeEmbeddings();
   return native === null ? 'js' : `native, ${native.threads} thread${native.threads === 1 ? '' : 's'}`;
 }
 
 /** Why createSparseKernels() gives the JavaScript kernels ('' when it gives the native ones). */
 export function nativeEmbeddingsUnavailableReason(): string {
-  if (native === undefined) native = loadNativeEmbeddings();
+  nativeEmbeddings();
   return nativeReason;
 }
 
 function loadNativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } | null {
-  const loaded = loadNativeMatmul();
-  if (loaded === null) {
+  const module = loadNativeMatmul();
+  if (module === null) {
     nativeReason = `the native module is not available: ${nativeMatmulUnavailableReason()}`;
     return null;
   }
-  const mod = loaded.exports as Partial<NativeEmbeddingFunctions>;
+  const mod = module.exports as Partial<NativeEmbeddingFunctions>;
   if (typeof mod.embeddingLookup !== 'function' || typeof mod.embeddingUpdate !== 'function') {
     nativeReason = 'the native module predates the embedding kernels; rebuild with npm run prepare';
     return null;
   }
   const fns = mod as NativeEmbeddingFunctions;
-  // As many threads as the matmul uses by default; tables are spread over them.
-  const threads = Math.max(1, Math.min(os.availableParallelism(), 64));
+  // The machine's threads (capped by the addon), as the matmul uses by default; tables are spread over them.
+  const threads = module.info().threads;
   let problem: string | null;
   try {
     problem = compareKernels(new NativeSparseKernels(fns, threads), new JsSparseKernels());
@@ -215,16 +221,7 @@ function loadNativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: numbe
  * otherwise what differed.
  */
 export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): string | null {
-  let state = seed >>> 0;
-  const rand = () => {
-    // xorshift32: enough for test data.
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
+  const rng = new Rng(seed);
   const n = 600;
   const shapes = [
     { rows: 50, dim: 8, width: 1, mean: false },
@@ -258,19 +255,19 @@ export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): st
     const tb = make();
     const D = offset + 1;
     for (let k = 0; k < ta.length; k++) {
-      for (let i = 0; i < ta[k]!.weights.length; i++) ta[k]!.weights[i] = tb[k]!.weights[i] = rand() - 0.5;
+      for (let i = 0; i < ta[k]!.weights.length; i++) ta[k]!.weights[i] = tb[k]!.weights[i] = rng.next() - 0.5;
       if (ta[k]!.m) for (let i = 0; i < ta[k]!.m!.length; i++) ta[k]!.m![i] = tb[k]!.m![i] = optimizer.type === 'adagrad' ? optimizer.initial_accumulator : 0;
     }
     for (let stepNo = 1; stepNo <= 3; stepNo++) {
-      const ids = shapes.map((s) => Int32Array.from({ length: n * s.width }, () => (rand() < 0.1 ? -1 : Math.floor(rand() * s.rows))));
+      const ids = shapes.map((s) => Int32Array.from({ length: n * s.width }, () => (rng.next() < 0.1 ? -1 : rng.int(s.rows))));
       const xa = new Float32Array(n * D);
       const xb = new Float32Array(n * D);
       a.lookup(ta, ids, n, xa, D);
       b.lookup(tb, ids, n, xb, D);
       const diff = firstDifference(xa, xb);
       if (diff >= 0) return `${optimizer.type} step ${stepNo}: lookups differ at ${diff} (${xa[diff]} vs ${xb[diff]})`;
-      const gradX = Float32Array.from({ length: n * D }, () => (rand() - 0.5) * 0.1);
-      const step = adamStep(optimizer, stepNo);
+      const gradX = Float32Array.from({ length: n * D }, () => (rng.next() - 0.5) * 0.1);
+      const step = sparseStep(optimizer, stepNo);
       a.update(ta, ids, n, gradX, D, step);
       b.update(tb, ids, n, gradX, D, step);
       for (let k = 0; k < ta.length; k++) {
@@ -293,8 +290,8 @@ function firstDifference(p: Float32Array, q: Float32Array): number {
   return -1;
 }
 
-/** The optimizer constants of global step `step` (1-based): lazy Adam uses the global step, as TensorFlow's LazyAdam does. */
-export function adamStep(optimizer: OptimizerConfig, step: number): SparseStep {
+/** The optimizer constants of global step `step` (1-based); lazy Adam's bias corrections use the global step, as TensorFlow's LazyAdam does. */
+export function sparseStep(optimizer: OptimizerConfig, step: number): SparseStep {
   if (optimizer.type !== 'adam') return { optimizer, lrT: 0, epsHat: 0 };
   const c2 = Math.sqrt(1 - Math.pow(optimizer.beta2, step));
   return { optimizer, lrT: (optimizer.lr * c2) / (1 - Math.pow(optimizer.beta1, step)), epsHat: optimizer.epsilon * c2 };

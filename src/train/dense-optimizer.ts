@@ -92,16 +92,21 @@ export class NativeStepAdam extends tf.AdamOptimizer {
 
 let nativeAdam: AdamStepFn | null | undefined;
 
-/** The addon's adamStep when it is loaded and agrees with tfjs's Adam bit for bit; else null. */
+/**
+ * The addon's adamStep when it is loaded and agrees with tfjs's Adam bit for bit (checked once per
+ * process); null otherwise, and off the wasm backend, whose heap the step works in.
+ */
 function nativeAdamStep(): AdamStepFn | null {
-  if (nativeAdam !== undefined) return nativeAdam;
-  nativeAdam = null;
-  const fn = loadNativeMatmul()?.exports['adamStep'];
-  if (typeof fn !== 'function' || tf.getBackend() !== 'wasm') return null;
-  try {
-    if (compareWithTfjsAdam(fn as AdamStepFn) === null) nativeAdam = fn as AdamStepFn;
-  } catch {
-    nativeAdam = null;
+  if (tf.getBackend() !== 'wasm') return null;
+  if (nativeAdam === undefined) {
+    const fn = loadNativeMatmul()?.exports['adamStep'];
+    let agrees = false;
+    try {
+      agrees = typeof fn === 'function' && compareWithTfjsAdam(fn as AdamStepFn) === null;
+    } catch {
+      agrees = false;
+    }
+    nativeAdam = agrees ? (fn as AdamStepFn) : null;
   }
   return nativeAdam;
 }
