@@ -9,7 +9,7 @@
 import { EmbeddingTables } from '../src/models/embeddings.js';
 import { createSparseKernels, JsSparseKernels, NativeSparseKernels, type SparseKernels } from '../src/models/sparse-kernels.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 
 const FIELDS = 20;
 const VOCAB = 10_000;

@@ -9,7 +9,7 @@ import { auc, gauc, logloss } from '../src/metrics/classification.js';
 import { fuseScores } from '../src/metrics/fusion.js';
 import { hitRateAtK, itemWeights, recallAtK, weightedRecallAtK } from '../src/metrics/ranking.js';
 import { evaluateMetrics } from '../src/metrics/registry.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 
 /** Seeded uniform [0, 1) draws from the project's generator. */
 function mulberry32(seed: number): () => number {

@@ -25,7 +25,7 @@ import {
 } from '../src/train/native-matmul.js';
 import { buildBundle, predict } from '../src/train/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { FIELDS, VOCAB, benchConfig, randomBatch } from './reference-model.js';
 

@@ -20,7 +20,7 @@ import { makeDenseOptimizer } from '../src/train/dense-optimizer.js';
 import { lossRegistry } from '../src/train/losses.js';
 import { sampleSpaceMask } from '../src/train/evaluate.js';
 import type { EncodedBatch } from '../src/data/encode.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { benchConfig, randomBatch } from './reference-model.js';
 

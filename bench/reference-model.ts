@@ -5,7 +5,7 @@
 import { validate, type SchemaIssue } from '../src/config/schema.js';
 import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
 import type { EncodedBatch } from '../src/data/encode.js';
-import type { Rng } from '../src/rng.js';
+import type { Rng } from '../src/base/rng.js';
 
 export const FIELDS = 20;
 export const VOCAB = 10_000;

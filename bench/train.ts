@@ -11,7 +11,7 @@ import { initBackend } from '../src/train/backend.js';
 import { describeSparseKernels } from '../src/models/sparse-kernels.js';
 import { buildBundle, predict } from '../src/train/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, registerWasmKernels, wasmMatMulPatched } from '../src/train/backend.js';
-import { UsageError } from '../src/errors.js';
-import { Rng } from '../src/rng.js';
+import { UsageError } from '../src/base/errors.js';
+import { Rng } from '../src/base/rng.js';
 import { runOn, type BackendResult } from './helpers/backends.js';
 
 const TOL = 1e-5;

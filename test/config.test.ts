@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadConfig, parseOverride, deepMerge } from '../src/config/load.js';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/base/errors.js';
 import { configJsonSchema } from '../src/cli/config.js';
 import { modelParamSchemas } from '../src/models/specs.js';
 import { modelRegistry } from '../src/models/registry.js';

@@ -14,8 +14,8 @@ import {
   type ScoreArray,
 } from '../src/metrics/ranking.js';
 import { evaluateMetrics, metricDefinition, METRIC_NAMES, METRIC_REGISTRY, type EvalInput } from '../src/metrics/registry.js';
-import { DataError, UsageError } from '../src/errors.js';
-import { Rng } from '../src/rng.js';
+import { DataError, UsageError } from '../src/base/errors.js';
+import { Rng } from '../src/base/rng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: seeded PRNG and brute-force reference implementations (no sorting tricks).

@@ -16,7 +16,7 @@ import type { ForwardResult } from '../src/models/registry.js';
 import { modelRegistry } from '../src/models/registry.js';
 import { logitOfProduct } from '../src/models/esmm.js';
 import { countParameters, scoringMicrosPer1000, scoringTimes } from '../src/models/cost.js';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/base/errors.js';
 import { cli, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
 
 before(async () => {

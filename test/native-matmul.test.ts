@@ -18,7 +18,7 @@ import {
   isNativeMatmulKernel,
   type NativeMatmul,
 } from '../src/train/native-matmul.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 import { runOn, type BackendResult } from './helpers/backends.js';
 
 const native: NativeMatmul | null = loadNativeMatmul();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { simulatedPurchasesAtK } from '../src/metrics/online.js';
 import { rankWithinGroups } from '../src/metrics/ranking.js';
 import { expectedPurchases, positionBias } from '../src/data/synth.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 
 test('online outcome by hand: top-2 of a request replayed through the ranking stage', () => {
   // One request, 4 candidates; the model ranks rows 2 > 0 > 3 > 1; K = 2 chooses rows 2 and 0.

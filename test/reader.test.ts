@@ -8,7 +8,7 @@ import { BatchEncoder, buildFeaturePlan, encodedBatches, openSplit } from '../sr
 import { expandFiles } from '../src/data/files.js';
 import { hashId, featureSeed } from '../src/data/hash.js';
 import { loadConfig } from '../src/config/load.js';
-import { DataError } from '../src/errors.js';
+import { DataError } from '../src/base/errors.js';
 import { tempDir, writeFile } from './helpers/fixtures.js';
 
 const schema: ColumnDef[] = [

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { epochBatches, type BatchPlan } from '../src/train/batches.js';
 import type { EncodedBatch } from '../src/data/encode.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 
 /** Requests 0..R-1, each with E exposures, M' ranking and L' pre-ranking candidates, contiguous. */
 function funnel(R: number, E: number, Mr: number, Lp: number): EncodedBatch {

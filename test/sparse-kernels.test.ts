@@ -18,7 +18,7 @@ import {
   type TableData,
 } from '../src/models/sparse-kernels.js';
 import type { OptimizerConfig } from '../src/config/experiment.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 
 const preferred = createSparseKernels();
 const native = preferred instanceof NativeSparseKernels ? preferred : null;

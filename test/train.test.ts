@@ -8,14 +8,14 @@ import type { ExperimentConfig, OptimizerConfig } from '../src/config/experiment
 import { buildBundle, disposeBundle } from '../src/train/bundle.js';
 import { EmbeddingTables } from '../src/models/embeddings.js';
 import { createSparseKernels, JsSparseKernels, type SparseKernels } from '../src/models/sparse-kernels.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/base/rng.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
 import { Trainer } from '../src/train/trainer.js';
 import { nativeMatmulRegistered } from '../src/train/native-matmul.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { scoreSplit } from '../src/train/score.js';
 import { auc } from '../src/metrics/classification.js';
-import { Interrupted } from '../src/errors.js';
+import { Interrupted } from '../src/base/errors.js';
 import { tempDir, tinyConfigYaml, writeFile, cli } from './helpers/fixtures.js';
 
 before(async () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC, Type, type Table } from 'apache-arrow';
-import { DataError } from '../src/errors.js';
+import { DataError } from '../src/base/errors.js';
 import {
   formatFromPath,
   withDuckDB,

@@ -1,8 +1,8 @@
 /** `resflow compare`: runs side by side, seed groups, significance, baseline checks, plots. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
+import { UsageError } from '../base/errors.js';
+import { log } from '../base/log.js';
 import {
   BaselineFailure,
   baselineLine,

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import { experimentSchema } from '../config/experiment.js';
 import { toJsonSchema } from '../config/schema.js';
-import { log } from '../log.js';
+import { log } from '../base/log.js';
 import { collect } from './options.js';
 
 export function configJsonSchema(): Record<string, unknown> {

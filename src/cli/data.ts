@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
+import { UsageError } from '../base/errors.js';
+import { log } from '../base/log.js';
 import { formatInspect, inspectFile } from '../data/inspect.js';
 import { importCsv, parseRenames } from '../data/import.js';
 import { loadConfig } from '../config/load.js';

@@ -3,13 +3,13 @@
  * Errors print one clear line (no stack trace unless --verbose).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { Interrupted, ResflowError } from '../errors.js';
-import { log, setVerbosity, verbosity } from '../log.js';
+import { Interrupted, ResflowError } from '../base/errors.js';
+import { log, setVerbosity, verbosity } from '../base/log.js';
 import { registerDataCommands } from './data.js';
 import { registerConfigCommands } from './config.js';
 import { registerRunCommands } from './run.js';
 import { registerCompareCommand } from './compare.js';
-import { version } from '../version.js';
+import { version } from '../base/version.js';
 
 export function buildProgram(): Command {
   const program = new Command('resflow');

@@ -6,7 +6,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../base/errors.js';
 import { formatPath, validate, suggest, type Path, type SchemaIssue } from './schema.js';
 import { experimentSchema, type ExperimentConfig } from './experiment.js';
 

@@ -4,7 +4,7 @@
  * request and user groups, teacher scores and ground-truth probabilities.
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 import { STAGES, type ExperimentConfig, type FeatureConfig, type LabelName, type Stage } from '../config/experiment.js';
 import { featureSeed, hashId } from './hash.js';
 import { checkColumns, openTables, readBatches, type ColumnKind, type RawBatch, type RawColumn, type TableInfo } from './reader.js';

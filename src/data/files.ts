@@ -1,7 +1,7 @@
 /** Expanding data file specs (a path, a glob, or a list of them) into concrete files. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 
 export type FileFormat = 'parquet' | 'arrow';
 

@@ -6,7 +6,7 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { withDuckDB } from './write.js';
-import { DataError, UsageError } from '../errors.js';
+import { DataError, UsageError } from '../base/errors.js';
 
 export interface ImportOptions {
   inputs: string[];

@@ -3,7 +3,7 @@
  * of label nesting (purchase without click, in-scenario labels on unexposed rows, ...).
  */
 import { STAGES } from '../config/experiment.js';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 import { KeyIndex } from './encode.js';
 import { readBatches, tableInfo, type ColumnInfo, type RawColumn } from './reader.js';
 

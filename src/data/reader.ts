@@ -9,7 +9,7 @@ import path from 'node:path';
 import duckdb from '@duckdb/node-bindings';
 import { DuckDBInstance, DuckDBVector, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
 import { RecordBatchReader, DataType, type Vector, type RecordBatch } from 'apache-arrow';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 import { detectFormat, expandFiles, type FileFormat } from './files.js';
 
 /** How a column is wanted: as numbers, as strings, as lists of numbers, or as whatever it holds. */

@@ -67,7 +67,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 import { writeTable, type ColumnBatch, type ColumnDef } from './write.js';
 
 export type SynthPreset = 'tiny' | 'small' | 'medium';

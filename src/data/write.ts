@@ -45,7 +45,7 @@ import {
   Utf8,
   makeData,
 } from 'apache-arrow';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 
 export type ColumnType = 'int8' | 'int32' | 'int64' | 'float32' | 'float64' | 'string' | 'list_int32';
 export interface ColumnDef {

@@ -4,7 +4,7 @@
  *   multiplicative  s = prod_t p_t^{a_t}, computed as exp(sum_t a_t log p_t) with p clipped to [1e-7, 1]
  * Tasks missing from the weights get weight 1.
  */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../base/errors.js';
 
 export type FusionMode = 'additive' | 'multiplicative';
 export const FUSION_MODES: readonly FusionMode[] = ['additive', 'multiplicative'];

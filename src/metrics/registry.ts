@@ -14,7 +14,7 @@
  * sort of the task's probabilities.
  */
 import type { MetricName } from '../config/experiment.js';
-import { DataError, UsageError } from '../errors.js';
+import { DataError, UsageError } from '../base/errors.js';
 import { aucFromSorted, gaucFromPartition, logloss } from './classification.js';
 import { simulatedPurchasesAtK, type OnlineInputs } from './online.js';
 import {

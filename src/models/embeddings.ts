@@ -9,7 +9,7 @@
  */
 import type { OptimizerConfig } from '../config/experiment.js';
 import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js';
-import type { Rng } from '../rng.js';
+import type { Rng } from '../base/rng.js';
 import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from './sparse-kernels.js';
 
 export interface SparseTable extends TableData {

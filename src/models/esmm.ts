@@ -4,7 +4,7 @@
  * tower is trained through the product, never on clicked rows alone.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../base/errors.js';
 import type { ModelBuilder } from './registry.js';
 import type { StateUpdate } from './layers.js';
 import { denseOptions, SeedBases, sizes, Tower } from './common.js';

@@ -4,7 +4,7 @@
  * for saving, loading and tests.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../rng.js';
+import type { Rng } from '../base/rng.js';
 
 export interface ForwardContext {
   training: boolean;

@@ -12,7 +12,7 @@
  */
 import type { OptimizerConfig } from '../config/experiment.js';
 import { loadNativeMatmul, nativeMatmulUnavailableReason } from '../train/native-matmul.js';
-import { Rng } from '../rng.js';
+import { Rng } from '../base/rng.js';
 
 /** The tables' data as the kernels see it. */
 export interface TableData {

@@ -18,7 +18,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DataError, ResflowError, UsageError } from '../errors.js';
+import { DataError, ResflowError, UsageError } from '../base/errors.js';
 import { METRIC_REGISTRY, metricDefinition, type MetricRecord } from '../metrics/registry.js';
 import { RunFolder, toCsv, type RunInfo } from '../runs/folder.js';
 import { fmt, metricLabel } from './tables.js';

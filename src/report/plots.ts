@@ -13,7 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeAtomic } from '../runs/folder.js';
-import { version as resflowVersion } from '../version.js';
+import { version as resflowVersion } from '../base/version.js';
 import {
   SIGNIFICANCE,
   SEED_KEY,

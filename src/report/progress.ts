@@ -3,7 +3,7 @@
  * Silent under --quiet.
  */
 import cliProgress from 'cli-progress';
-import { verbosity } from '../log.js';
+import { verbosity } from '../base/log.js';
 
 export interface Progress {
   /** Sets absolute progress and the extra fields shown after the bar (e.g. loss, samples/s). */

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync 
 import path from 'node:path';
 import { stringify, parse } from 'yaml';
 import type { ExperimentConfig } from '../config/experiment.js';
-import { DataError } from '../errors.js';
-import { version as resflowVersion } from '../version.js';
+import { DataError } from '../base/errors.js';
+import { version as resflowVersion } from '../base/version.js';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
 

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 import type { EmbeddingTables } from '../models/embeddings.js';
 import type { ParamStore } from '../models/layers.js';
 import { writeAtomic } from './folder.js';

@@ -19,8 +19,8 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
-import { UsageError } from '../errors.js';
-import { log } from '../log.js';
+import { UsageError } from '../base/errors.js';
+import { log } from '../base/log.js';
 import { quietlySync } from './tf-quiet.js';
 import {
   isNativeMatmulKernel,

@@ -4,9 +4,9 @@
  * uniform without replacement, fresh each epoch), shuffle with a seeded bounded buffer, and cut
  * minibatches of rows, or of whole requests when a loss needs them.
  */
-import { DataError } from '../errors.js';
+import { DataError } from '../base/errors.js';
 import type { EncodedBatch } from '../data/encode.js';
-import type { Rng } from '../rng.js';
+import type { Rng } from '../base/rng.js';
 
 // ---- row selection over every field of a batch -------------------------------------------------
 

@@ -8,8 +8,8 @@ import { buildFeaturePlan, type EncodedBatch, type FeaturePlan } from '../data/e
 import { EmbeddingTables } from '../models/embeddings.js';
 import { ParamStore } from '../models/layers.js';
 import { modelRegistry, type MultiTaskModel } from '../models/registry.js';
-import { Rng } from '../rng.js';
-import { UsageError } from '../errors.js';
+import { Rng } from '../base/rng.js';
+import { UsageError } from '../base/errors.js';
 
 export interface ModelBundle {
   config: ExperimentConfig;

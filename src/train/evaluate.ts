@@ -4,7 +4,7 @@
  */
 import type { ExperimentConfig } from '../config/experiment.js';
 import { STAGES } from '../config/experiment.js';
-import { log } from '../log.js';
+import { log } from '../base/log.js';
 import { fuseScores } from '../metrics/fusion.js';
 import { itemWeights, rankWithinGroups } from '../metrics/ranking.js';
 import { simulatedPurchasesAtK } from '../metrics/online.js';
