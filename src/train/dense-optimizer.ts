@@ -8,9 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { OptimizerConfig } from '../config/experiment.js';
-import { loadNativeMatmul, wasmFloat32View } from './native-matmul.js';
-
-export type AdamStepFn = (value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, constants: Float32Array) => void;
+import { loadAddon, type AdamStepFn } from '../kernels/addon.js';
+import { wasmFloat32View } from '../kernels/wasm-heap.js';
 
 /** What Optimizer.applyGradients takes. */
 type VariableGradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];
@@ -99,14 +98,14 @@ let nativeAdam: AdamStepFn | null | undefined;
 function nativeAdamStep(): AdamStepFn | null {
   if (tf.getBackend() !== 'wasm') return null;
   if (nativeAdam === undefined) {
-    const fn = loadNativeMatmul()?.exports['adamStep'];
+    const fn = loadAddon()?.adamStep;
     let agrees = false;
     try {
-      agrees = typeof fn === 'function' && compareWithTfjsAdam(fn as AdamStepFn) === null;
+      agrees = fn !== undefined && compareWithTfjsAdam(fn) === null;
     } catch {
       agrees = false;
     }
-    nativeAdam = agrees ? (fn as AdamStepFn) : null;
+    nativeAdam = agrees ? fn! : null;
   }
   return nativeAdam;
 }
