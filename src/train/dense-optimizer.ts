@@ -98,16 +98,18 @@ let nativeAdam: AdamStepFn | null | undefined;
 function nativeAdamStep(): AdamStepFn | null {
   if (tf.getBackend() !== 'wasm') return null;
   if (nativeAdam === undefined) {
-    const fn = loadAddon()?.adamStep;
-    let agrees = false;
-    try {
-      agrees = fn !== undefined && compareWithTfjsAdam(fn) === null;
-    } catch {
-      agrees = false;
-    }
-    nativeAdam = agrees ? fn! : null;
+    const fn = loadAddon()?.adamStep ?? null;
+    nativeAdam = fn !== null && agreesWithTfjs(fn) ? fn : null;
   }
   return nativeAdam;
+}
+
+function agreesWithTfjs(adamStep: AdamStepFn): boolean {
+  try {
+    return compareWithTfjsAdam(adamStep) === null;
+  } catch {
+    return false;
+  }
 }
 
 /**
