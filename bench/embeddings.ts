@@ -7,7 +7,7 @@
  *   node dist/bench/embeddings.js       (OPT=adagrad|sgd for the other optimizers)
  */
 import { EmbeddingTables } from '../src/models/embeddings.js';
-import { createSparseKernels, JsSparseKernels, NativeSparseKernels, type SparseKernels } from '../src/models/sparse-kernels.js';
+import { createSparseKernels, JsSparseKernels, NativeSparseKernels, type SparseKernels } from '../src/kernels/sparse-kernels.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
 import { Rng } from '../src/base/rng.js';
 

@@ -9,7 +9,8 @@
  *   npm run build && node dist/bench/kernels.js [runs]
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, registerWasmKernels } from '../src/train/backend.js';
+import { initBackend } from '../src/kernels/backend.js';
+import { registerWasmKernels } from '../src/kernels/wasm-kernels.js';
 
 const RUNS = Number(process.argv[2] ?? 9);
 

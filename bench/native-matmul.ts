@@ -1,8 +1,8 @@
 /**
- * The optional native matmul (src/train/native-matmul.ts) against the wasm kernels:
+ * The optional native matmul (src/kernels/native-matmul.ts) against the wasm kernels:
  *  1. GFLOP/s per matmul shape of the benchmark model's training step (batch 1024, input 320,
  *     towers 256 -> 128, a logit per task): tfjs's own wasm kernel, resflow's wasm kernel (the
- *     transposing wrapper of backend.ts), the native kernel through tf.matMul, and the native
+ *     transposing wrapper of wasm-kernels.ts), the native kernel through tf.matMul, and the native
  *     sgemm called directly on Float32Arrays with 1 and 2 threads;
  *  2. end to end: training and scoring samples/s of bench/train.ts's model, with the wasm kernels
  *     and with the native ones (2 threads and 1 thread), runs interleaved, medians.
@@ -15,15 +15,11 @@ import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, registerWasmKernels } from '../src/train/backend.js';
-import {
-  loadNativeMatmul,
-  nativeMatmulStats,
-  nativeMatmulUnavailableReason,
-  registerNativeMatmulKernels,
-  unregisterNativeMatmulKernels,
-} from '../src/train/native-matmul.js';
-import { buildBundle, predict } from '../src/train/bundle.js';
+import { initBackend } from '../src/kernels/backend.js';
+import { registerWasmKernels } from '../src/kernels/wasm-kernels.js';
+import { loadAddon, addonUnavailableReason } from '../src/kernels/addon.js';
+import { nativeMatmulStats, registerNativeMatmulKernels, unregisterNativeMatmulKernels } from '../src/kernels/native-matmul.js';
+import { buildBundle, predict } from '../src/models/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
@@ -107,7 +103,7 @@ function timeIt(f: () => void): number {
   return median(samples);
 }
 
-function kernelTable(native: ReturnType<typeof loadNativeMatmul>): void {
+function kernelTable(native: ReturnType<typeof loadAddon>): void {
   const rng = new Rng(5);
   const cols = ['tfjs wasm', 'resflow wasm', 'native tf.matMul', 'sgemm 1 thr', 'sgemm 2 thr'];
   console.log(`\n1. GFLOP/s per matmul (median of ${RUNS}; batch ${BATCH})`);
@@ -156,13 +152,13 @@ type Mode = 'wasm' | 'native 2 threads' | 'native 1 thread';
  * Order matters: unregister the native kernels before registerWasmKernels(), which would
  * otherwise wrap whatever matmul kernel is registered, the native one included.
  */
-function setMode(mode: Mode, native: ReturnType<typeof loadNativeMatmul>): void {
+function setMode(mode: Mode, native: ReturnType<typeof loadAddon>): void {
   unregisterNativeMatmulKernels();
   registerWasmKernels();
   if (mode !== 'wasm') registerNativeMatmulKernels(native!, { threads: mode === 'native 2 threads' ? 2 : 1 });
 }
 
-function endToEnd(native: ReturnType<typeof loadNativeMatmul>): void {
+function endToEnd(native: ReturnType<typeof loadAddon>): void {
   const config = benchConfig(BATCH);
   const bundle = buildBundle(config);
   const trainer = new Trainer(bundle, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-native-')), config));
@@ -207,9 +203,9 @@ function endToEnd(native: ReturnType<typeof loadNativeMatmul>): void {
 
 async function main() {
   const info = await initBackend('wasm');
-  const native = loadNativeMatmul();
+  const native = loadAddon();
   console.log(`backend: ${info.detail}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
-  if (native === null) console.log(`native matmul: not available (${nativeMatmulUnavailableReason()}); only the wasm columns are measured`);
+  if (native === null) console.log(`native matmul: not available (${addonUnavailableReason()}); only the wasm columns are measured`);
   else {
     const ni = native.info();
     console.log(`native matmul: ${ni.simd}, ${ni.mr}x${ni.nr} micro-kernel, kc ${ni.kc}, ${ni.compiler}, ${native.path}`);

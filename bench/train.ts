@@ -7,9 +7,9 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/train/backend.js';
-import { describeSparseKernels } from '../src/models/sparse-kernels.js';
-import { buildBundle, predict } from '../src/train/bundle.js';
+import { initBackend } from '../src/kernels/backend.js';
+import { describeSparseKernels } from '../src/kernels/sparse-kernels.js';
+import { buildBundle, predict } from '../src/models/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';

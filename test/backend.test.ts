@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, registerWasmKernels, wasmMatMulPatched } from '../src/train/backend.js';
+import { initBackend } from '../src/kernels/backend.js';
+import { registerWasmKernels, wasmMatMulPatched } from '../src/kernels/wasm-kernels.js';
 import { UsageError } from '../src/base/errors.js';
 import { Rng } from '../src/base/rng.js';
 import { runOn, type BackendResult } from './helpers/backends.js';

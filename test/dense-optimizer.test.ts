@@ -5,16 +5,16 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/train/backend.js';
-import { compareWithTfjsAdam, makeDenseOptimizer, NativeStepAdam, type AdamStepFn } from '../src/train/dense-optimizer.js';
-import { loadNativeMatmul, nativeMatmulUnavailableReason } from '../src/train/native-matmul.js';
+import { initBackend } from '../src/kernels/backend.js';
+import { compareWithTfjsAdam, makeDenseOptimizer, NativeStepAdam } from '../src/train/dense-optimizer.js';
+import { loadAddon, addonUnavailableReason, type AdamStepFn } from '../src/kernels/addon.js';
 
 before(async () => {
   await initBackend('wasm');
 });
 
-const adamStep = loadNativeMatmul()?.exports['adamStep'] as AdamStepFn | undefined;
-const skip = adamStep === undefined ? `native adamStep not available: ${nativeMatmulUnavailableReason() || 'old build'}` : false;
+const adamStep = loadAddon()?.adamStep;
+const skip = adamStep === undefined ? `native adamStep not available: ${addonUnavailableReason() || 'old build'}` : false;
 const adamConfig = { type: 'adam' as const, lr: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, initial_accumulator: 0.1 };
 
 test('native Adam step leaves tfjs Adam\'s bits on the benchmark model\'s shapes', { skip }, () => {

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/train/backend.js';
+import { initBackend } from '../src/kernels/backend.js';
 import { lossRegistry, type LossInputs } from '../src/train/losses.js';
 import type { LossConfig } from '../src/config/experiment.js';
 

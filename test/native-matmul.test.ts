@@ -1,5 +1,5 @@
 /**
- * The optional native matmul (src/train/native-matmul.ts, native/). Skipped, with the reason, when
+ * The optional native matmul (src/kernels/native-matmul.ts, native/). Skipped, with the reason, when
  * the module is not built or does not load; the RESFLOW_NO_NATIVE test runs either way.
  */
 import { test, before, after } from 'node:test';
@@ -7,24 +7,23 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, registerWasmKernels } from '../src/train/backend.js';
+import { initBackend } from '../src/kernels/backend.js';
+import { registerWasmKernels } from '../src/kernels/wasm-kernels.js';
+import { loadAddon, addonUnavailableReason, type NativeAddon } from '../src/kernels/addon.js';
 import {
-  loadNativeMatmul,
-  nativeMatmulUnavailableReason,
   registerNativeMatmulKernels,
   unregisterNativeMatmulKernels,
   nativeMatmulRegistered,
   nativeMatmulStats,
   isNativeMatmulKernel,
-  type NativeMatmul,
-} from '../src/train/native-matmul.js';
+} from '../src/kernels/native-matmul.js';
 import { Rng } from '../src/base/rng.js';
 import { runOn, type BackendResult } from './helpers/backends.js';
 
-const native: NativeMatmul | null = loadNativeMatmul();
-const skip = native === null ? `native matmul not available: ${nativeMatmulUnavailableReason()}` : false;
+const native: NativeAddon | null = loadAddon();
+const skip = native === null ? `native matmul not available: ${addonUnavailableReason()}` : false;
 /** The native module, in tests that only run when it is there. */
-const nat = (): NativeMatmul => native!;
+const nat = (): NativeAddon => native!;
 
 const SIZES = [1, 3, 7, 17, 64, 100, 257, 1024];
 const COMBOS: [boolean, boolean][] = [
@@ -114,11 +113,11 @@ after(() => {
   unregisterNativeMatmulKernels();
 });
 
-test('RESFLOW_NO_NATIVE=1: loadNativeMatmul() returns null and says why', () => {
-  const mod = fileURLToPath(new URL('../src/train/native-matmul.js', import.meta.url));
+test('RESFLOW_NO_NATIVE=1: loadAddon() returns null and says why', () => {
+  const mod = fileURLToPath(new URL('../src/kernels/addon.js', import.meta.url));
   const out = execFileSync(
     process.execPath,
-    ['--input-type=module', '-e', `import { loadNativeMatmul, nativeMatmulUnavailableReason } from ${JSON.stringify(mod)}; console.log(JSON.stringify([loadNativeMatmul(), nativeMatmulUnavailableReason()]));`],
+    ['--input-type=module', '-e', `import { loadAddon, addonUnavailableReason } from ${JSON.stringify(mod)}; console.log(JSON.stringify([loadAddon(), addonUnavailableReason()]));`],
     { env: { ...process.env, RESFLOW_NO_NATIVE: '1' }, encoding: 'utf8' },
   );
   assert.deepEqual(JSON.parse(out), [null, 'RESFLOW_NO_NATIVE=1']);

@@ -1,5 +1,5 @@
 /**
- * The sparse embedding kernels (src/models/sparse-kernels.ts): the native ones must give the
+ * The sparse embedding kernels (src/kernels/sparse-kernels.ts): the native ones must give the
  * JavaScript ones' bits, whatever the thread count, and refuse bad arguments before writing.
  * Native tests are skipped, with the reason, when the module is not built.
  */
@@ -16,7 +16,7 @@ import {
   nativeEmbeddingsUnavailableReason,
   type SparseKernels,
   type TableData,
-} from '../src/models/sparse-kernels.js';
+} from '../src/kernels/sparse-kernels.js';
 import type { OptimizerConfig } from '../src/config/experiment.js';
 import { Rng } from '../src/base/rng.js';
 
@@ -144,7 +144,7 @@ test('native embedding kernels refuse bad arguments before writing anything', { 
 });
 
 test('RESFLOW_NO_NATIVE=1: the JavaScript kernels are used and the reason is given', () => {
-  const mod = fileURLToPath(new URL('../src/models/sparse-kernels.js', import.meta.url));
+  const mod = fileURLToPath(new URL('../src/kernels/sparse-kernels.js', import.meta.url));
   const out = execFileSync(
     process.execPath,
     ['--input-type=module', '-e', `import { createSparseKernels, nativeEmbeddingsUnavailableReason } from ${JSON.stringify(mod)}; console.log(JSON.stringify([createSparseKernels().name, nativeEmbeddingsUnavailableReason()]));`],

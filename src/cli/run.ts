@@ -9,16 +9,16 @@ import { RunFolder } from '../runs/folder.js';
 import { collect } from './options.js';
 import { STAGES } from '../config/experiment.js';
 import { toCsv } from '../runs/folder.js';
-import type { ModelBundle } from '../train/bundle.js';
+import type { ModelBundle } from '../models/bundle.js';
 import type { ScoredSplit } from '../train/score.js';
 import { evaluateRows, onlineReferences, oracleProbs, type Fusion } from '../train/evaluate.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { ColumnDef, ColumnValues } from '../data/write.js';
 
 async function setupBackend(config: ExperimentConfig, override?: string): Promise<string> {
-  const { initBackend } = await import('../train/backend.js');
+  const { initBackend } = await import('../kernels/backend.js');
   const requested = (override ?? config.runtime.backend) as 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  const { describeSparseKernels, nativeEmbeddingsUnavailableReason } = await import('../models/sparse-kernels.js');
+  const { describeSparseKernels, nativeEmbeddingsUnavailableReason } = await import('../kernels/sparse-kernels.js');
   const info = await initBackend(requested, { threads: config.runtime.threads });
   const detail = `${info.detail}; embeddings: ${describeSparseKernels()}`;
   log.info(`backend: ${detail}`);
@@ -158,7 +158,7 @@ export function registerRunCommands(program: Command): void {
       for (const split of ['train', 'validation', 'eval'] as const) if (config.data[split]) await openSplit(config, split);
       const backend = await setupBackend(config, o.backend);
       const tf = await import('@tensorflow/tfjs');
-      const { buildBundle } = await import('../train/bundle.js');
+      const { buildBundle } = await import('../models/bundle.js');
       const { Trainer } = await import('../train/trainer.js');
       const folder = run ?? RunFolder.create(o.runsDir, config, { tfjs: tf.version.tfjs });
       if (run) {
@@ -218,7 +218,7 @@ export function registerRunCommands(program: Command): void {
       const run = RunFolder.open(dir);
       const config = run.config();
       await setupBackend(config, o.backend);
-      const { buildBundle } = await import('../train/bundle.js');
+      const { buildBundle } = await import('../models/bundle.js');
       const { loadModel } = await import('../runs/model-io.js');
       const bundle = buildBundle(config);
       loadModel(run.path('model'), bundle.params, bundle.tables);

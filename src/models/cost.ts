@@ -8,7 +8,7 @@
  * Numbers depend on the tfjs backend in use (wasm runs one thread in Node).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ModelBundle } from '../train/bundle.js';
+import type { ModelBundle } from './bundle.js';
 import type { ParamStore } from './layers.js';
 import type { MultiTaskModel } from './registry.js';
 

@@ -5,12 +5,12 @@
  * tfjs model; the backward pass takes the gradient of that matrix, sums it per touched row and
  * updates only those rows with a row-wise lazy optimizer. A step therefore costs the same whatever
  * the vocabulary size, and no tfjs gather/scatter kernels are needed. The loops themselves are
- * the kernels of sparse-kernels.ts (JavaScript, or the native addon when it is built).
+ * the kernels of kernels/sparse-kernels.ts (JavaScript, or the native addon when it is built).
  */
 import type { OptimizerConfig } from '../config/experiment.js';
 import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js';
 import type { Rng } from '../base/rng.js';
-import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from './sparse-kernels.js';
+import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from '../kernels/sparse-kernels.js';
 
 export interface SparseTable extends TableData {
   feature: SparseFeature;

@@ -8,9 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { OptimizerConfig } from '../config/experiment.js';
-import { loadNativeMatmul, wasmFloat32View } from './native-matmul.js';
-
-export type AdamStepFn = (value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, constants: Float32Array) => void;
+import { loadAddon, type AdamStepFn } from '../kernels/addon.js';
+import { wasmFloat32View } from '../kernels/wasm-heap.js';
 
 /** What Optimizer.applyGradients takes. */
 type VariableGradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];
@@ -99,16 +98,18 @@ let nativeAdam: AdamStepFn | null | undefined;
 function nativeAdamStep(): AdamStepFn | null {
   if (tf.getBackend() !== 'wasm') return null;
   if (nativeAdam === undefined) {
-    const fn = loadNativeMatmul()?.exports['adamStep'];
-    let agrees = false;
-    try {
-      agrees = typeof fn === 'function' && compareWithTfjsAdam(fn as AdamStepFn) === null;
-    } catch {
-      agrees = false;
-    }
-    nativeAdam = agrees ? (fn as AdamStepFn) : null;
+    const fn = loadAddon()?.adamStep ?? null;
+    nativeAdam = fn !== null && agreesWithTfjs(fn) ? fn : null;
   }
   return nativeAdam;
+}
+
+function agreesWithTfjs(adamStep: AdamStepFn): boolean {
+  try {
+    return compareWithTfjsAdam(adamStep) === null;
+  } catch {
+    return false;
+  }
 }
 
 /**

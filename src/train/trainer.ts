@@ -17,7 +17,7 @@ import { RunFolder, toCsv, writeAtomic } from '../runs/folder.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
 import { epochBatches, type BatchPlan } from './batches.js';
 import { makeDenseOptimizer } from './dense-optimizer.js';
-import type { ModelBundle } from './bundle.js';
+import type { ModelBundle } from '../models/bundle.js';
 import { lossRegistry, needsWholeRequests, type LossInputs } from './losses.js';
 import { sampleSpaceMask } from './evaluate.js';
 import { scoreSplit } from './score.js';

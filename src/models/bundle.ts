@@ -5,9 +5,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { buildFeaturePlan, type EncodedBatch, type FeaturePlan } from '../data/encode.js';
-import { EmbeddingTables } from '../models/embeddings.js';
-import { ParamStore } from '../models/layers.js';
-import { modelRegistry, type MultiTaskModel } from '../models/registry.js';
+import { EmbeddingTables } from './embeddings.js';
+import { ParamStore } from './layers.js';
+import { modelRegistry, type MultiTaskModel } from './registry.js';
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
 

@@ -1,0 +1,84 @@
+/**
+ * The typed interface of the native addon (native/src/addon.cc): every function it exports, with
+ * its arguments. src/kernels/addon.ts loads the addon and hands out this interface, never the raw
+ * module object.
+ */
+
+/** What the addon's info() returns. */
+export interface NativeInfo {
+  /** Instruction set of the micro-kernel: 'avx512', 'avx2', 'avx', 'sse', 'neon' or 'generic'. */
+  simd: string;
+  vectorBytes: number;
+  /** Micro-kernel rows x columns. */
+  mr: number;
+  nr: number;
+  /** Largest K and M blocks. */
+  kc: number;
+  mc: number;
+  /** Most threads one call may use. */
+  maxThreads: number;
+  /** Threads the machine has (capped at maxThreads): the default for sgemm. */
+  threads: number;
+  hardwareThreads: number;
+  compiler: string;
+  version: string;
+}
+
+/**
+ * C[M,N] = op(A)·op(B), row-major; op transposes when its flag is set. A holds M*K floats ([M,K],
+ * or [K,M] when transA), B K*N ([K,N] or [N,K]); C (M*N floats, written in place) must not overlap
+ * them. Views into wasm memory are fine. Throws on bad arguments.
+ */
+export type SgemmFn = (
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  threads?: number,
+  /** Added to every row of C (N floats), or null. */
+  bias?: Float32Array | null,
+  /** Applied after the bias: 0 none, 1 relu. */
+  activation?: number,
+) => void;
+
+/**
+ * Gathers (and pools) the rows of every table that `ids` name into x ([n, D]); `layout` is
+ * [rows, dim, width, offset, mean] per table (native/src/addon.cc documents the arguments).
+ */
+export type EmbeddingLookupFn = (weights: Float32Array[], ids: readonly Int32Array[], layout: Int32Array, n: number, x: Float32Array, D: number, threads?: number) => void;
+
+/**
+ * Sums gradX per touched row and applies the row-wise optimizer (0 SGD, 1 Adagrad, 2 lazy Adam;
+ * hyper = [lr, epsilon, beta1, beta2, lrT, epsHat]) to those rows of weights, m and v.
+ */
+export type EmbeddingUpdateFn = (
+  optimizer: number,
+  hyper: Float64Array,
+  weights: Float32Array[],
+  m: (Float32Array | null)[],
+  v: (Float32Array | null)[],
+  ids: readonly Int32Array[],
+  layout: Int32Array,
+  n: number,
+  gradX: Float32Array,
+  D: number,
+  threads?: number,
+) => void;
+
+/** tfjs's Adam update of one variable in place; constants are the eight float32 scalars of native/src/adam.cc. */
+export type AdamStepFn = (value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, constants: Float32Array) => void;
+
+/** Every function the addon exports. The later kernels are absent from builds that predate them. */
+export interface NativeAddon {
+  sgemm: SgemmFn;
+  info(): NativeInfo;
+  embeddingLookup?: EmbeddingLookupFn;
+  embeddingUpdate?: EmbeddingUpdateFn;
+  adamStep?: AdamStepFn;
+  /** The .node file it was loaded from. */
+  readonly path: string;
+}

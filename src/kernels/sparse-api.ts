@@ -1,0 +1,41 @@
+/** What the sparse embedding kernels (sparse-kernels.ts) take and do, whichever implementation runs. */
+import type { OptimizerConfig } from '../config/experiment.js';
+
+/** The tables' data as the kernels see it. */
+export interface TableData {
+  weights: Float32Array;
+  /** Adam first moment or Adagrad accumulator; null for SGD. */
+  m: Float32Array | null;
+  /** Adam second moment; null otherwise. */
+  v: Float32Array | null;
+  rows: number;
+  dim: number;
+  /** Ids per example: 1 for a single-valued feature, the list length for a list feature. */
+  width: number;
+  /** List pooling. */
+  mean: boolean;
+  /** First column of this table in the input matrix. */
+  offset: number;
+}
+
+/** The optimizer constants of one step; Adam's bias corrections are folded into lrT and epsHat. */
+export interface SparseStep {
+  optimizer: OptimizerConfig;
+  lrT: number;
+  epsHat: number;
+}
+
+export interface SparseKernels {
+  readonly name: 'js' | 'native';
+  /** x[i, offset + d] for every table; x is [n, D] and zero-filled on entry. */
+  lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void;
+  /** Applies gradX ([n, D], the gradient of the lookup's x) to the rows the ids touch. */
+  update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void;
+}
+
+/** The optimizer constants of global step `step` (1-based); lazy Adam's bias corrections use the global step, as TensorFlow's LazyAdam does. */
+export function sparseStep(optimizer: OptimizerConfig, step: number): SparseStep {
+  if (optimizer.type !== 'adam') return { optimizer, lrT: 0, epsHat: 0 };
+  const c2 = Math.sqrt(1 - Math.pow(optimizer.beta2, step));
+  return { optimizer, lrT: (optimizer.lr * c2) / (1 - Math.pow(optimizer.beta1, step)), epsHat: optimizer.epsilon * c2 };
+}

@@ -1,0 +1,173 @@
+/**
+ * The sparse embedding kernels in plain JavaScript: the reference the native ones must match bit
+ * for bit, and what runs when the addon is not there.
+ */
+import type { SparseKernels, SparseStep, TableData } from './sparse-api.js';
+
+/** The JavaScript kernels; they keep per-table working buffers, so use one instance per set of tables. */
+export class JsSparseKernels implements SparseKernels {
+  readonly name = 'js';
+  /** Per table: row -> gradient slot (-1 = untouched), kept at -1 between steps. */
+  private slot: Int32Array[] = [];
+  private touched: Int32Array[] = [];
+  private gradSums: Float32Array[] = [];
+
+  lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void {
+    for (let ti = 0; ti < tables.length; ti++) {
+      const t = tables[ti]!;
+      if (t.width === 1) gatherSingleIds(t.weights, ids[ti]!, n, x, D, t.offset, t.dim);
+      else gatherLists(t.weights, ids[ti]!, n, t.width, t.mean, x, D, t.offset, t.dim);
+    }
+  }
+
+  update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void {
+    const o = step.optimizer;
+    for (let ti = 0; ti < tables.length; ti++) {
+      const t = tables[ti]!;
+      const capacity = Math.min(n * t.width, t.rows);
+      if (!this.slot[ti] || this.slot[ti]!.length < t.rows) this.slot[ti] = new Int32Array(t.rows).fill(-1);
+      if (!this.touched[ti] || this.touched[ti]!.length < capacity) {
+        this.touched[ti] = new Int32Array(capacity);
+        this.gradSums[ti] = new Float32Array(capacity * t.dim);
+      }
+      const touched = this.touched[ti]!;
+      const acc = this.gradSums[ti]!;
+      const slot = this.slot[ti]!;
+      const count =
+        t.width === 1
+          ? sumSingleIdGradients(ids[ti]!, n, gradX, D, t.offset, t.dim, slot, touched, acc)
+          : sumListGradients(ids[ti]!, n, t.width, t.mean, gradX, D, t.offset, t.dim, slot, touched, acc);
+      if (o.type === 'sgd') sgdRows(t.weights, touched, count, acc, t.dim, o.lr);
+      else if (o.type === 'adagrad') adagradRows(t.weights, t.m!, touched, count, acc, t.dim, o.lr, o.epsilon);
+      else lazyAdamRows(t.weights, t.m!, t.v!, touched, count, acc, t.dim, o.beta1, o.beta2, step.lrT, step.epsHat);
+      for (let s = 0; s < count; s++) slot[touched[s]!] = -1;
+    }
+  }
+}
+
+// The JavaScript kernels. The hot loops live in small functions over typed arrays: V8 optimises
+// these several times better than the same loops inside one large method (0.5 ms against 2.7 ms
+// per step for the sums). native/src/embeddings.cc mirrors each expression; change both together.
+
+/** Copies each row's embedding into its columns [off, off + dim) of the input matrix x. */
+function gatherSingleIds(weights: Float32Array, ids: Int32Array, n: number, x: Float32Array, D: number, off: number, dim: number): void {
+  for (let i = 0; i < n; i++) {
+    const row = ids[i]!;
+    if (row < 0) continue;
+    const src = row * dim;
+    const dst = i * D + off;
+    for (let d = 0; d < dim; d++) x[dst + d] = weights[src + d]!;
+  }
+}
+
+/** Pools (sum or mean) each row's list of `w` embeddings (-1 pads) into the input matrix. */
+function gatherLists(weights: Float32Array, ids: Int32Array, n: number, w: number, mean: boolean, x: Float32Array, D: number, off: number, dim: number): void {
+  for (let i = 0; i < n; i++) {
+    const base = i * D + off;
+    let count = 0;
+    for (let j = 0; j < w; j++) {
+      const row = ids[i * w + j]!;
+      if (row < 0) continue;
+      count++;
+      const src = row * dim;
+      for (let d = 0; d < dim; d++) x[base + d]! += weights[src + d]!;
+    }
+    if (mean && count > 1) {
+      const inv = 1 / count;
+      for (let d = 0; d < dim; d++) x[base + d]! *= inv;
+    }
+  }
+}
+
+/**
+ * Sums the gradient rows of single-id features per distinct table row. `slot` maps a table row to
+ * its place in `touched`/`acc` (-1 = not yet touched); returns the number of distinct rows.
+ */
+function sumSingleIdGradients(ids: Int32Array, n: number, gradX: Float32Array, D: number, off: number, dim: number, slot: Int32Array, touched: Int32Array, acc: Float32Array): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const row = ids[i]!;
+    if (row < 0) continue;
+    const g = i * D + off;
+    let s = slot[row]!;
+    if (s < 0) {
+      s = count++;
+      slot[row] = s;
+      touched[s] = row;
+      const a = s * dim;
+      for (let d = 0; d < dim; d++) acc[a + d] = gradX[g + d]!;
+    } else {
+      const a = s * dim;
+      for (let d = 0; d < dim; d++) acc[a + d]! += gradX[g + d]!;
+    }
+  }
+  return count;
+}
+
+/** As sumSingleIdGradients for lists of `w` ids per row (-1 pads); mean pooling splits a row's gradient. */
+function sumListGradients(ids: Int32Array, n: number, w: number, mean: boolean, gradX: Float32Array, D: number, off: number, dim: number, slot: Int32Array, touched: Int32Array, acc: Float32Array): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    let present = 0;
+    for (let j = 0; j < w; j++) if (ids[i * w + j]! >= 0) present++;
+    if (present === 0) continue;
+    const scale = mean ? 1 / present : 1;
+    const g = i * D + off;
+    for (let j = 0; j < w; j++) {
+      const row = ids[i * w + j]!;
+      if (row < 0) continue;
+      let s = slot[row]!;
+      if (s < 0) {
+        s = count++;
+        slot[row] = s;
+        touched[s] = row;
+        const a = s * dim;
+        for (let d = 0; d < dim; d++) acc[a + d] = gradX[g + d]! * scale;
+      } else {
+        const a = s * dim;
+        for (let d = 0; d < dim; d++) acc[a + d]! += gradX[g + d]! * scale;
+      }
+    }
+  }
+  return count;
+}
+
+function sgdRows(W: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, lr: number): void {
+  for (let s = 0; s < count; s++) {
+    const base = rows[s]! * dim;
+    const gs = s * dim;
+    for (let d = 0; d < dim; d++) W[base + d]! -= lr * grad[gs + d]!;
+  }
+}
+
+function adagradRows(W: Float32Array, A: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, lr: number, eps: number): void {
+  for (let s = 0; s < count; s++) {
+    const base = rows[s]! * dim;
+    const gs = s * dim;
+    for (let d = 0; d < dim; d++) {
+      const g = grad[gs + d]!;
+      const i = base + d;
+      A[i]! += g * g;
+      W[i]! -= (lr * g) / (Math.sqrt(A[i]!) + eps);
+    }
+  }
+}
+
+/** Lazy Adam: moments of a row decay only on steps that touch it. */
+function lazyAdamRows(W: Float32Array, M: Float32Array, V: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, b1: number, b2: number, lrT: number, epsHat: number): void {
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  for (let s = 0; s < count; s++) {
+    const base = rows[s]! * dim;
+    const gs = s * dim;
+    for (let d = 0; d < dim; d++) {
+      const g = grad[gs + d]!;
+      const i = base + d;
+      const m = b1 * M[i]! + c1 * g;
+      const v = b2 * V[i]! + c2 * g * g;
+      M[i] = m;
+      V[i] = v;
+      W[i] = W[i]! - (lrT * m) / (Math.sqrt(v) + epsHat);
+    }
+  }
+}

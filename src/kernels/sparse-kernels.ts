@@ -1,0 +1,79 @@
+/**
+ * The two per-step kernels of the sparse embedding tables: `lookup` gathers (and pools) a batch's
+ * rows into the dense input matrix, `update` sums the input matrix's gradient per touched row and
+ * applies the row-wise optimizer (lazy Adam, Adagrad or SGD) to those rows only.
+ *
+ * Two implementations plug in here: plain JavaScript, and the optional native addon (native/,
+ * addon.ts loads it), which spreads tables over threads and prefetches rows. A
+ * step's sparse work is dominated by cache misses on randomly touched rows of large tables, which
+ * JavaScript cannot hide. Both give the same bits: the addon repeats the JavaScript arithmetic
+ * operation for operation (doubles where JavaScript computes in doubles, no fused multiply-adds),
+ * and is used only after a self-check against the JavaScript kernels on random tables passes.
+ */
+import { addonUnavailableReason, loadAddon } from './addon.js';
+import { compareKernels } from './sparse-check.js';
+import type { SparseKernels } from './sparse-api.js';
+import { JsSparseKernels } from './sparse-js.js';
+import { NativeSparseKernels, type NativeEmbeddingFunctions } from './sparse-native.js';
+
+export { sparseStep, type SparseKernels, type SparseStep, type TableData } from './sparse-api.js';
+export { compareKernels } from './sparse-check.js';
+export { JsSparseKernels } from './sparse-js.js';
+export { NativeSparseKernels, type NativeEmbeddingFunctions } from './sparse-native.js';
+
+let loaded: { fns: NativeEmbeddingFunctions; threads: number } | null | undefined;
+let nativeReason = '';
+
+/** The addon's embedding functions once per process, or null (the reason in nativeReason). */
+function nativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } | null {
+  if (loaded === undefined) loaded = loadNativeEmbeddings();
+  return loaded;
+}
+
+/**
+ * The kernels a new set of tables should use: the addon's when it is built, loads and passes the
+ * self-check, else JavaScript. RESFLOW_NO_NATIVE=1 forces JavaScript.
+ */
+export function createSparseKernels(): SparseKernels {
+  const native = nativeEmbeddings();
+  return native === null ? new JsSparseKernels() : new NativeSparseKernels(native.fns, native.threads);
+}
+
+/** Which kernels createSparseKernels() gives, for logs and run.json: `native, 2 threads` or `js`. */
+export function describeSparseKernels(): string {
+  const native = nativeEmbeddings();
+  return native === null ? 'js' : `native, ${native.threads} thread${native.threads === 1 ? '' : 's'}`;
+}
+
+/** Why createSparseKernels() gives the JavaScript kernels ('' when it gives the native ones). */
+export function nativeEmbeddingsUnavailableReason(): string {
+  nativeEmbeddings();
+  return nativeReason;
+}
+
+function loadNativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } | null {
+  const addon = loadAddon();
+  if (addon === null) {
+    nativeReason = `the native module is not available: ${addonUnavailableReason()}`;
+    return null;
+  }
+  const { embeddingLookup, embeddingUpdate } = addon;
+  if (embeddingLookup === undefined || embeddingUpdate === undefined) {
+    nativeReason = 'the native module predates the embedding kernels; rebuild with npm run prepare';
+    return null;
+  }
+  const fns: NativeEmbeddingFunctions = { embeddingLookup, embeddingUpdate };
+  // The machine's threads (capped by the addon), as the matmul uses by default; tables are spread over them.
+  const threads = addon.info().threads;
+  let problem: string | null;
+  try {
+    problem = compareKernels(new NativeSparseKernels(fns, threads), new JsSparseKernels());
+  } catch (e) {
+    problem = e instanceof Error ? e.message : String(e);
+  }
+  if (problem !== null) {
+    nativeReason = `embedding self-check failed: ${problem}`;
+    return null;
+  }
+  return { fns, threads };
+}

@@ -1,0 +1,61 @@
+/**
+ * The sparse embedding kernels of the native addon, which spreads tables over threads and
+ * prefetches rows; they repeat the JavaScript arithmetic (sparse-js.ts) operation for operation.
+ */
+import type { NativeAddon } from './native-api.js';
+import type { SparseKernels, SparseStep, TableData } from './sparse-api.js';
+
+/** The addon's embedding functions (native/src/addon.cc documents them). */
+export type NativeEmbeddingFunctions = Required<Pick<NativeAddon, 'embeddingLookup' | 'embeddingUpdate'>>;
+
+const OPTIMIZER_CODES = { sgd: 0, adagrad: 1, adam: 2 } as const;
+
+/** The addon's kernels; stateless on this side (the addon keeps its working memory). */
+export class NativeSparseKernels implements SparseKernels {
+  readonly name = 'native';
+  private readonly hyper = new Float64Array(6);
+  constructor(
+    readonly fns: NativeEmbeddingFunctions,
+    /** Threads per call (results do not depend on it). */
+    readonly threads: number,
+  ) {}
+
+  lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void {
+    this.fns.embeddingLookup(tables.map((t) => t.weights), ids, layoutOf(tables), n, x, D, this.threads);
+  }
+
+  update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void {
+    const o = step.optimizer;
+    const h = this.hyper;
+    h[0] = o.lr;
+    h[1] = o.epsilon;
+    h[2] = o.beta1;
+    h[3] = o.beta2;
+    h[4] = step.lrT;
+    h[5] = step.epsHat;
+    this.fns.embeddingUpdate(
+      OPTIMIZER_CODES[o.type],
+      h,
+      tables.map((t) => t.weights),
+      tables.map((t) => t.m),
+      tables.map((t) => t.v),
+      ids,
+      layoutOf(tables),
+      n,
+      gradX,
+      D,
+      this.threads,
+    );
+  }
+}
+
+const layouts = new WeakMap<readonly TableData[], Int32Array>();
+/** [rows, dim, width, offset, mean] per table, as the addon takes it (cached per tables array). */
+function layoutOf(tables: readonly TableData[]): Int32Array {
+  let layout = layouts.get(tables);
+  if (layout === undefined) {
+    layout = Int32Array.from(tables.flatMap((t) => [t.rows, t.dim, t.width, t.offset, t.mean ? 1 : 0]));
+    layouts.set(tables, layout);
+  }
+  return layout;
+}
