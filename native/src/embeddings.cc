@@ -1,5 +1,5 @@
 // Sparse embedding kernels; see embeddings.h. Every expression mirrors the JavaScript loop it
-// replaces (src/models/sparse-kernels.ts) so that both give the same bits.
+// replaces (src/kernels/sparse-js.ts) so that both give the same bits.
 
 #include "strict_fp.h"  // first: JavaScript never fuses a*b+c
 

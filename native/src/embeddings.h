@@ -1,7 +1,7 @@
 // Sparse embedding kernels for resflow: the gather/pool of a batch's rows into the model's input
 // matrix, and the row-wise optimizer step on the rows a batch touched.
 //
-// They compute exactly what src/models/sparse-kernels.ts's JavaScript loops compute, bit for bit:
+// They compute exactly what src/kernels/sparse-js.ts's JavaScript loops compute, bit for bit:
 // the same operations in the same order, in double precision where JavaScript works in doubles,
 // rounded to float32 where JavaScript stores into a Float32Array, and with no fused multiply-adds
 // (embeddings.cc turns contraction off). The native path is only faster: tables are spread over
