@@ -2,17 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  configDiff,
-  flattenConfig,
-  logGamma,
-  mean,
-  pairedTTest,
-  regularizedIncompleteBeta,
-  sampleStd,
-  studentTCdf,
-  tTwoSidedP,
-} from '../src/report/compare.js';
+import { configDiff, flattenConfig } from '../src/report/config-diff.js';
+import { logGamma, mean, pairedTTest, regularizedIncompleteBeta, sampleStd, studentTCdf, tTwoSidedP } from '../src/report/statistics.js';
 import { cli, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
 
 // ---------------------------------------------------------------------------------------------

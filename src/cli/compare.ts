@@ -3,21 +3,10 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
-import {
-  BaselineFailure,
-  baselineLine,
-  buildComparison,
-  checkBaseline,
-  loadBaseline,
-  loadRun,
-  renderBaseline,
-  renderCsv,
-  renderJson,
-  renderMarkdown,
-  renderText,
-  resolveRunDirs,
-  type BaselineResult,
-} from '../report/compare.js';
+import { BaselineFailure, baselineLine, checkBaseline, loadBaseline, renderBaseline, type BaselineResult } from '../report/baseline.js';
+import { buildComparison } from '../report/compare.js';
+import { renderCsv, renderJson, renderMarkdown, renderText } from '../report/compare-render.js';
+import { loadRun, resolveRunDirs } from '../report/compare-runs.js';
 
 const FORMATS = ['table', 'md', 'csv', 'json'] as const;
 type Format = (typeof FORMATS)[number];

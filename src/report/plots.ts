@@ -12,20 +12,14 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { writeAtomic } from '../runs/folder.js';
+import { writeAtomic } from '../runs/atomic.js';
 import { version as resflowVersion } from '../base/version.js';
-import {
-  SIGNIFICANCE,
-  SEED_KEY,
-  baselineLine,
-  mainTable,
-  pValueTable,
-  rowConfigValue,
-  type BaselineResult,
-  type Comparison,
-  type ComparedRun,
-  type TableModel,
-} from './compare.js';
+import { baselineLine, type BaselineResult } from './baseline.js';
+import type { Comparison } from './compare.js';
+import type { ComparedRun } from './compare-runs.js';
+import { mainTable, pValueTable, rowConfigValue, type TableModel } from './compare-tables.js';
+import { SEED_KEY } from './config-diff.js';
+import { SIGNIFICANCE } from './statistics.js';
 
 /** A vega-lite spec (kept loose: vega-lite's own types are large and strict). */
 export type VlSpec = Record<string, unknown>;

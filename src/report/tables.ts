@@ -2,14 +2,9 @@
  * Metric tables of a run: metrics.json (flat records, DESIGN §8), metrics.csv and metrics.md.
  * Records of other splits already in the run are kept; records of the same split are replaced.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import type { MetricRecord } from '../metrics/registry.js';
-import { toCsv, type RunFolder } from '../runs/folder.js';
-
-export function readMetrics(run: RunFolder): MetricRecord[] {
-  const file = run.path('metrics.json');
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as MetricRecord[]) : [];
-}
+import type { RunFolder } from '../runs/folder.js';
+import { readMetrics, writeMetricFiles, type StoredMetricRecord } from '../runs/metrics-files.js';
 
 /** The column label of a record in a pivot: metric name with its K and variant. */
 export function metricLabel(r: Pick<MetricRecord, 'name' | 'k' | 'variant'>): string {
@@ -20,7 +15,7 @@ export function fmt(v: number): string {
   return Number.isNaN(v) ? 'n/a' : v.toFixed(4);
 }
 
-export function metricsMarkdown(records: MetricRecord[]): string {
+export function metricsMarkdown(records: readonly StoredMetricRecord[]): string {
   const out: string[] = [];
   const splits = [...new Set(records.map((r) => r.split))];
   for (const split of splits) {
@@ -31,7 +26,7 @@ export function metricsMarkdown(records: MetricRecord[]): string {
     for (const label of rows) {
       const cells = tasks.map((t) => {
         const r = rs.find((x) => x.task === t && metricLabel(x) === label);
-        return r ? fmt(r.value) : '';
+        return r ? fmt(r.value ?? NaN) : '';
       });
       out.push(`| ${label} | ${cells.join(' | ')} |`);
     }
@@ -40,11 +35,10 @@ export function metricsMarkdown(records: MetricRecord[]): string {
   return out.join('\n');
 }
 
-export function writeMetricTables(run: RunFolder, split: string, records: MetricRecord[], extra: MetricRecord[] = []): MetricRecord[] {
+/** Writes a split's records (and `extra` ones) into the run's metric tables, keeping other splits. */
+export function writeMetricTables(run: RunFolder, split: string, records: MetricRecord[], extra: MetricRecord[] = []): StoredMetricRecord[] {
   const written = new Set([split, ...records.map((r) => r.split), ...extra.map((r) => r.split)]);
-  const all = [...readMetrics(run).filter((r) => !written.has(r.split)), ...records, ...extra];
-  run.writeJson('metrics.json', all);
-  run.writeText('metrics.csv', toCsv(all.map((r) => ({ split: r.split, name: r.name, task: r.task, k: r.k, variant: r.variant, value: r.value }))));
-  run.writeText('metrics.md', `# Metrics of ${run.info.experiment}/${run.info.version}\n\n${metricsMarkdown(all)}`);
+  const all = [...readMetrics(run.dir).filter((r) => !written.has(r.split)), ...records, ...extra];
+  writeMetricFiles(run.dir, all, `# Metrics of ${run.info.experiment}/${run.info.version}\n\n${metricsMarkdown(all)}`);
   return all;
 }

@@ -5,45 +5,21 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { stringify, parse } from 'yaml';
 import type { ExperimentConfig } from '../config/experiment.js';
-import { DataError } from '../base/errors.js';
 import { version as resflowVersion } from '../base/version.js';
+import { writeAtomic } from './atomic.js';
+import { writeJsonFile } from './json-file.js';
+import { checkpointDir } from './checkpoint.js';
+import { runPath } from './layout.js';
+import { readRunConfig, writeRunConfig } from './run-config.js';
+import { readRunInfo, writeRunInfo, type RunInfo } from './run-info.js';
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
-
-export interface RunInfo {
-  experiment: string;
-  version: string;
-  status: RunStatus;
-  created: string;
-  updated: string;
-  seed: number;
-  /** The backend as initialised, e.g. `wasm (tfjs 4.22.0, simd, 1 thread, native matmul avx512, 2 threads)`. */
-  backend: string | null;
-  config_hash: string;
-  git_commit: string | null;
-  versions: Record<string, string>;
-  timings: Record<string, number>;
-  /** Where training stands: epochs done and steps into the current epoch. */
-  progress: { epoch: number; step_in_epoch: number; global_step: number };
-  error?: string;
-  resumed?: string[];
-  cost?: Record<string, number>;
-}
-
-export function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
+// Kept so that callers importing these from folder.js keep working; new code imports the modules.
+export { writeAtomic } from './atomic.js';
+export { toCsv } from './csv.js';
+export type { RunInfo, RunStatus } from './run-info.js';
 
 export function configHash(config: ExperimentConfig): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 8);
@@ -93,27 +69,28 @@ export class RunFolder {
       progress: { epoch: 0, step_in_epoch: 0, global_step: 0 },
     };
     const run = new RunFolder(dir, info);
-    run.writeText('config.yaml', `# Resolved config of run ${config.name}/${version} (defaults filled in).\n${stringify(config)}`);
+    writeRunConfig(dir, config, `${config.name}/${version}`);
     run.saveInfo();
     return run;
   }
 
+  /** Opens an existing run folder; its run.json is read and checked. */
   static open(dir: string): RunFolder {
-    const file = path.join(dir, 'run.json');
-    if (!existsSync(file)) throw new DataError(`${dir}: not a run folder (no run.json)`);
-    let info: RunInfo;
-    try {
-      info = JSON.parse(readFileSync(file, 'utf8')) as RunInfo;
-    } catch (err) {
-      throw new DataError(`${file}: unreadable (${(err as Error).message})`);
-    }
-    return new RunFolder(path.resolve(dir), info);
+    return new RunFolder(path.resolve(dir), readRunInfo(dir));
   }
 
   config(): ExperimentConfig {
-    const file = path.join(this.dir, 'config.yaml');
-    if (!existsSync(file)) throw new DataError(`${this.dir}: run folder has no config.yaml`);
-    return parse(readFileSync(file, 'utf8')) as ExperimentConfig;
+    return readRunConfig(this.dir);
+  }
+
+  /** The trained model's folder. */
+  modelDir(): string {
+    return runPath(this.dir, 'model');
+  }
+
+  /** The checkpoint's model folder (with state.json; see checkpoint.ts). */
+  checkpointDir(): string {
+    return checkpointDir(this.dir);
   }
 
   path(name: string): string {
@@ -125,7 +102,7 @@ export class RunFolder {
   }
 
   writeJson(name: string, value: unknown): void {
-    writeAtomic(this.path(name), JSON.stringify(value, null, 2) + '\n');
+    writeJsonFile(this.path(name), value);
   }
 
   update(patch: Partial<RunInfo>): void {
@@ -135,18 +112,6 @@ export class RunFolder {
 
   saveInfo(): void {
     this.info.updated = new Date().toISOString();
-    this.writeJson('run.json', this.info);
+    writeRunInfo(this.dir, this.info);
   }
-}
-
-/** Writes rows as CSV with a fixed header order (union of keys in first-seen order). */
-export function toCsv(rows: Record<string, unknown>[]): string {
-  const cols: string[] = [];
-  for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
-  const cell = (v: unknown) => {
-    if (v === undefined || v === null) return '';
-    const s = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(8)) : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }

@@ -3,13 +3,15 @@
  * weightsManifest + weights.bin) plus the embedding tables (embeddings.bin), and for checkpoints
  * the optimizer state of both. Loading checks every name and shape.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../base/errors.js';
 import type { EmbeddingTables } from '../models/embeddings.js';
 import type { ParamStore } from '../models/layers.js';
-import { writeAtomic } from './folder.js';
+import { replaceFolderAtomic, writeAtomic } from './atomic.js';
+import { isRecord, readJsonFile } from './json-file.js';
+import { MODEL_FILES } from './layout.js';
 
 interface WeightSpec {
   name: string;
@@ -59,50 +61,57 @@ export function saveModel(
   tables: EmbeddingTables,
   optimizerState?: { name: string; tensor: tf.Tensor }[],
 ): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const specs: WeightSpec[] = [];
-  const parts: Float32Array[] = [];
-  for (const [name, v] of params.variables) {
-    specs.push({ name, shape: v.shape, dtype: 'float32' });
-    parts.push(v.dataSync() as Float32Array);
+  replaceFolderAtomic(dir, (tmp) => {
+    const specs: WeightSpec[] = [];
+    const parts: Float32Array[] = [];
+    for (const [name, v] of params.variables) {
+      specs.push({ name, shape: v.shape, dtype: 'float32' });
+      parts.push(v.dataSync() as Float32Array);
+    }
+    writeAtomic(path.join(tmp, MODEL_FILES.weights), concatFloat32(parts));
+    const withSlots = optimizerState !== undefined;
+    const tableSpecs: TableSpec[] = [];
+    const tableParts: Float32Array[] = [];
+    for (const t of tables.tables) {
+      const slots: TableSpec['slots'] = ['weights'];
+      tableParts.push(t.weights);
+      if (withSlots && t.m) (slots.push('m'), tableParts.push(t.m));
+      if (withSlots && t.v) (slots.push('v'), tableParts.push(t.v));
+      tableSpecs.push({ feature: t.feature.name, rows: t.rows, dim: t.dim, slots });
+    }
+    writeAtomic(path.join(tmp, MODEL_FILES.embeddings), concatFloat32(tableParts));
+    const manifest: ModelManifest = {
+      format: 'resflow-model-1',
+      modelType,
+      weightsManifest: [{ paths: [MODEL_FILES.weights], weights: specs }],
+      embeddings: { path: MODEL_FILES.embeddings, tables: tableSpecs, step: tables.steps },
+    };
+    if (optimizerState) {
+      manifest.optimizer = { path: MODEL_FILES.optimizer, weights: optimizerState.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: 'float32' })) };
+      writeAtomic(path.join(tmp, MODEL_FILES.optimizer), concatFloat32(optimizerState.map((w) => w.tensor.dataSync() as Float32Array)));
+    }
+    writeAtomic(path.join(tmp, MODEL_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
+  });
+}
+
+function readManifest(mfile: string): ModelManifest {
+  const doc = readJsonFile(mfile);
+  if (!isRecord(doc)) throw new DataError(`${mfile}: expected a model manifest (an object with format, weightsManifest and embeddings)`);
+  if (doc['format'] !== 'resflow-model-1') throw new DataError(`${mfile}: unknown model format ${String(doc['format'])}`);
+  const dense = doc['weightsManifest'];
+  if (!Array.isArray(dense) || !isRecord(dense[0]) || !Array.isArray(dense[0]['paths']) || !Array.isArray(dense[0]['weights'])) {
+    throw new DataError(`${mfile}: \`weightsManifest\` should be a list with one { paths, weights } entry`);
   }
-  writeAtomic(path.join(tmp, 'weights.bin'), concatFloat32(parts));
-  const withSlots = optimizerState !== undefined;
-  const tableSpecs: TableSpec[] = [];
-  const tableParts: Float32Array[] = [];
-  for (const t of tables.tables) {
-    const slots: TableSpec['slots'] = ['weights'];
-    tableParts.push(t.weights);
-    if (withSlots && t.m) (slots.push('m'), tableParts.push(t.m));
-    if (withSlots && t.v) (slots.push('v'), tableParts.push(t.v));
-    tableSpecs.push({ feature: t.feature.name, rows: t.rows, dim: t.dim, slots });
-  }
-  writeAtomic(path.join(tmp, 'embeddings.bin'), concatFloat32(tableParts));
-  const manifest: ModelManifest = {
-    format: 'resflow-model-1',
-    modelType,
-    weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
-    embeddings: { path: 'embeddings.bin', tables: tableSpecs, step: tables.steps },
-  };
-  if (optimizerState) {
-    manifest.optimizer = { path: 'optimizer.bin', weights: optimizerState.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: 'float32' })) };
-    writeAtomic(path.join(tmp, 'optimizer.bin'), concatFloat32(optimizerState.map((w) => w.tensor.dataSync() as Float32Array)));
-  }
-  writeAtomic(path.join(tmp, 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
+  const emb = doc['embeddings'];
+  if (!isRecord(emb) || typeof emb['path'] !== 'string' || !Array.isArray(emb['tables'])) throw new DataError(`${mfile}: \`embeddings\` should be { path, tables, step }`);
+  return doc as unknown as ModelManifest;
 }
 
 /** Loads weights into freshly built params and tables; returns the optimizer state if saved. */
 export function loadModel(dir: string, params: ParamStore, tables: EmbeddingTables): { name: string; tensor: tf.Tensor }[] | undefined {
-  const mfile = path.join(dir, 'model.json');
+  const mfile = path.join(dir, MODEL_FILES.manifest);
   if (!existsSync(mfile)) throw new DataError(`${dir}: no saved model (model.json missing)`);
-  const manifest = JSON.parse(readFileSync(mfile, 'utf8')) as ModelManifest;
-  if (manifest.format !== 'resflow-model-1') throw new DataError(`${mfile}: unknown model format ${manifest.format}`);
+  const manifest = readManifest(mfile);
 
   const dense = readFloat32(path.join(dir, manifest.weightsManifest[0]!.paths[0]!));
   let at = 0;

@@ -1,0 +1,56 @@
+/**
+ * checkpoint/: a model folder with the optimizer state (written by model-io's saveModel) plus
+ * state.json, the trainer's position, so an interrupted run resumes exactly. Removed when the run
+ * finishes.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { DataError } from '../base/errors.js';
+import { writeAtomic } from './atomic.js';
+import type { HistoryRow } from './history.js';
+import { expectField, isNumber, isRecord, readJsonFile } from './json-file.js';
+import { checkpointStatePath, runPath } from './layout.js';
+
+/** The trainer's state.json. */
+export interface CheckpointState {
+  /** Epochs fully done. */
+  epoch: number;
+  /** Minibatches done in the current epoch. */
+  stepInEpoch: number;
+  globalStep: number;
+  history: HistoryRow[];
+  best: number | null;
+  bestEpoch: number | null;
+  badEpochs: number;
+  /** Running sums of the current epoch, kept so a resumed epoch reports whole. */
+  epochSums: { samples: number; steps: number; loss: number; tasks: number[]; extra: number; seconds: number };
+}
+
+/** The checkpoint folder of a run (a model folder for saveModel/loadModel). */
+export function checkpointDir(runDir: string): string {
+  return runPath(runDir, 'checkpoint');
+}
+
+/** Whether the run has a checkpoint to resume from (its state.json exists). */
+export function hasCheckpoint(runDir: string): boolean {
+  return existsSync(checkpointStatePath(runDir));
+}
+
+export function writeCheckpointState(runDir: string, state: CheckpointState): void {
+  writeAtomic(checkpointStatePath(runDir), JSON.stringify(state, null, 2));
+}
+
+export function readCheckpointState(runDir: string): CheckpointState {
+  const file = checkpointStatePath(runDir);
+  const s = readJsonFile(file);
+  if (!isRecord(s)) throw new DataError(`${file}: expected the trainer's state, an object with epoch, stepInEpoch, globalStep, history, ...`);
+  for (const key of ['epoch', 'stepInEpoch', 'globalStep', 'badEpochs']) expectField(file, '', s, key, isNumber, 'a number');
+  for (const key of ['best', 'bestEpoch']) expectField(file, '', s, key, (v) => v === null || isNumber(v), 'a number or null');
+  expectField(file, '', s, 'history', (v) => Array.isArray(v) && v.every(isRecord), 'a list of epoch rows');
+  expectField(file, '', s, 'epochSums', (v) => isRecord(v) && Array.isArray(v['tasks']), 'the running sums of the epoch');
+  return s as unknown as CheckpointState;
+}
+
+/** A finished run's mid-epoch checkpoint is stale (the model folder holds the result). */
+export function removeCheckpoint(runDir: string): void {
+  rmSync(checkpointDir(runDir), { recursive: true, force: true });
+}
