@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simulatedPurchasesAtK } from '../src/metrics/online.js';
 import { rankWithinGroups } from '../src/metrics/ranking.js';
-import { expectedPurchases, positionBias } from '../src/data/synth.js';
+import { expectedPurchases, positionBias } from '../src/data/funnel.js';
 import { Rng } from '../src/base/rng.js';
 
 test('online outcome by hand: top-2 of a request replayed through the ranking stage', () => {
