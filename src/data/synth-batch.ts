@@ -1,5 +1,5 @@
 /** Column buffers for one batch of synthetic rows, handed to the table writer as a ColumnBatch. */
-import type { ColumnBatch } from './write.js';
+import type { ColumnBatch } from './table-schema.js';
 
 export interface BatchArrays {
   request_id: Float64Array;

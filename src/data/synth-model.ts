@@ -65,7 +65,7 @@
  * request has its own stream, so the output does not depend on batching. Same seed, same bytes.
  * Memory: the world (users, queries, items) is small; requests are generated and written in batches.
  */
-import type { ColumnDef } from './write.js';
+import type { ColumnDef } from './table-schema.js';
 
 export type SynthPreset = 'tiny' | 'small' | 'medium';
 
