@@ -6,7 +6,7 @@
  * Only meaningful on data that carries the true relevances (the synthetic funnel).
  */
 import { replayRankingStage, type FunnelTruth } from '../data/funnel.js';
-import type { RankedGroups, ScoreArray } from './ranking.js';
+import type { RankedGroups, ScoreArray } from './rank-sort.js';
 
 export interface OnlineInputs extends FunnelTruth {
   teacherCtcvr: ScoreArray;
