@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simulatedPurchasesAtK } from '../src/metrics/online.js';
 import { rankWithinGroups } from '../src/metrics/ranking.js';
-import { expectedPurchases, positionBias } from '../src/data/synth.js';
+import { expectedPurchases, orderByTeacher, positionBias, replayRankingStage } from '../src/data/funnel.js';
 import { Rng } from '../src/base/rng.js';
 
 test('online outcome by hand: top-2 of a request replayed through the ranking stage', () => {
@@ -45,4 +45,13 @@ test('online outcome agrees with the synthetic funnel\'s own replay on random re
     }
     assert.ok(Math.abs(got!.value - sum / 20) < 1e-9, `K=${k}: ${got!.value} vs ${sum / 20}`);
   }
+});
+
+test('funnel: orderByTeacher ranks by teacher CTCVR at an offset, ties by lower row; replay sums the shown', () => {
+  const teacher = Float32Array.from([9, 0.3, 0.5, 0.3, 0.1]); // row 0 is another request's
+  assert.deepEqual(orderByTeacher([3, 0, 2, 1], teacher, 1), [1, 0, 2, 3]);
+  const truth = { teacherCtcvr: teacher.subarray(1), relevanceCtr: [0.1, 0.2, 0.3, 0.4], relevanceCvr: [0.5, 0.5, 0.5, 0.5] };
+  const got = replayRankingStage(truth, [3, 0, 1], 2);
+  assert.equal(got, 0.2 * 1 * 0.5 + 0.1 * positionBias(2) * 0.5); // rows 1 then 0 shown; row 3 not
+  assert.equal(replayRankingStage(truth, [], 3), 0);
 });

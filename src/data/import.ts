@@ -5,7 +5,7 @@
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { withDuckDB } from './write.js';
+import { firstLine, sqlIdent, sqlString, withDuckDB } from './duckdb.js';
 import { DataError, UsageError } from '../base/errors.js';
 
 export interface ImportOptions {
@@ -17,9 +17,6 @@ export interface ImportOptions {
   select?: string[];
   delimiter?: string;
 }
-
-const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 export function parseRenames(specs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -36,13 +33,13 @@ export async function importCsv(opts: ImportOptions): Promise<{ rows: number; co
   const ext = path.extname(opts.out).toLowerCase();
   if (ext !== '.parquet' && ext !== '.pq') throw new UsageError(`--out ${opts.out}: expected a .parquet file`);
   return withDuckDB(async (con) => {
-    const src = `read_csv([${opts.inputs.map(q).join(', ')}], header = true, auto_detect = true${opts.delimiter ? `, delim = ${q(opts.delimiter)}` : ''})`;
+    const src = `read_csv([${opts.inputs.map(sqlString).join(', ')}], header = true, auto_detect = true${opts.delimiter ? `, delim = ${sqlString(opts.delimiter)}` : ''})`;
     let cols: string[];
     try {
       const d = await con.runAndReadAll(`DESCRIBE SELECT * FROM ${src}`);
       cols = d.getRows().map((r) => String(r[0]));
     } catch (err) {
-      throw new DataError(`${opts.inputs.join(', ')}: cannot read as CSV (${String((err as Error).message).split('\n')[0]})`);
+      throw new DataError(`${opts.inputs.join(', ')}: cannot read as CSV (${firstLine(err)})`);
     }
     for (const old of Object.keys(opts.rename)) {
       if (!cols.includes(old)) throw new DataError(`${opts.inputs[0]}: --rename names column \`${old}\`, which the CSV does not have; it has: ${cols.join(', ')}`);
@@ -52,16 +49,16 @@ export async function importCsv(opts: ImportOptions): Promise<{ rows: number; co
     if (dup) throw new UsageError(`--rename gives two columns the name \`${dup}\``);
     const keep = opts.select ?? renamed;
     for (const c of keep) if (!renamed.includes(c)) throw new DataError(`--select names column \`${c}\`, which the CSV does not have (after renames): ${renamed.join(', ')}`);
-    const exprs = keep.map((c) => `${ident(cols[renamed.indexOf(c)]!)} AS ${ident(c)}`);
+    const exprs = keep.map((c) => `${sqlIdent(cols[renamed.indexOf(c)]!)} AS ${sqlIdent(c)}`);
     const tmp = `${opts.out}.tmp-${process.pid}`;
     try {
-      await con.run(`COPY (SELECT ${exprs.join(', ')} FROM ${src}) TO ${q(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
+      await con.run(`COPY (SELECT ${exprs.join(', ')} FROM ${src}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
       renameSync(tmp, opts.out);
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;
     }
-    const r = await con.runAndReadAll(`SELECT COUNT(*)::BIGINT FROM read_parquet(${q(opts.out)})`);
+    const r = await con.runAndReadAll(`SELECT COUNT(*)::BIGINT FROM read_parquet(${sqlString(opts.out)})`);
     return { rows: Number(r.getRows()[0]![0]), columns: keep };
   });
 }

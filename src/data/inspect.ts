@@ -5,7 +5,7 @@
 import { STAGES } from '../config/experiment.js';
 import { DataError } from '../base/errors.js';
 import { KeyIndex } from './encode.js';
-import { readBatches, tableInfo, type ColumnInfo, type RawColumn } from './reader.js';
+import { readBatches, tableInfo, type ColumnInfo, type RawBatch, type RawColumn } from './reader.js';
 
 export interface Roles {
   request?: string;
@@ -70,63 +70,78 @@ export async function inspectFile(file: string, given: Partial<Roles> = {}): Pro
     ...(roles.stage ? [{ name: roles.stage, kind: 'id' as const }] : []),
     ...Object.values(roles.labels).map((name) => ({ name, kind: 'number' as const })),
   ];
-  const requests = new KeyIndex();
-  const users = new KeyIndex();
-  const stageNames: string[] = [];
-  const stageRows = new Map<string, number>();
-  const positives = new Map<string, number>(); // `${label}\t${stage}`
-  const violations = new Map<string, number>();
-  const bump = (m: Map<string, number>, k: string, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
-  const keyOf = (c: RawColumn, i: number): string | number =>
-    c.type === 'number' ? (c.valid && !c.valid[i] ? 'null' : c.values[i]!) : c.type === 'string' ? c.values[i] ?? 'null' : 'list';
-
-  for await (const batch of readBatches(info, wanted, 65536)) {
-    const n = batch.length;
-    const reqCol = roles.request ? batch.columns.get(roles.request)! : null;
-    const userCol = roles.user ? batch.columns.get(roles.user)! : null;
-    const stageCol = roles.stage ? batch.columns.get(roles.stage)! : null;
-    const labelCols = Object.entries(roles.labels).map(([l, c]) => [l, batch.columns.get(c)! as Extract<RawColumn, { type: 'number' }>] as const);
-    for (let i = 0; i < n; i++) {
-      if (reqCol) requests.idOf(keyOf(reqCol, i));
-      if (userCol) users.idOf(keyOf(userCol, i));
-      let stage = 'exposure';
-      if (stageCol) {
-        const raw = String(keyOf(stageCol, i));
-        stage = /^\d$/.test(raw) && STAGES[Number(raw)] ? STAGES[Number(raw)]! : raw;
-      }
-      if (!stageRows.has(stage)) stageNames.push(stage);
-      bump(stageRows, stage);
-      const value: Record<string, number> = {};
-      for (const [l, c] of labelCols) {
-        const v = c.valid && !c.valid[i] ? NaN : c.values[i]!;
-        value[l] = v;
-        if (v === 1) bump(positives, `${l}\t${stage}`);
-        else if (v !== 0) bump(violations, `${l} is not 0/1`);
-      }
-      for (const [a, b] of NESTING) if (a in value && b in value && value[a] === 1 && value[b] !== 1) bump(violations, `${a} without ${b}`);
-      if (stage !== 'exposure') for (const l of ['click', 'purchase']) if (value[l] === 1) bump(violations, `${l} on an unexposed row`);
-    }
-  }
-  const labelRates: InspectReport['labelRates'] = [];
-  for (const l of Object.keys(roles.labels)) {
-    for (const s of stageNames) {
-      const rows = stageRows.get(s)!;
-      const pos = positives.get(`${l}\t${s}`) ?? 0;
-      labelRates.push({ label: l, stage: s, positives: pos, rows, rate: rows ? pos / rows : 0 });
-    }
-  }
+  const t = newTally();
+  for await (const batch of readBatches(info, wanted, 65536)) tallyBatch(batch, roles, t);
   return {
     file,
     format: info.format,
     rows: info.rows,
     columns: info.columns,
     roles,
-    requests: roles.request ? requests.size : null,
-    users: roles.user ? users.size : null,
-    stages: stageNames.map((s) => ({ stage: s, rows: stageRows.get(s)! })),
-    labelRates,
-    violations: [...violations.entries()].map(([rule, rows]) => ({ rule, rows })),
+    requests: roles.request ? t.requests.size : null,
+    users: roles.user ? t.users.size : null,
+    stages: t.stageNames.map((s) => ({ stage: s, rows: t.stageRows.get(s)! })),
+    labelRates: labelRates(Object.keys(roles.labels), t),
+    violations: [...t.violations.entries()].map(([rule, rows]) => ({ rule, rows })),
   };
+}
+
+/** What inspectFile counts while it reads. */
+interface Tally {
+  requests: KeyIndex;
+  users: KeyIndex;
+  stageNames: string[];
+  stageRows: Map<string, number>;
+  /** By `${label}\t${stage}`. */
+  positives: Map<string, number>;
+  violations: Map<string, number>;
+}
+
+function newTally(): Tally {
+  return { requests: new KeyIndex(), users: new KeyIndex(), stageNames: [], stageRows: new Map(), positives: new Map(), violations: new Map() };
+}
+
+const bump = (m: Map<string, number>, k: string, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
+const keyOf = (c: RawColumn, i: number): string | number =>
+  c.type === 'number' ? (c.valid && !c.valid[i] ? 'null' : c.values[i]!) : c.type === 'string' ? c.values[i] ?? 'null' : 'list';
+
+function tallyBatch(batch: RawBatch, roles: Roles, t: Tally): void {
+  const reqCol = roles.request ? batch.columns.get(roles.request)! : null;
+  const userCol = roles.user ? batch.columns.get(roles.user)! : null;
+  const stageCol = roles.stage ? batch.columns.get(roles.stage)! : null;
+  const labelCols = Object.entries(roles.labels).map(([l, c]) => [l, batch.columns.get(c)! as Extract<RawColumn, { type: 'number' }>] as const);
+  for (let i = 0; i < batch.length; i++) {
+    if (reqCol) t.requests.idOf(keyOf(reqCol, i));
+    if (userCol) t.users.idOf(keyOf(userCol, i));
+    let stage = 'exposure';
+    if (stageCol) {
+      const raw = String(keyOf(stageCol, i));
+      stage = /^\d$/.test(raw) && STAGES[Number(raw)] ? STAGES[Number(raw)]! : raw;
+    }
+    if (!t.stageRows.has(stage)) t.stageNames.push(stage);
+    bump(t.stageRows, stage);
+    const value: Record<string, number> = {};
+    for (const [l, c] of labelCols) {
+      const v = c.valid && !c.valid[i] ? NaN : c.values[i]!;
+      value[l] = v;
+      if (v === 1) bump(t.positives, `${l}\t${stage}`);
+      else if (v !== 0) bump(t.violations, `${l} is not 0/1`);
+    }
+    for (const [a, b] of NESTING) if (a in value && b in value && value[a] === 1 && value[b] !== 1) bump(t.violations, `${a} without ${b}`);
+    if (stage !== 'exposure') for (const l of ['click', 'purchase']) if (value[l] === 1) bump(t.violations, `${l} on an unexposed row`);
+  }
+}
+
+function labelRates(labels: string[], t: Tally): InspectReport['labelRates'] {
+  const out: InspectReport['labelRates'] = [];
+  for (const l of labels) {
+    for (const s of t.stageNames) {
+      const rows = t.stageRows.get(s)!;
+      const pos = t.positives.get(`${l}\t${s}`) ?? 0;
+      out.push({ label: l, stage: s, positives: pos, rows, rate: rows ? pos / rows : 0 });
+    }
+  }
+  return out;
 }
 
 export function formatInspect(r: InspectReport): string {

@@ -9,7 +9,7 @@
  * negatives adds `p * (negatives below the run + q / 2)`, i.e. every tied positive/negative pair
  * counts 1/2, which equals the average-rank formula. AUC = that sum / (P * N).
  */
-import { countGroups, partitionByGroup, sortRowsByScore, type LabelArray, type RankedGroups, type ScoreArray } from './ranking.js';
+import { countGroups, partitionByGroup, sortRowsByScore, type LabelArray, type RankedGroups, type ScoreArray } from './rank-sort.js';
 
 export interface GaucResult {
   /** Mean of per-group AUC weighted by the group's row count (rows in the mask); NaN when no group is used. */

@@ -1,14 +1,14 @@
 /**
- * Simulated online outcome (DESIGN §7): a pre-ranker's top K of each request is replayed through
- * the simulated downstream funnel: the ranking stage orders the chosen set by the teacher's CTCVR
+ * Simulated online outcome: a pre-ranker's top K of each request is replayed through the simulated
+ * downstream funnel (data/funnel.ts): the ranking stage orders the chosen set by the teacher's CTCVR
  * and shows as many items as the request really showed, at positions 1..E; the outcome is the
  * expected number of purchases, sum of relevance_ctr x positionBias(position) x relevance_cvr.
  * Only meaningful on data that carries the true relevances (the synthetic funnel).
  */
-import { positionBias } from '../data/synth.js';
-import type { RankedGroups, ScoreArray } from './ranking.js';
+import { replayRankingStage, type FunnelTruth } from '../data/funnel.js';
+import type { RankedGroups, ScoreArray } from './rank-sort.js';
 
-export interface OnlineInputs {
+export interface OnlineInputs extends FunnelTruth {
   teacherCtcvr: ScoreArray;
   relevanceCtr: ScoreArray;
   relevanceCvr: ScoreArray;
@@ -30,14 +30,7 @@ export function simulatedPurchasesAtK(ranked: RankedGroups, inputs: OnlineInputs
     requests++;
     ks.forEach((k, ki) => {
       const chosen = Array.from(ranked.order.subarray(start, Math.min(end, start + k)));
-      // Ranking stage: by teacher CTCVR, ties by row order.
-      chosen.sort((a, b) => inputs.teacherCtcvr[b]! - inputs.teacherCtcvr[a]! || a - b);
-      let s = 0;
-      for (let pos = 0; pos < Math.min(E, chosen.length); pos++) {
-        const j = chosen[pos]!;
-        s += inputs.relevanceCtr[j]! * positionBias(pos + 1) * inputs.relevanceCvr[j]!;
-      }
-      sums[ki]! += s;
+      sums[ki]! += replayRankingStage(inputs, chosen, E);
     });
   }
   return ks.map((k, ki) => ({ k, value: requests ? sums[ki]! / requests : NaN }));
