@@ -5,15 +5,16 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import type { ExperimentConfig, OptimizerConfig } from '../src/config/experiment.js';
-import { buildBundle, disposeBundle } from '../src/train/bundle.js';
+import { buildBundle, disposeBundle, type ModelBundle } from '../src/train/bundle.js';
 import { EmbeddingTables } from '../src/models/embeddings.js';
 import { createSparseKernels, JsSparseKernels, type SparseKernels } from '../src/models/sparse-kernels.js';
 import { Rng } from '../src/base/rng.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
 import { Trainer } from '../src/train/trainer.js';
+import { runCallbacks } from '../src/train/run-callbacks.js';
 import { nativeMatmulRegistered } from '../src/train/native-matmul.js';
 import { RunFolder } from '../src/runs/folder.js';
-import { scoreSplit } from '../src/train/score.js';
+import { scoreSplit } from '../src/eval/score.js';
 import { auc } from '../src/metrics/classification.js';
 import { Interrupted } from '../src/base/errors.js';
 import { tempDir, tinyConfigYaml, writeFile, cli } from './helpers/fixtures.js';
@@ -175,12 +176,18 @@ test('mean pooling spreads a list row\'s gradient over its ids; padding gets not
 
 // ---- learning, determinism, resume ------------------------------------------------------------
 
+/** Trains with the run folder's callbacks (history, model, checkpoint on stop, early stopping). */
+function fit(bundle: ModelBundle, run: RunFolder, stopRequested: () => boolean, resume = false): Promise<unknown> {
+  const trainer = new Trainer(bundle, run);
+  return trainer.fit({ resume, callbacks: runCallbacks(trainer, { stopRequested }) });
+}
+
 async function trainRun(cfg: ExperimentConfig, stopAt?: number): Promise<RunFolder> {
   const run = RunFolder.create(tempDir(), cfg);
   const bundle = buildBundle(cfg);
   let steps = 0;
   try {
-    await new Trainer(bundle, run).fit({ stopRequested: () => stopAt !== undefined && ++steps >= stopAt });
+    await fit(bundle, run, () => stopAt !== undefined && ++steps >= stopAt);
   } finally {
     disposeBundle(bundle);
   }
@@ -191,7 +198,7 @@ test('learning: on the tiny funnel the ctr AUC on eval is clearly above 0.5', as
   const cfg = config('', ['train.epochs=3', 'train.optimizer.lr=0.002']);
   const bundle = buildBundle(cfg);
   const run = RunFolder.create(tempDir(), cfg);
-  await new Trainer(bundle, run).fit({ stopRequested: () => false });
+  await fit(bundle, run, () => false);
   const scored = await scoreSplit(bundle, 'eval');
   const exposures = scored.rows.labels.get('exposure')!;
   const a = auc(scored.probs.ctr!, scored.rows.labels.get('click')!, exposures);
@@ -212,14 +219,14 @@ test('interrupt then resume ends exactly where an uninterrupted run ends', async
     const bundle = buildBundle(cfg);
     let steps = 0;
     try {
-      await new Trainer(bundle, run).fit({ stopRequested: () => ++steps >= 37 }); // mid second epoch
+      await fit(bundle, run, () => ++steps >= 37); // mid second epoch
     } finally {
       disposeBundle(bundle);
     }
   }, Interrupted);
   assert.equal(RunFolder.open(interrupted!.dir).info.status, 'interrupted');
   const resumedBundle = buildBundle(cfg);
-  await new Trainer(resumedBundle, interrupted!).fit({ stopRequested: () => false, resume: true });
+  await fit(resumedBundle, interrupted!, () => false, true);
   disposeBundle(resumedBundle);
   assert.equal(readFileSync(interrupted!.path('model/weights.bin')).compare(readFileSync(full.path('model/weights.bin'))), 0, 'dense weights identical');
   const { existsSync } = await import('node:fs');

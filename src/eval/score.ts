@@ -4,8 +4,8 @@
  */
 import type { ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
-import { concatBatches } from './batches.js';
-import { predict, type ModelBundle } from './bundle.js';
+import { concatBatches } from '../data/batches.js';
+import { predict, type ModelBundle } from '../train/bundle.js';
 
 export interface ScoredSplit {
   /** Per task: probability per row. */
