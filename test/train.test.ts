@@ -317,3 +317,28 @@ test('CLI: a data error (missing column) exits 2 before any run folder is made',
   assert.match(r.stderr, /train\.parquet: missing column `item_idx` \(feature item_idx\)/);
   assert.ok(!existsSync(`${dir}/runs`), 'no run folder for a config that cannot run');
 });
+
+test('early stopping on a registry metric other than auc/logloss (gauc): validation adds its column and training stops by its values', async () => {
+  const base = config('', ['train.epochs=4', 'train.optimizer.lr=0.05']);
+  // The config schema's enum is narrower; the trainer takes any registry metric.
+  const cfg: ExperimentConfig = { ...base, train: { ...base.train, early_stopping: { metric: 'gauc' as 'auc', task: 'ctcvr', patience: 1 } } };
+  const run = RunFolder.create(tempDir(), cfg);
+  const bundle = buildBundle(cfg);
+  await fit(bundle, run, () => false);
+  disposeBundle(bundle);
+  const [header, ...rows] = readFileSync(run.path('history.csv'), 'utf8').trim().split('\n');
+  const cols = header!.split(',');
+  assert.deepEqual(cols.filter((c) => c.startsWith('val_')), ['val_ctr_auc', 'val_ctr_logloss', 'val_ctr_gauc', 'val_ctcvr_auc', 'val_ctcvr_logloss', 'val_ctcvr_gauc']);
+  const g = rows.map((r) => Number(r.split(',')[cols.indexOf('val_ctcvr_gauc')]));
+  assert.ok(g.every((v) => v > 0 && v < 1), String(g));
+  // With patience 1, training ends at the first epoch that does not beat the best so far (or after 4).
+  let expected = g.length;
+  for (let e = 1, best = g[0]!; e < g.length; e++) {
+    if (!(g[e]! > best)) {
+      expected = e + 1;
+      break;
+    }
+    best = g[e]!;
+  }
+  assert.equal(rows.length, expected);
+});
