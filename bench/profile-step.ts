@@ -11,8 +11,8 @@ import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/train/backend.js';
-import { describeSparseKernels } from '../src/models/sparse-kernels.js';
+import { setupBackend } from '../src/app/backend.js';
+import { silentReporter } from '../src/app/reporter.js';
 import { buildBundle, predict } from '../src/train/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
 import type { EncodedBatch } from '../src/data/encode.js';
@@ -56,9 +56,9 @@ function timedStep(trainer: Trainer, mb: EncodedBatch, acc: Map<Part, number>): 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const info = await initBackend(args.backend as 'wasm');
-  console.log(`backend: ${info.detail}; embeddings: ${describeSparseKernels()}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
   const config = benchConfig(BATCH);
+  const backend = await setupBackend(config, silentReporter, args.backend);
+  console.log(`backend: ${backend}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
   const rng = new Rng(1);
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
 

@@ -342,3 +342,25 @@ test('early stopping on a registry metric other than auc/logloss (gauc): validat
   }
   assert.equal(rows.length, expected);
 });
+
+test("Trainer.step's parts (what bench/profile-step.ts times) called one by one give exactly step()'s weights and losses", async () => {
+  const { BatchEncoder, encodedBatches, openSplit } = await import('../src/data/encode.js');
+  const cfg = config('', ['model.dropout=0.1', 'model.batch_norm=true', 'train.grad_clip=1']);
+  const [a, b] = [buildBundle(cfg), buildBundle(cfg)];
+  const batches: EncodedBatch[] = [];
+  for await (const mb of encodedBatches(cfg, new BatchEncoder(cfg, a.plan), await openSplit(cfg, 'train'), 256)) if (batches.push(mb) >= 4) break;
+  const whole = new Trainer(a, RunFolder.create(tempDir(), cfg));
+  const parts = new Trainer(b, RunFolder.create(tempDir(), cfg));
+  for (const mb of batches) {
+    const expected = whole.step(mb);
+    const pass = parts.forwardBackward(mb, parts.embed(mb));
+    const dense = parts.denseUpdate(pass);
+    parts.sparseUpdate(mb, pass);
+    parts.finishStep(pass, dense);
+    assert.deepEqual(pass.losses, expected);
+  }
+  a.params.trainable.forEach((v, i) => assert.deepEqual(v.dataSync(), b.params.trainable[i]!.dataSync(), v.name));
+  a.tables.tables.forEach((t, i) => assert.deepEqual(t.weights, b.tables.tables[i]!.weights));
+  disposeBundle(a);
+  disposeBundle(b);
+});

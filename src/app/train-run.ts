@@ -59,7 +59,7 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   for (const split of ['train', 'validation', 'eval'] as const) if (config.data[split]) await openSplit(config, split);
   const backend = await setupBackend(config, reporter, opts.backend);
   const tf = await import('@tensorflow/tfjs');
-  const { buildBundle } = await import('../train/bundle.js');
+  const { buildBundle, disposeBundle } = await import('../train/bundle.js');
   const { Trainer } = await import('../train/trainer.js');
   const { runCallbacks } = await import('../train/run-callbacks.js');
   const run = 'runsDir' in source ? RunFolder.create(source.runsDir, config, { tfjs: tf.version.tfjs }) : resumed!;
@@ -72,8 +72,9 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   opts.onRunStarted?.(run);
 
   const started = Date.now();
+  let bundle: ModelBundle | undefined;
   try {
-    const bundle = buildBundle(config);
+    bundle = buildBundle(config);
     const trainer = new Trainer(bundle, run);
     const callbacks = [trainingProgress(config, reporter), ...runCallbacks(trainer, { stopRequested: opts.stopRequested ?? (() => false), log: (l) => reporter.info(l) })];
     const history = await trainer.fit({ resume: Boolean(resumed), callbacks });
@@ -91,5 +92,8 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   } catch (err) {
     if (!(err instanceof Interrupted)) run.update({ status: 'failed', error: err instanceof Error ? err.message : String(err) });
     throw err;
+  } finally {
+    // The weights are in the run folder; free them so a process can train run after run (benchmarks, sweeps).
+    if (bundle) disposeBundle(bundle);
   }
 }
