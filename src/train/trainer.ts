@@ -115,7 +115,7 @@ export class Trainer {
     return this.state;
   }
 
-    /** One optimisation step; returns the total and per-task losses. */
+  /** One optimisation step: the parts below in order; returns the total and per-task losses. */
   step(mb: EncodedBatch): StepLosses {
     const x = this.embed(mb);
     const pass = this.forwardBackward(mb, x);
