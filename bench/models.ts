@@ -6,11 +6,15 @@
  *   npm run bench:models [-- --seeds 1,2,3 --runs-dir .bench/models-runs]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config/load.js';
+import { setVerbosity } from '../src/base/log.js';
+import { trainRun, type ModelCost } from '../src/app/train-run.js';
+import { silentReporter } from '../src/app/reporter.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: args } = parseArgs({
@@ -35,13 +39,17 @@ if (!existsSync(path.join(root, 'datasets/small/train.parquet'))) {
   resflow(['-q', 'data', 'synth', '--preset', 'small', '--seed', '1', '--out', 'datasets/small']);
 }
 rmSync(runsDir, { recursive: true, force: true });
+setVerbosity('quiet');
 const started = Date.now();
+/** Per model type: its serving cost, one entry per seed. */
+const costs = new Map<string, ModelCost[]>();
 for (const cfg of configs) {
   for (const seed of seeds) {
     const t0 = Date.now();
-    const r = resflow(['-q', 'train', `configs/bench/${cfg}`, '--set', `runtime.seed=${seed}`, '--runs-dir', runsDir]);
-    if (r.status !== 0) throw new Error(`training ${cfg} seed ${seed} failed:\n${r.stderr}`);
-    console.log(`${cfg.replace('.yaml', '').padEnd(14)} seed ${seed}: ${((Date.now() - t0) / 1000).toFixed(0)}s  ${r.stdout.trim().split('\n').pop()}`);
+    const config = loadConfig(path.join(root, 'configs/bench', cfg), { overrides: [`runtime.seed=${seed}`] }).config;
+    const { run, cost } = await trainRun({ config, runsDir }, {}, silentReporter);
+    costs.set(config.model.type, [...(costs.get(config.model.type) ?? []), cost]);
+    console.log(`${cfg.replace('.yaml', '').padEnd(14)} seed ${seed}: ${((Date.now() - t0) / 1000).toFixed(0)}s  ${run.dir}`);
   }
 }
 const expDir = path.join(runsDir, 'bench-models');
@@ -49,18 +57,8 @@ const metrics = 'auc,gauc,logloss,wrecall@16,ash@32,online@32';
 const table = resflow(['compare', expDir, '--format', 'md', '--metrics', metrics, '--reference', 'model.type=resflow', '--no-plots']).stdout;
 
 // Cost columns: parameters and dense scoring time per model (median over seeds).
-const cost = new Map<string, { params: number; us: number[] }>();
-for (const version of readdirSync(expDir)) {
-  const info = path.join(expDir, version, 'run.json');
-  if (!existsSync(info)) continue;
-  const run = JSON.parse(readFileSync(info, "utf8")) as { cost: { dense_parameters: number; scoring_us_per_1000: number } };
-  const type = /type: (\w+)/.exec(readFileSync(path.join(expDir, version, 'config.yaml'), 'utf8').split('\nmodel:\n')[1] ?? '')?.[1] ?? '?';
-  const entry = cost.get(type) ?? { params: Number(run.cost.dense_parameters), us: [] as number[] };
-  entry.us.push(run.cost.scoring_us_per_1000);
-  cost.set(type, entry);
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const costRows = [...cost.entries()].map(([type, c]) => `| ${type} | ${c.params.toLocaleString('en-US')} | ${median(c.us).toLocaleString('en-US')} |`);
+const costRows = [...costs.entries()].map(([type, c]) => `| ${type} | ${c[0]!.dense_parameters.toLocaleString('en-US')} | ${median(c.map((x) => x.scoring_us_per_1000)).toLocaleString('en-US')} |`);
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const doc = `# Model benchmarks

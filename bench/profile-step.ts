@@ -1,9 +1,8 @@
 /**
- * Where one resflow training step of bench/train.ts's model goes (issue 7 part 4): a copy of
- * Trainer.step (plain pointwise losses, no dropout or batch norm: what the benchmark model uses)
- * with a timer around each part, a check that the copy takes as long as Trainer.step itself, then a
- * per-kernel table of one step from tf.profile, the parts of scoring a batch, and scoring at several
- * batch sizes.
+ * Where one resflow training step of bench/train.ts's model goes (issue 7 part 4): Trainer.step's
+ * own parts (embedding lookup, forward+backward, dense update, sparse update, finishing the step)
+ * timed one by one, then a per-kernel table of one step from tf.profile, the parts of scoring a
+ * batch, and scoring at several batch sizes.
  *
  *   npm run build && node dist/bench/profile-step.js [--backend wasm] [--steps 30] [--repeats 3]
  */
@@ -12,13 +11,10 @@ import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/kernels/backend.js';
-import { describeSparseKernels } from '../src/kernels/sparse-kernels.js';
-import { buildBundle, predict, type ModelBundle } from '../src/models/bundle.js';
+import { setupBackend } from '../src/app/backend.js';
+import { silentReporter } from '../src/app/reporter.js';
+import { buildBundle, predict } from '../src/models/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
-import { makeDenseOptimizer } from '../src/train/dense-optimizer.js';
-import { lossRegistry } from '../src/train/losses.js';
-import { sampleSpaceMask } from '../src/train/evaluate.js';
 import type { EncodedBatch } from '../src/data/encode.js';
 import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
@@ -34,80 +30,43 @@ const { values: args } = parseArgs({
 const BATCH = 1024;
 const STEPS = Number(args.steps);
 
-
-
-const PARTS = ['embedding lookup', 'inputs to tensors', 'forward+backward (tf)', 'read loss + gradX', 'dense Adam', 'sparse lazy Adam', 'dispose'] as const;
+const PARTS = ['embedding lookup', 'forward+backward (incl. loss + gradX read)', 'dense update', 'sparse update', 'finish (BN updates, dispose)'] as const;
 type Part = (typeof PARTS)[number];
 
-/** Trainer.step for pointwise losses, timed part by part (wasm runs kernels synchronously). */
-function timedStep(bundle: ModelBundle, optimizer: tf.Optimizer, mb: EncodedBatch, acc: Map<Part, number>): void {
-  const { tables, params, model, config } = bundle;
-  const B = mb.length;
+/** Trainer.step, part by part through the trainer's own methods (wasm runs kernels synchronously). */
+function timedStep(trainer: Trainer, mb: EncodedBatch, acc: Map<Part, number>): void {
   let t = performance.now();
   const lap = (p: Part) => {
     const now = performance.now();
     acc.set(p, (acc.get(p) ?? 0) + now - t);
     t = now;
   };
-  const xs = tables.lookup(mb);
+  const x = trainer.embed(mb);
   lap('embedding lookup');
-  const x = tf.tensor2d(xs, [B, tables.inputDim]);
-  const taskTensors = config.tasks.map((tk, k) => ({
-    labels: tf.tensor1d(Float32Array.from(mb.labels.get(tk.label)!)),
-    mask: tf.tensor1d(Float32Array.from(sampleSpaceMask(config, mb, k))),
-  }));
-  lap('inputs to tensors');
-  const perTaskLoss: tf.Scalar[] = [];
-  const trainable = params.trainable;
-  const { value, grads } = tf.engine().gradients(
-    () => {
-      const out = model.forward(x, { training: true, dropoutSeed: 0 });
-      let total = tf.scalar(0);
-      config.tasks.forEach((tk, k) => {
-        let taskLoss = tf.scalar(0);
-        for (const l of tk.losses) taskLoss = tf.add(taskLoss, tf.mul(lossRegistry[l.type]({ logits: out.logits[k]!, ...taskTensors[k]!, posWeight: tk.pos_weight }, l), l.weight));
-        perTaskLoss.push(tf.keep(taskLoss));
-        total = tf.add(total, tf.mul(taskLoss, tk.weight));
-      });
-      return total;
-    },
-    [x, ...trainable],
-    undefined,
-    true,
-  );
-  lap('forward+backward (tf)');
-  value.dataSync();
-  perTaskLoss.forEach((l) => l.dataSync());
-  const gradX = grads[0]!.dataSync() as Float32Array;
-  lap('read loss + gradX');
-  const dense = grads.slice(1);
-  optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })));
-  lap('dense Adam');
-  tables.applyGradients(mb, gradX);
-  lap('sparse lazy Adam');
-  tf.dispose([value, ...grads, ...perTaskLoss, x, ...taskTensors.flatMap((tt) => [tt.labels, tt.mask])]);
-  lap('dispose');
+  const pass = trainer.forwardBackward(mb, x);
+  lap('forward+backward (incl. loss + gradX read)');
+  const dense = trainer.denseUpdate(pass);
+  lap('dense update');
+  trainer.sparseUpdate(mb, pass);
+  lap('sparse update');
+  trainer.finishStep(pass, dense);
+  lap('finish (BN updates, dispose)');
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const info = await initBackend(args.backend as 'wasm');
-  console.log(`backend: ${info.detail}; embeddings: ${describeSparseKernels()}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
   const config = benchConfig(BATCH);
+  const backend = await setupBackend(config, silentReporter, args.backend);
+  console.log(`backend: ${backend}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: medians)`);
   const rng = new Rng(1);
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
 
-  // 1. Trainer.step itself, for reference.
-  const bundleA = buildBundle(config);
-  const trainer = new Trainer(bundleA, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-prof-')), config));
+  // 1. Trainer.step whole, for reference, and 2. the same trainer's step timed part by part.
+  const bundleB = buildBundle(config);
+  const trainer = new Trainer(bundleB, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-prof-')), config));
   for (let i = 0; i < 5; i++) trainer.step(batches[i % 8]!);
   const whole: number[] = [];
-  // 2. The timed copy.
-  const bundleB = buildBundle(config);
-  const optimizer = makeDenseOptimizer(config.train.optimizer);
-  const warm = new Map<Part, number>();
-  for (let i = 0; i < 5; i++) timedStep(bundleB, optimizer, batches[i % 8]!, warm);
   const perRepeat: Map<Part, number>[] = [];
   const copyTotals: number[] = [];
   for (let r = 0; r < Number(args.repeats); r++) {
@@ -116,16 +75,16 @@ async function main() {
     whole.push((performance.now() - t0) / STEPS);
     const acc = new Map<Part, number>();
     t0 = performance.now();
-    for (let i = 0; i < STEPS; i++) timedStep(bundleB, optimizer, batches[i % 8]!, acc);
+    for (let i = 0; i < STEPS; i++) timedStep(trainer, batches[i % 8]!, acc);
     copyTotals.push((performance.now() - t0) / STEPS);
     perRepeat.push(acc);
   }
-  console.log(`\nTrainer.step: ${median(whole).toFixed(1)} ms/step (${Math.round((BATCH * 1000) / median(whole))} samples/s); timed copy: ${median(copyTotals).toFixed(1)} ms/step`);
-  console.log('part                       ms/step   share');
+  console.log(`\nTrainer.step: ${median(whole).toFixed(1)} ms/step (${Math.round((BATCH * 1000) / median(whole))} samples/s); timed by parts: ${median(copyTotals).toFixed(1)} ms/step`);
+  console.log(`${'part'.padEnd(44)} ms/step   share`);
   const total = median(copyTotals);
   for (const p of PARTS) {
     const ms = median(perRepeat.map((a) => (a.get(p) ?? 0) / STEPS));
-    console.log(`${p.padEnd(26)} ${ms.toFixed(2).padStart(7)}  ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
+    console.log(`${p.padEnd(44)} ${ms.toFixed(2).padStart(7)}  ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
   }
 
   // 3. Forward alone (training graph, no gradients), to split forward from backward.
@@ -150,7 +109,7 @@ async function main() {
   const PROFILED = 5;
   for (let s = 0; s < PROFILED; s++) {
     const prof = await tf.profile(() => {
-      timedStep(bundleB, optimizer, batches[s % 8]!, new Map());
+      trainer.step(batches[s % 8]!);
     });
     for (const k of prof.kernels) {
       const shapes = k.inputShapes.map((sh) => `[${sh?.join('x') ?? ''}]`).join(',');

@@ -7,8 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/kernels/backend.js';
-import { describeSparseKernels } from '../src/kernels/sparse-kernels.js';
+import { setupBackend } from '../src/app/backend.js';
+import { silentReporter } from '../src/app/reporter.js';
 import { buildBundle, predict } from '../src/models/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/base/rng.js';
@@ -33,8 +33,8 @@ const BATCH = Number(args.batch);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const info = await initBackend(args.backend as 'wasm');
   const config = benchConfig(BATCH);
+  const backend = await setupBackend(config, silentReporter, args.backend);
   const bundle = buildBundle(config);
   const run = RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-')), config);
   const trainer = new Trainer(bundle, run);
@@ -56,7 +56,7 @@ async function main() {
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
-  console.log(`backend: ${info.detail}; embeddings: ${describeSparseKernels()}; model: resflow, ${FIELDS} fields x vocab ${VOCAB} x dim 16, towers 256-128, 2 tasks, batch ${BATCH}`);
+  console.log(`backend: ${backend}; model: resflow, ${FIELDS} fields x vocab ${VOCAB} x dim 16, towers 256-128, 2 tasks, batch ${BATCH}`);
   console.log(`train samples/s: median ${fmt(median(trainRates))} (runs: ${trainRates.map(fmt).join(', ')})`);
   console.log(`score samples/s: median ${fmt(median(scoreRates))} (runs: ${scoreRates.map(fmt).join(', ')})`);
   console.log(`peak RSS: ${(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB; tfjs tensors alive: ${tf.memory().numTensors}`);

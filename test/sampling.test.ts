@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { epochBatches, type BatchPlan } from '../src/train/batches.js';
+import { epochBatches, type BatchPlan } from '../src/data/batches.js';
 import type { EncodedBatch } from '../src/data/encode.js';
 import { Rng } from '../src/base/rng.js';
 
@@ -26,7 +26,7 @@ function funnel(R: number, E: number, Mr: number, Lp: number): EncodedBatch {
 }
 
 async function* chunks(b: EncodedBatch, size: number): AsyncGenerator<EncodedBatch> {
-  const { selectRows } = await import('../src/train/batches.js');
+  const { selectRows } = await import('../src/data/batches.js');
   for (let i = 0; i < b.length; i += size) yield selectRows(b, Int32Array.from({ length: Math.min(size, b.length - i) }, (_, j) => i + j));
 }
 

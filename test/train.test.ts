@@ -5,15 +5,16 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
 import { loadConfig } from '../src/config/load.js';
 import type { ExperimentConfig, OptimizerConfig } from '../src/config/experiment.js';
-import { buildBundle, disposeBundle } from '../src/models/bundle.js';
+import { buildBundle, disposeBundle, type ModelBundle } from '../src/models/bundle.js';
 import { EmbeddingTables } from '../src/models/embeddings.js';
 import { createSparseKernels, JsSparseKernels, type SparseKernels } from '../src/kernels/sparse-kernels.js';
 import { Rng } from '../src/base/rng.js';
 import type { EncodedBatch, FeaturePlan } from '../src/data/encode.js';
 import { Trainer } from '../src/train/trainer.js';
+import { runCallbacks } from '../src/train/run-callbacks.js';
 import { nativeMatmulRegistered } from '../src/kernels/native-matmul.js';
 import { RunFolder } from '../src/runs/folder.js';
-import { scoreSplit } from '../src/train/score.js';
+import { scoreSplit } from '../src/eval/score.js';
 import { auc } from '../src/metrics/classification.js';
 import { Interrupted } from '../src/base/errors.js';
 import { tempDir, tinyConfigYaml, writeFile, cli } from './helpers/fixtures.js';
@@ -175,12 +176,18 @@ test('mean pooling spreads a list row\'s gradient over its ids; padding gets not
 
 // ---- learning, determinism, resume ------------------------------------------------------------
 
+/** Trains with the run folder's callbacks (history, model, checkpoint on stop, early stopping). */
+function fit(bundle: ModelBundle, run: RunFolder, stopRequested: () => boolean, resume = false): Promise<unknown> {
+  const trainer = new Trainer(bundle, run);
+  return trainer.fit({ resume, callbacks: runCallbacks(trainer, { stopRequested }) });
+}
+
 async function trainRun(cfg: ExperimentConfig, stopAt?: number): Promise<RunFolder> {
   const run = RunFolder.create(tempDir(), cfg);
   const bundle = buildBundle(cfg);
   let steps = 0;
   try {
-    await new Trainer(bundle, run).fit({ stopRequested: () => stopAt !== undefined && ++steps >= stopAt });
+    await fit(bundle, run, () => stopAt !== undefined && ++steps >= stopAt);
   } finally {
     disposeBundle(bundle);
   }
@@ -191,7 +198,7 @@ test('learning: on the tiny funnel the ctr AUC on eval is clearly above 0.5', as
   const cfg = config('', ['train.epochs=3', 'train.optimizer.lr=0.002']);
   const bundle = buildBundle(cfg);
   const run = RunFolder.create(tempDir(), cfg);
-  await new Trainer(bundle, run).fit({ stopRequested: () => false });
+  await fit(bundle, run, () => false);
   const scored = await scoreSplit(bundle, 'eval');
   const exposures = scored.rows.labels.get('exposure')!;
   const a = auc(scored.probs.ctr!, scored.rows.labels.get('click')!, exposures);
@@ -212,14 +219,14 @@ test('interrupt then resume ends exactly where an uninterrupted run ends', async
     const bundle = buildBundle(cfg);
     let steps = 0;
     try {
-      await new Trainer(bundle, run).fit({ stopRequested: () => ++steps >= 37 }); // mid second epoch
+      await fit(bundle, run, () => ++steps >= 37); // mid second epoch
     } finally {
       disposeBundle(bundle);
     }
   }, Interrupted);
   assert.equal(RunFolder.open(interrupted!.dir).info.status, 'interrupted');
   const resumedBundle = buildBundle(cfg);
-  await new Trainer(resumedBundle, interrupted!).fit({ stopRequested: () => false, resume: true });
+  await fit(resumedBundle, interrupted!, () => false, true);
   disposeBundle(resumedBundle);
   assert.equal(readFileSync(interrupted!.path('model/weights.bin')).compare(readFileSync(full.path('model/weights.bin'))), 0, 'dense weights identical');
   const { existsSync } = await import('node:fs');
@@ -309,4 +316,51 @@ test('CLI: a data error (missing column) exits 2 before any run folder is made',
   assert.equal(r.code, 2);
   assert.match(r.stderr, /train\.parquet: missing column `item_idx` \(feature item_idx\)/);
   assert.ok(!existsSync(`${dir}/runs`), 'no run folder for a config that cannot run');
+});
+
+test('early stopping on a registry metric other than auc/logloss (gauc): validation adds its column and training stops by its values', async () => {
+  const base = config('', ['train.epochs=4', 'train.optimizer.lr=0.05']);
+  // The config schema's enum is narrower; the trainer takes any registry metric.
+  const cfg: ExperimentConfig = { ...base, train: { ...base.train, early_stopping: { metric: 'gauc' as 'auc', task: 'ctcvr', patience: 1 } } };
+  const run = RunFolder.create(tempDir(), cfg);
+  const bundle = buildBundle(cfg);
+  await fit(bundle, run, () => false);
+  disposeBundle(bundle);
+  const [header, ...rows] = readFileSync(run.path('history.csv'), 'utf8').trim().split('\n');
+  const cols = header!.split(',');
+  assert.deepEqual(cols.filter((c) => c.startsWith('val_')), ['val_ctr_auc', 'val_ctr_logloss', 'val_ctr_gauc', 'val_ctcvr_auc', 'val_ctcvr_logloss', 'val_ctcvr_gauc']);
+  const g = rows.map((r) => Number(r.split(',')[cols.indexOf('val_ctcvr_gauc')]));
+  assert.ok(g.every((v) => v > 0 && v < 1), String(g));
+  // With patience 1, training ends at the first epoch that does not beat the best so far (or after 4).
+  let expected = g.length;
+  for (let e = 1, best = g[0]!; e < g.length; e++) {
+    if (!(g[e]! > best)) {
+      expected = e + 1;
+      break;
+    }
+    best = g[e]!;
+  }
+  assert.equal(rows.length, expected);
+});
+
+test("Trainer.step's parts (what bench/profile-step.ts times) called one by one give exactly step()'s weights and losses", async () => {
+  const { BatchEncoder, encodedBatches, openSplit } = await import('../src/data/encode.js');
+  const cfg = config('', ['model.dropout=0.1', 'model.batch_norm=true', 'train.grad_clip=1']);
+  const [a, b] = [buildBundle(cfg), buildBundle(cfg)];
+  const batches: EncodedBatch[] = [];
+  for await (const mb of encodedBatches(cfg, new BatchEncoder(cfg, a.plan), await openSplit(cfg, 'train'), 256)) if (batches.push(mb) >= 4) break;
+  const whole = new Trainer(a, RunFolder.create(tempDir(), cfg));
+  const parts = new Trainer(b, RunFolder.create(tempDir(), cfg));
+  for (const mb of batches) {
+    const expected = whole.step(mb);
+    const pass = parts.forwardBackward(mb, parts.embed(mb));
+    const dense = parts.denseUpdate(pass);
+    parts.sparseUpdate(mb, pass);
+    parts.finishStep(pass, dense);
+    assert.deepEqual(pass.losses, expected);
+  }
+  a.params.trainable.forEach((v, i) => assert.deepEqual(v.dataSync(), b.params.trainable[i]!.dataSync(), v.name));
+  a.tables.tables.forEach((t, i) => assert.deepEqual(t.weights, b.tables.tables[i]!.weights));
+  disposeBundle(a);
+  disposeBundle(b);
 });

@@ -1,50 +1,69 @@
 /**
  * The training loop: epochs over streamed, seeded-shuffled minibatches; dense weights by a tfjs
- * optimizer, embedding rows by the sparse optimizer; per-epoch validation into history.csv; early
- * stopping; checkpoints for Ctrl-C and --resume. Same config, seed and backend: same numbers.
+ * optimizer, embedding rows by the sparse optimizer; per-epoch validation through the metric
+ * registry; checkpoints for --resume. What reacts to training (progress, history.csv, the model
+ * folder, interrupts, early stopping) plugs in as callbacks (./callbacks.ts). Same config, seed and
+ * backend: same numbers.
  */
 import path from 'node:path';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { STAGES, type ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
-import { Interrupted, RuntimeFailure } from '../base/errors.js';
-import { log } from '../base/log.js';
-import { auc, logloss } from '../metrics/classification.js';
-import { startProgress } from '../report/progress.js';
+import { RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
-import { RunFolder, toCsv, writeAtomic } from '../runs/folder.js';
+import type { MetricRecord } from '../metrics/registry.js';
+import { writeAtomic, type RunFolder } from '../runs/folder.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
-import { epochBatches, type BatchPlan } from './batches.js';
+import { epochBatches, type BatchPlan } from '../data/batches.js';
+import { sampleSpaceMask } from '../eval/evaluate.js';
+import { validate, validationColumns, validationMetrics } from '../eval/validation.js';
 import { makeDenseOptimizer } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { lossRegistry, needsWholeRequests, type LossInputs } from './losses.js';
-import { sampleSpaceMask } from './evaluate.js';
-import { scoreSplit } from './score.js';
+import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
+import type { EarlyStoppingState } from './early-stopping.js';
+
+export type { HistoryRow } from './callbacks.js';
 
 const ADAM_BETA1 = '__adam_acc_beta1';
 const ADAM_BETA2 = '__adam_acc_beta2';
 
-export type HistoryRow = Record<string, number | string>;
-
-interface TrainState {
+/** What a checkpoint's state.json holds. */
+interface TrainState extends EarlyStoppingState {
   epoch: number; // epochs fully done
   stepInEpoch: number; // minibatches done in the current epoch
   globalStep: number;
   history: HistoryRow[];
-  best: number | null;
-  bestEpoch: number | null;
-  badEpochs: number;
   /** Running sums of the current epoch, kept in checkpoints so a resumed epoch reports whole. */
-  epochSums: { samples: number; steps: number; loss: number; tasks: number[]; extra: number; seconds: number };
+  epochSums: EpochSums;
 }
 
-const emptySums = (tasks: number) => ({ samples: 0, steps: 0, loss: 0, tasks: new Array<number>(tasks).fill(0), extra: 0, seconds: 0 });
+const emptySums = (tasks: number): EpochSums => ({ samples: 0, steps: 0, loss: 0, tasks: new Array<number>(tasks).fill(0), extra: 0, seconds: 0 });
 
-export interface TrainOptions {
-  /** Set to true (e.g. by SIGINT) to stop after the current step with a checkpoint. */
-  stopRequested: () => boolean;
+export interface StepLosses {
+  total: number;
+  perTask: number[];
+  extra: number;
+}
+
+/** A step's forward and backward pass: what the updates need and what the step must free. */
+export interface ForwardBackward {
+  losses: StepLosses;
+  /** Gradient of the model input (the embeddings) [B * inputDim]. */
+  gradX: Float32Array;
+  /** Gradients of params.trainable, in order. */
+  denseGrads: tf.Tensor[];
+  /** Model state updates (e.g. batch-norm statistics) to assign after the step. */
+  updates: [tf.Variable, tf.Tensor][];
+  release: tf.Tensor[];
+}
+
+export interface FitOptions {
+  /** Carry on from the run's checkpoint. */
   resume?: boolean;
+  /** Called in order; see runCallbacks for the run folder's own. */
+  callbacks?: readonly TrainerCallback[];
 }
 
 export function batchPlan(config: ExperimentConfig): BatchPlan {
@@ -78,8 +97,8 @@ export class Trainer {
   private state: TrainState;
 
   constructor(
-    private readonly bundle: ModelBundle,
-    private readonly run: RunFolder,
+    readonly bundle: ModelBundle,
+    readonly run: RunFolder,
   ) {
     this.optimizer = makeDenseOptimizer(bundle.config.train.optimizer);
     this.state = { epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], best: null, bestEpoch: null, badEpochs: 0, epochSums: emptySums(bundle.config.tasks.length) };
@@ -91,12 +110,35 @@ export class Trainer {
     return this.bundle.config;
   }
 
-  /** One optimisation step; returns the total and per-task losses. */
-  step(mb: EncodedBatch): { total: number; perTask: number[]; extra: number } {
-    const { tables, params, model } = this.bundle;
+  /** Early stopping's best value and epoch, part of the checkpointed state. */
+  get earlyStoppingState(): EarlyStoppingState {
+    return this.state;
+  }
+
+  /** One optimisation step: the parts below in order; returns the total and per-task losses. */
+  step(mb: EncodedBatch): StepLosses {
+    const x = this.embed(mb);
+    const pass = this.forwardBackward(mb, x);
+    const dense = this.denseUpdate(pass);
+    this.sparseUpdate(mb, pass);
+    this.finishStep(pass, dense);
+    return pass.losses;
+  }
+
+  /** Embedding lookup: the batch's model input [B, inputDim]. */
+  embed(mb: EncodedBatch): tf.Tensor2D {
+    const { tables } = this.bundle;
+    return tf.tensor2d(tables.lookup(mb), [mb.length, tables.inputDim]);
+  }
+
+  /**
+   * Forward and backward pass: the losses (read back, checked finite) and the gradients of the
+   * model input and of every trainable dense weight. Takes ownership of `x`.
+   */
+  forwardBackward(mb: EncodedBatch, x: tf.Tensor2D): ForwardBackward {
+    const { params, model } = this.bundle;
     const config = this.config;
     const B = mb.length;
-    const x = tf.tensor2d(tables.lookup(mb), [B, tables.inputDim]);
     const perTaskLoss: tf.Scalar[] = [];
     let extraLoss: tf.Scalar | undefined;
     const keepAlive: tf.Tensor[] = [x];
@@ -159,8 +201,13 @@ export class Trainer {
       );
     }
     const gradX = grads[0]!.dataSync() as Float32Array;
-    let dense = grads.slice(1);
-    const clip = config.train.grad_clip;
+    return { losses: { total, perTask, extra }, gradX, denseGrads: grads.slice(1), updates, release: [value, ...grads, ...perTaskLoss, ...keepAlive] };
+  }
+
+  /** Dense update: optional global-norm clipping, then the dense optimizer. Returns the clipped gradients. */
+  denseUpdate(pass: ForwardBackward): tf.Tensor[] {
+    let dense = pass.denseGrads;
+    const clip = this.config.train.grad_clip;
     if (clip !== null) {
       dense = tf.tidy(() => {
         const norm = tf.sqrt(tf.addN(dense.filter(Boolean).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!;
@@ -168,12 +215,20 @@ export class Trainer {
         return dense.map((g) => (g ? tf.mul(g, scale) : g));
       });
     }
-    this.optimizer.applyGradients(trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })).filter((g) => g.tensor));
-    tables.applyGradients(mb, gradX);
-    for (const [v, t] of updates) v.assign(t);
-    tf.dispose([value, ...grads, ...dense, ...perTaskLoss, ...keepAlive, ...updates.map((u) => u[1])]);
+    this.optimizer.applyGradients(this.bundle.params.trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })).filter((g) => g.tensor));
+    return dense;
+  }
+
+  /** Sparse update: the embedding rows of the batch, from the input gradient. */
+  sparseUpdate(mb: EncodedBatch, pass: ForwardBackward): void {
+    this.bundle.tables.applyGradients(mb, pass.gradX);
+  }
+
+  /** Applies the model's state updates (batch-norm statistics), frees the step's tensors and counts the step. */
+  finishStep(pass: ForwardBackward, dense: tf.Tensor[]): void {
+    for (const [v, t] of pass.updates) v.assign(t);
+    tf.dispose([...pass.release, ...dense, ...pass.updates.map((u) => u[1])]);
     this.state.globalStep++;
-    return { total, perTask, extra };
   }
 
   /** Rows read from the training files in the current epoch (drives the progress bar). */
@@ -193,23 +248,12 @@ export class Trainer {
     yield* epochBatches(counted, this.plan, rng);
   }
 
-  private async validate(): Promise<HistoryRow> {
-    const scored = await scoreSplit(this.bundle, 'validation');
-    const row: HistoryRow = {};
-    this.config.tasks.forEach((t, k) => {
-      const mask = sampleSpaceMask(this.config, scored.rows, k);
-      const labels = scored.rows.labels.get(t.label)!;
-      row[`val_${t.name}_auc`] = auc(scored.probs[t.name]!, labels, mask);
-      row[`val_${t.name}_logloss`] = logloss(scored.probs[t.name]!, labels, mask);
-    });
-    return row;
-  }
-
-  private checkpointDir(): string {
+  checkpointDir(): string {
     return this.run.path('checkpoint');
   }
 
-  private async saveCheckpoint(): Promise<void> {
+  /** Saves weights, optimizer slots and the loop state into the checkpoint folder. */
+  async saveCheckpoint(): Promise<void> {
     // tfjs optimizers match their slots to gradients by position, so names need no mapping.
     const optState = this.state.globalStep > 0 ? await this.optimizer.getWeights() : [];
     // Adam's setWeights recomputes its beta powers as pow(beta, t) while training multiplies them
@@ -235,85 +279,60 @@ export class Trainer {
     this.state = JSON.parse(readFileSync(stateFile, 'utf8')) as TrainState;
   }
 
-  async fit(opts: TrainOptions): Promise<HistoryRow[]> {
+  async fit(opts: FitOptions = {}): Promise<HistoryRow[]> {
     const config = this.config;
+    const callbacks = new CallbackList(opts.callbacks ?? []);
     if (opts.resume) await this.restore();
-    const es = config.train.early_stopping;
-    const watched = es ? `val_${es.task ?? config.tasks[0]!.name}_${es.metric}` : null;
+    const metrics = validationMetrics(config);
     const trainRows = (await openSplit(config, 'train', undefined, { truth: false })).tables.reduce((s, t) => s + t.rows, 0);
-
-    for (let epoch = this.state.epoch; epoch < config.train.epochs; epoch++) {
-      const started = Date.now();
-      const progress = startProgress({ label: `epoch ${epoch + 1}/${config.train.epochs}`, total: trainRows, unit: 'rows' });
-      const sums = this.state.epochSums;
-      const secondsBefore = sums.seconds;
-      let stepIndex = 0;
-      for await (const mb of this.trainBatches(epoch)) {
-        if (stepIndex++ < this.state.stepInEpoch) continue; // resuming: replay the epoch's order up to where it stopped
-        const { total, perTask, extra } = this.step(mb);
-        this.state.stepInEpoch++;
-        sums.samples += mb.length;
-        sums.steps++;
-        sums.loss += total;
-        perTask.forEach((l, k) => (sums.tasks[k]! += l));
-        sums.extra += extra;
-        sums.seconds = secondsBefore + (Date.now() - started) / 1000;
-        const fields: Record<string, string> = { loss: (sums.loss / sums.steps).toFixed(4) };
-        config.tasks.forEach((t, k) => (fields[t.name] = (sums.tasks[k]! / sums.steps).toFixed(4)));
-        fields['samples/s'] = Math.round(sums.samples / Math.max(sums.seconds, 1e-3)).toLocaleString('en-US');
-        progress.update(this.rowsRead, fields);
-        if (opts.stopRequested()) {
-          progress.stop();
-          await this.saveCheckpoint();
-          this.run.update({ status: 'interrupted', progress: this.progressInfo() });
-          throw new Interrupted(`interrupted at epoch ${epoch + 1}, step ${this.state.stepInEpoch}; checkpoint saved. Resume with: resflow train --resume ${this.run.dir}`);
+    const epochs = config.train.epochs;
+    try {
+      await callbacks.trainBegin({ epochs, trainRows, startEpoch: this.state.epoch });
+      for (let epoch = this.state.epoch; epoch < epochs; epoch++) {
+        const started = Date.now();
+        await callbacks.epochBegin({ epoch, epochs, trainRows });
+        const sums = this.state.epochSums;
+        const secondsBefore = sums.seconds;
+        let stepIndex = 0;
+        for await (const mb of this.trainBatches(epoch)) {
+          if (stepIndex++ < this.state.stepInEpoch) continue; // resuming: replay the epoch's order up to where it stopped
+          const loss = this.step(mb);
+          this.state.stepInEpoch++;
+          sums.samples += mb.length;
+          sums.steps++;
+          sums.loss += loss.total;
+          loss.perTask.forEach((l, k) => (sums.tasks[k]! += l));
+          sums.extra += loss.extra;
+          sums.seconds = secondsBefore + (Date.now() - started) / 1000;
+          await callbacks.batchEnd({ epoch, stepInEpoch: this.state.stepInEpoch, globalStep: this.state.globalStep, rowsRead: this.rowsRead, loss, sums });
         }
+        const { samples, steps } = sums;
+        const seconds = secondsBefore + (Date.now() - started) / 1000;
+        const row: HistoryRow = { epoch: epoch + 1, steps: this.state.globalStep, samples, seconds: Number(seconds.toFixed(3)), train_loss: sums.loss / Math.max(steps, 1) };
+        config.tasks.forEach((t, k) => (row[`train_${t.name}_loss`] = sums.tasks[k]! / Math.max(steps, 1)));
+        if (sums.extra !== 0) row.train_model_term = sums.extra / Math.max(steps, 1);
+        let validation: MetricRecord[] = [];
+        if (config.data.validation) {
+          validation = await validate(this.bundle, metrics);
+          Object.assign(row, validationColumns(config, validation));
+        }
+        this.state.history.push(row);
+        this.state.epoch = epoch + 1;
+        this.state.stepInEpoch = 0;
+        this.state.epochSums = emptySums(config.tasks.length);
+        await callbacks.epochEnd({ epoch, epochs, sums, seconds, row, history: this.state.history, validation, improved: true });
+        if (callbacks.control.stop) break;
       }
-      const { samples, steps } = sums;
-      const lossSum = sums.loss;
-      const taskSums = sums.tasks;
-      const seconds = secondsBefore + (Date.now() - started) / 1000;
-      progress.stop(`epoch ${epoch + 1}/${config.train.epochs}: ${samples.toLocaleString('en-US')} samples in ${seconds.toFixed(1)}s (${Math.round(samples / Math.max(seconds, 1e-3)).toLocaleString('en-US')} samples/s), loss ${(lossSum / Math.max(steps, 1)).toFixed(4)}`);
-      const row: HistoryRow = { epoch: epoch + 1, steps: this.state.globalStep, samples, seconds: Number(seconds.toFixed(3)), train_loss: lossSum / Math.max(steps, 1) };
-      config.tasks.forEach((t, k) => (row[`train_${t.name}_loss`] = taskSums[k]! / Math.max(steps, 1)));
-      if (sums.extra !== 0) row.train_model_term = sums.extra / Math.max(steps, 1);
-      if (config.data.validation) {
-        const val = await this.validate();
-        Object.assign(row, val);
-        log.info(`  validation: ${Object.entries(val).map(([k, v]) => `${k.replace(/^val_/, '')} ${Number(v).toFixed(4)}`).join(', ')}`);
-      }
-      this.state.history.push(row);
-      this.state.epoch = epoch + 1;
-      this.state.stepInEpoch = 0;
-      this.state.epochSums = emptySums(config.tasks.length);
-      this.run.writeText('history.csv', toCsv(this.state.history));
-
-      let improved = true;
-      if (watched) {
-        const value = Number(row[watched]);
-        const better = es!.metric === 'auc' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
-        improved = this.state.best === null || better(value, this.state.best);
-        if (improved) {
-          this.state.best = value;
-          this.state.bestEpoch = epoch + 1;
-          this.state.badEpochs = 0;
-        } else this.state.badEpochs++;
-      }
-      // The model folder always holds the best (or latest) finished epoch.
-      if (improved) saveModel(this.run.path('model'), this.bundle.model.type, this.bundle.params, this.bundle.tables);
-      this.run.update({ progress: this.progressInfo() });
-      if (watched && this.state.badEpochs >= es!.patience) {
-        log.info(`early stopping: ${watched} has not improved for ${es!.patience} epoch(s); keeping epoch ${this.state.bestEpoch}`);
-        break;
-      }
+      await callbacks.trainEnd({ history: this.state.history, epoch: this.state.epoch });
+    } catch (err) {
+      callbacks.trainAbort(err);
+      throw err;
     }
-    if (watched && this.state.bestEpoch !== this.state.epoch) loadModel(this.run.path('model'), this.bundle.params, this.bundle.tables);
-    // A finished run's mid-epoch checkpoint is stale; the model folder holds the result.
-    rmSync(this.checkpointDir(), { recursive: true, force: true });
     return this.state.history;
   }
 
-  private progressInfo() {
+  /** Where the loop stands, for run.json. */
+  progressInfo() {
     return { epoch: this.state.epoch, step_in_epoch: this.state.stepInEpoch, global_step: this.state.globalStep };
   }
 }

@@ -5,7 +5,7 @@
  * minibatches of rows, or of whole requests when a loss needs them.
  */
 import { DataError } from '../base/errors.js';
-import type { EncodedBatch } from '../data/encode.js';
+import type { EncodedBatch } from './encode.js';
 import type { Rng } from '../base/rng.js';
 
 // ---- row selection over every field of a batch -------------------------------------------------

@@ -4,7 +4,7 @@
  */
 import type { ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
-import { concatBatches } from './batches.js';
+import { concatBatches } from '../data/batches.js';
 import { predict, type ModelBundle } from '../models/bundle.js';
 
 export interface ScoredSplit {

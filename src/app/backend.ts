@@ -1,0 +1,20 @@
+/** Choosing and starting the compute backend for a use case. */
+import type { ExperimentConfig } from '../config/experiment.js';
+import type { Reporter } from './reporter.js';
+
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+/**
+ * Starts the backend the config (or `override`) asks for; returns its description, which goes into
+ * run.json because numbers differ across it (e.g. whether the native matmul ran).
+ */
+export async function setupBackend(config: ExperimentConfig, reporter: Reporter, override?: string): Promise<string> {
+  const { initBackend } = await import('../kernels/backend.js');
+  const requested = (override ?? config.runtime.backend) as BackendName;
+  const { describeSparseKernels, nativeEmbeddingsUnavailableReason } = await import('../kernels/sparse-kernels.js');
+  const info = await initBackend(requested, { threads: config.runtime.threads });
+  const detail = `${info.detail}; embeddings: ${describeSparseKernels()}`;
+  reporter.info(`backend: ${detail}`);
+  if (nativeEmbeddingsUnavailableReason()) reporter.debug(`native embedding kernels not used: ${nativeEmbeddingsUnavailableReason()}`);
+  return detail;
+}
