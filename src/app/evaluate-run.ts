@@ -4,7 +4,9 @@
  * predictions and sweep fusion weights.
  */
 import type { ModelBundle } from '../models/bundle.js';
-import { RunFolder, toCsv } from '../runs/folder.js';
+import { RunFolder } from '../runs/folder.js';
+import { writeFusionGrid } from '../runs/metrics-files.js';
+import { runPath } from '../runs/layout.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { Fusion } from '../eval/evaluate.js';
 import type { FusionGridRow } from '../eval/fusion-grid.js';
@@ -25,7 +27,7 @@ export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { ba
   const { buildBundle } = await import('../models/bundle.js');
   const { loadModel } = await import('../runs/model-io.js');
   const bundle = buildBundle(config);
-  loadModel(run.path('model'), bundle.params, bundle.tables);
+  loadModel(run.modelDir(), bundle.params, bundle.tables);
   return { run, bundle };
 }
 
@@ -86,8 +88,8 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   if (opts.fusionGrid) {
     const { fusionGrid, fusionGridTable } = await import('../eval/fusion-grid.js');
     const rows = fusionGrid(config, scored, split, opts.fusionGrid);
-    run.writeText('fusion-grid.csv', toCsv(rows));
-    reporter.out(`fusion grid on ${split} (${rows.length} settings; all columns in ${run.path('fusion-grid.csv')}):`);
+    writeFusionGrid(run.dir, rows);
+    reporter.out(`fusion grid on ${split} (${rows.length} settings; all columns in ${runPath(run.dir, 'fusionGrid')}):`);
     for (const line of fusionGridTable(rows)) reporter.out(line);
     result.fusionGrid = rows;
   }

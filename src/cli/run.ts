@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
 import type { RunFolder } from '../runs/folder.js';
+import { runPath } from '../runs/layout.js';
 import { trainRun } from '../app/train-run.js';
 import { evaluateRun, loadTrainedRun } from '../app/evaluate-run.js';
 import { collect } from './options.js';
@@ -81,6 +82,6 @@ export function registerRunCommands(program: Command): void {
       const grid = o.fusionGrid === undefined ? undefined : typeof o.fusionGrid === 'string' ? o.fusionGrid.split(',').map(Number) : [0, 0.25, 0.5, 1, 2, 4];
       if (grid?.some((v) => !Number.isFinite(v) || v < 0)) throw new UsageError(`--fusion-grid ${o.fusionGrid}: expected non-negative numbers separated by commas`);
       await evaluateRun(loaded, { split: o.split, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions }, consoleReporter);
-      log.out(run.path('metrics.json'));
+      log.out(runPath(run.dir, 'metricsJson'));
     });
 }

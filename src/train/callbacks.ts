@@ -8,7 +8,8 @@
  */
 import type { MetricRecord } from '../metrics/registry.js';
 
-export type HistoryRow = Record<string, number | string>;
+import type { HistoryRow } from '../runs/history.js';
+export type { HistoryRow };
 
 /** Running sums of the current epoch (checkpointed so a resumed epoch reports whole). */
 export interface EpochSums {

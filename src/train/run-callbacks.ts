@@ -4,9 +4,9 @@
  * error when a stop is requested mid-epoch, early stopping when configured, and removal of the
  * stale mid-epoch checkpoint once training finishes.
  */
-import { rmSync } from 'node:fs';
 import { Interrupted } from '../base/errors.js';
-import { toCsv } from '../runs/folder.js';
+import { writeHistory } from '../runs/history.js';
+import { removeCheckpoint } from '../runs/checkpoint.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
 import type { TrainerCallback } from './callbacks.js';
 import { EarlyStopping, monitorFor } from './early-stopping.js';
@@ -21,14 +21,14 @@ export interface RunCallbackOptions {
 
 /** Writes the whole history to history.csv after each epoch. */
 export function historyWriter(trainer: Trainer): TrainerCallback {
-  return { onEpochEnd: (logs) => trainer.run.writeText('history.csv', toCsv([...logs.history])) };
+  return { onEpochEnd: (logs) => writeHistory(trainer.run.dir, [...logs.history]) };
 }
 
 /** Saves the model of each epoch early stopping keeps (every epoch without it) and records progress in run.json. */
 export function bestModelSaver(trainer: Trainer): TrainerCallback {
   return {
     onEpochEnd(logs) {
-      if (logs.improved) saveModel(trainer.run.path('model'), trainer.bundle.model.type, trainer.bundle.params, trainer.bundle.tables);
+      if (logs.improved) saveModel(trainer.run.modelDir(), trainer.bundle.model.type, trainer.bundle.params, trainer.bundle.tables);
       trainer.run.update({ progress: trainer.progressInfo() });
     },
   };
@@ -48,7 +48,7 @@ export function checkpointOnStop(trainer: Trainer, stopRequested: () => boolean)
 
 /** A finished run's mid-epoch checkpoint is stale; the model folder holds the result. */
 export function checkpointCleanup(trainer: Trainer): TrainerCallback {
-  return { onTrainEnd: () => rmSync(trainer.checkpointDir(), { recursive: true, force: true }) };
+  return { onTrainEnd: () => removeCheckpoint(trainer.run.dir) };
 }
 
 /** The run-folder callbacks in the order they must run. */
@@ -61,7 +61,7 @@ export function runCallbacks(trainer: Trainer, opts: RunCallbackOptions): Traine
           monitor: monitorFor(trainer.bundle.config, es.metric, es.task),
           patience: es.patience,
           state: () => trainer.earlyStoppingState,
-          restoreBest: () => loadModel(trainer.run.path('model'), params, tables),
+          restoreBest: () => loadModel(trainer.run.modelDir(), params, tables),
           log: opts.log,
         }),
       ]

@@ -5,15 +5,14 @@
  * folder, interrupts, early stopping) plugs in as callbacks (./callbacks.ts). Same config, seed and
  * backend: same numbers.
  */
-import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { STAGES, type ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
 import { RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import type { MetricRecord } from '../metrics/registry.js';
-import { writeAtomic, type RunFolder } from '../runs/folder.js';
+import type { RunFolder } from '../runs/folder.js';
+import { checkpointDir, hasCheckpoint, readCheckpointState, writeCheckpointState, type CheckpointState } from '../runs/checkpoint.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
 import { epochBatches, type BatchPlan } from '../data/batches.js';
 import { sampleSpaceMask } from '../eval/evaluate.js';
@@ -29,15 +28,8 @@ export type { HistoryRow } from './callbacks.js';
 const ADAM_BETA1 = '__adam_acc_beta1';
 const ADAM_BETA2 = '__adam_acc_beta2';
 
-/** What a checkpoint's state.json holds. */
-interface TrainState extends EarlyStoppingState {
-  epoch: number; // epochs fully done
-  stepInEpoch: number; // minibatches done in the current epoch
-  globalStep: number;
-  history: HistoryRow[];
-  /** Running sums of the current epoch, kept in checkpoints so a resumed epoch reports whole. */
-  epochSums: EpochSums;
-}
+/** What a checkpoint's state.json holds (runs/checkpoint.ts owns its format). */
+type TrainState = CheckpointState;
 
 const emptySums = (tasks: number): EpochSums => ({ samples: 0, steps: 0, loss: 0, tasks: new Array<number>(tasks).fill(0), extra: 0, seconds: 0 });
 
@@ -249,7 +241,7 @@ export class Trainer {
   }
 
   checkpointDir(): string {
-    return this.run.path('checkpoint');
+    return checkpointDir(this.run.dir);
   }
 
   /** Saves weights, optimizer slots and the loop state into the checkpoint folder. */
@@ -261,14 +253,13 @@ export class Trainer {
     const adam = this.optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
     if (adam.accBeta1 && adam.accBeta2) optState.push({ name: ADAM_BETA1, tensor: adam.accBeta1 }, { name: ADAM_BETA2, tensor: adam.accBeta2 });
     saveModel(this.checkpointDir(), this.bundle.model.type, this.bundle.params, this.bundle.tables, optState);
-    writeAtomic(path.join(this.checkpointDir(), 'state.json'), JSON.stringify(this.state, null, 2));
+    writeCheckpointState(this.run.dir, this.state);
   }
 
   /** Loads the checkpoint of an interrupted run. */
   async restore(): Promise<void> {
     const dir = this.checkpointDir();
-    const stateFile = path.join(dir, 'state.json');
-    if (!existsSync(stateFile)) throw new RuntimeFailure(`${this.run.dir}: no checkpoint to resume from (checkpoint/state.json missing)`);
+    if (!hasCheckpoint(this.run.dir)) throw new RuntimeFailure(`${this.run.dir}: no checkpoint to resume from (checkpoint/state.json missing)`);
     const saved = loadModel(dir, this.bundle.params, this.bundle.tables);
     if (saved?.length) {
       const betas = saved.filter((w) => w.name === ADAM_BETA1 || w.name === ADAM_BETA2);
@@ -276,7 +267,7 @@ export class Trainer {
       const adam = this.optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
       for (const b of betas) (b.name === ADAM_BETA1 ? adam.accBeta1 : adam.accBeta2)?.assign(b.tensor);
     }
-    this.state = JSON.parse(readFileSync(stateFile, 'utf8')) as TrainState;
+    this.state = readCheckpointState(this.run.dir);
   }
 
   async fit(opts: FitOptions = {}): Promise<HistoryRow[]> {
