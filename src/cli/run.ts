@@ -1,7 +1,7 @@
 /** `resflow train` and `resflow eval`. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadExperiment } from '../app/load-experiment.js';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { Interrupted, ResflowError, UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
@@ -151,7 +151,7 @@ export function registerRunCommands(program: Command): void {
       if (!file && !o.resume) throw new UsageError('train needs a config file (or --resume RUN)');
       if (file && o.resume) throw new UsageError('give either a config file or --resume RUN, not both');
       const run = o.resume ? RunFolder.open(o.resume) : undefined;
-      const config = run ? run.config() : loadConfig(file!, { overrides: o.set }).config;
+      const config = run ? run.config() : loadExperiment(file!, { overrides: o.set }).config;
       // Check every configured split's files and columns before a run folder exists, so a typo in
       // the config does not leave a failed run behind.
       const { openSplit } = await import('../data/encode.js');
