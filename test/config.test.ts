@@ -7,7 +7,7 @@ import { configJsonSchema, loadExperiment } from '../src/app/load-experiment.js'
 import { MODELS, modelRegistry, resolveModelConfig } from '../src/models/registry.js';
 import { COMMON_MODEL_KEYS } from '../src/config/experiment.js';
 import { appliesToValidation, direction, METRICS, VALIDATION_METRICS } from '../src/config/metrics.js';
-import type { SchemaIssue } from '../src/config/schema.js';
+import { arr, check, int, nullable, obj, oneOf, record, str, tagged, union, type Infer, type SchemaIssue } from '../src/config/schema.js';
 import { tempDir, tinyConfigYaml, writeFile, cli, repoRoot } from './helpers/fixtures.js';
 
 function loadText(text: string, overrides: string[] = []) {
@@ -168,4 +168,37 @@ test('CLI: usage errors exit 2, help lists every command with examples', () => {
   assert.equal(help.code, 0);
   for (const c of ['data', 'config', 'train', 'eval', 'compare']) assert.match(help.stdout, new RegExp(`\\b${c}\\b`));
   assert.match(help.stdout, /Examples:/);
+});
+
+test('Infer: types follow the schema (required, defaulted, optional, enums, nullable, unions, tagged)', () => {
+  const schema = obj(
+    {
+      name: str(),
+      mode: oneOf(['a', 'b'] as const, { default: 'a' }),
+      size: int({ min: 1 }),
+      tags: arr(str(), { default: [] }),
+      limit: nullable(int(), { default: null }),
+      file: union([str(), arr(str())]),
+      weights: record(int(), { default: {} }),
+      loss: tagged('type', { p: obj({ w: int({ default: 1 }) }), d: obj({ t: str() }, { required: ['t'] }) }, { defaultTag: 'p' }),
+    },
+    { required: ['name'] },
+  );
+  type Expected = {
+    name: string;
+    mode: 'a' | 'b';
+    size?: number;
+    tags: string[];
+    limit: number | null;
+    file?: string | string[];
+    weights: Record<string, number>;
+    loss: { type: 'p'; w: number } | { type: 'd'; t: string };
+  };
+  type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+  const same: Same<Infer<typeof schema>, Expected> = true;
+  assert.equal(same, true);
+  const issues: SchemaIssue[] = [];
+  const v = check(schema, { name: 'x', loss: { type: 'd', t: 'z' } }, [], issues);
+  assert.deepEqual(issues, []);
+  assert.deepEqual(v, { name: 'x', mode: 'a', tags: [], limit: null, weights: {}, loss: { type: 'd', t: 'z' } });
 });

@@ -33,7 +33,7 @@ export interface LoadOptions {
   /**
    * A check of a higher layer run after the schema (app/load-experiment.ts checks the model's own
    * parameters here): it returns the config with its part resolved and adds issues, which are
-   * located and reported like the schema's. Not run when the model section itself is invalid.
+   * located and reported like the schema's; it replaces the schema's issues about the model section.
    */
   refine?: (config: ExperimentConfig, issues: SchemaIssue[]) => ExperimentConfig;
 }
@@ -196,13 +196,29 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
   const issues: SchemaIssue[] = [];
   const checked = check(experimentSchema, merged, [], issues);
   let config: ExperimentConfig = { ...checked, name: checked.name ?? fileName };
-  if (opts.refine && !issues.some((i) => i.path[0] === 'model')) config = opts.refine(config, issues);
+  const sectionNotMapping = issues.some((i) => i.path.length === 1 && i.path[0] === 'model');
+  if (opts.refine && !sectionNotMapping) {
+    // The refining step checks the whole model section again (type, common and own parameters), so
+    // it reports the section's problems once, with the list of every key allowed for the type.
+    const others = issues.filter((i) => i.path[0] !== 'model');
+    issues.length = 0;
+    issues.push(...others);
+    config = opts.refine(config, issues);
+    sortBySection(issues);
+  }
   if (issues.length === 0) crossChecks(config, issues);
   if (issues.length > 0) {
     const lines = issues.map((i) => `${locate(layers, i.path)}: ${formatPath(i.path)}: ${i.message}`);
     throw new ConfigError(lines.length === 1 ? lines[0]! : `${lines.length} problems in the config:\n  ${lines.join('\n  ')}`);
   }
   return { config, file: top, chain: layers.filter((l) => l.doc).map((l) => l.source) };
+}
+
+/** Puts issues in the order of the schema's sections (unknown top-level keys first), as one validation pass reports them. */
+function sortBySection(issues: SchemaIssue[]): void {
+  const order = Object.keys(experimentSchema.fields);
+  const rank = (i: SchemaIssue) => order.indexOf(String(i.path[0]));
+  issues.sort((a, b) => rank(a) - rank(b)); // stable: keeps the order within a section
 }
 
 function absolutizeDataPaths(value: Record<string, unknown>, dir: string): void {
