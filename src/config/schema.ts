@@ -132,44 +132,31 @@ export type Infer<S> = [Schema] extends [S] // the wide Schema type (a field of 
 
 type Options<S extends Schema, K extends keyof S = never> = Omit<S, 'kind' | K>;
 
-export const num = <O extends Options<NumberSchema> = {}>(o?: O): NumberSchema & O => ({ kind: 'number', ...(o as O) });
-export const int = <O extends Options<NumberSchema, 'integer'> = {}>(o?: O): NumberSchema & O => ({ kind: 'number', integer: true, ...(o as O) });
-export const str = <O extends Options<StringSchema, 'enum'> = {}>(o?: O): StringSchema & O => ({ kind: 'string', ...(o as O) });
+/** A schema node from its fixed part and the caller's options, keeping the options' exact type. */
+const node = <const B extends object, O>(base: B, o: O | undefined): B & O => Object.assign({}, base, o);
+
+export const num = <O extends Options<NumberSchema> = {}>(o?: O): NumberSchema & O => node({ kind: 'number' }, o);
+export const int = <O extends Options<NumberSchema, 'integer'> = {}>(o?: O): NumberSchema & O => node({ kind: 'number', integer: true }, o);
+export const str = <O extends Options<StringSchema, 'enum'> = {}>(o?: O): StringSchema & O => node({ kind: 'string' }, o);
 /** A string out of `values`; pass an `as const` tuple (or a literal list) to get a union of literals. */
 export const oneOf = <const V extends readonly string[], O extends Options<StringSchema, 'enum'> = {}>(
   values: V,
   o?: O,
-): StringSchema & { enum: V } & O => ({ kind: 'string', enum: values, ...(o as O) });
-export const bool = <O extends Options<BooleanSchema> = {}>(o?: O): BooleanSchema & O => ({ kind: 'boolean', ...(o as O) });
-export const arr = <I extends Schema, O extends Options<ArraySchema, 'items'> = {}>(items: I, o?: O): ArraySchema<I> & O => ({
-  kind: 'array',
-  items,
-  ...(o as O),
-});
+): StringSchema & { enum: V } & O => node({ kind: 'string', enum: values }, o);
+export const bool = <O extends Options<BooleanSchema> = {}>(o?: O): BooleanSchema & O => node({ kind: 'boolean' }, o);
+export const arr = <I extends Schema, O extends Options<ArraySchema, 'items'> = {}>(items: I, o?: O): ArraySchema<I> & O => node({ kind: 'array', items }, o);
 export const obj = <F extends Fields, const O extends Omit<Options<ObjectSchema, 'fields'>, 'required'> & { required?: readonly (keyof F & string)[] } = {}>(
   fields: F,
   o?: O,
-): ObjectSchema<F> & O => ({ kind: 'object', fields, ...(o as O) });
-export const record = <V extends Schema, O extends Options<RecordSchema, 'values'> = {}>(values: V, o?: O): RecordSchema<V> & O => ({
-  kind: 'record',
-  values,
-  ...(o as O),
-});
-export const union = <const Opts extends readonly Schema[], O extends Options<UnionSchema, 'options'> = {}>(options: Opts, o?: O): UnionSchema<Opts> & O => ({
-  kind: 'union',
-  options,
-  ...(o as O),
-});
+): ObjectSchema<F> & O => node({ kind: 'object', fields }, o);
+export const record = <V extends Schema, O extends Options<RecordSchema, 'values'> = {}>(values: V, o?: O): RecordSchema<V> & O => node({ kind: 'record', values }, o);
+export const union = <const Opts extends readonly Schema[], O extends Options<UnionSchema, 'options'> = {}>(options: Opts, o?: O): UnionSchema<Opts> & O => node({ kind: 'union', options }, o);
 export const tagged = <T extends string, V extends Record<string, ObjectSchema>, O extends Options<TaggedSchema, 'tag' | 'variants'> = {}>(
   tag: T,
   variants: V,
   o?: O,
-): TaggedSchema<T, V> & O => ({ kind: 'tagged', tag, variants, ...(o as O) });
-export const nullable = <I extends Schema, O extends Options<NullableSchema, 'inner'> = {}>(inner: I, o?: O): NullableSchema<I> & O => ({
-  kind: 'nullable',
-  inner,
-  ...(o as O),
-});
+): TaggedSchema<T, V> & O => node({ kind: 'tagged', tag, variants }, o);
+export const nullable = <I extends Schema, O extends Options<NullableSchema, 'inner'> = {}>(inner: I, o?: O): NullableSchema<I> & O => node({ kind: 'nullable', inner }, o);
 
 // ---- validation -----------------------------------------------------------------------------
 

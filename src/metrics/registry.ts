@@ -12,6 +12,10 @@
  *
  * Sharing: the fused ranking is computed once for all @K metrics; per task, AUC and gAUC share one
  * sort of the task's probabilities.
+ *
+ * What each metric needs, its direction and whether it applies to validation are declared in
+ * config/metrics.ts (the config checks them too); each entry here is that declaration plus `compute`.
+ * A new metric: declare it there, implement it here.
  */
 import { INPUT_SOURCES, isMetricName, METRIC_DECLARATIONS, METRICS, type MetricInput, type MetricName } from '../config/metrics.js';
 import { DataError, UsageError } from '../base/errors.js';
