@@ -3,15 +3,17 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadConfig, parseOverride, deepMerge } from '../src/config/load.js';
 import { ConfigError } from '../src/base/errors.js';
-import { configJsonSchema } from '../src/cli/config.js';
-import { modelParamSchemas } from '../src/models/specs.js';
-import { modelRegistry } from '../src/models/registry.js';
+import { configJsonSchema, loadExperiment } from '../src/app/load-experiment.js';
+import { MODELS, modelRegistry, resolveModelConfig } from '../src/models/registry.js';
+import { COMMON_MODEL_KEYS } from '../src/config/experiment.js';
+import { appliesToValidation, direction, METRICS, VALIDATION_METRICS } from '../src/config/metrics.js';
+import { arr, check, int, nullable, obj, oneOf, record, str, tagged, union, type Infer, type SchemaIssue } from '../src/config/schema.js';
 import { tempDir, tinyConfigYaml, writeFile, cli, repoRoot } from './helpers/fixtures.js';
 
 function loadText(text: string, overrides: string[] = []) {
   const dir = tempDir();
   const file = writeFile(dir, 'exp.yaml', text);
-  return { file, load: () => loadConfig(file, { overrides }) };
+  return { file, load: () => loadExperiment(file, { overrides }) };
 }
 
 test('a valid config loads with defaults filled in', () => {
@@ -69,7 +71,7 @@ test('extends deep-merges, lists are replaced, paths resolve from each file', ()
   const dir = tempDir();
   writeFile(dir, 'base.yaml', tinyConfigYaml('runtime: { seed: 7 }\n'));
   const child = writeFile(dir, 'child.yaml', 'extends: base.yaml\nname: child\nmodel: { hidden: [32] }\ntrain: { epochs: 2 }\n');
-  const { config, chain } = loadConfig(child);
+  const { config, chain } = loadExperiment(child);
   assert.equal(config.name, 'child');
   assert.deepEqual(config.model.hidden, [32]);
   assert.equal(config.model.embedding_dim, 8); // kept from base
@@ -102,8 +104,45 @@ test('deepMerge merges mappings and replaces lists', () => {
   assert.deepEqual(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } }), { a: { b: 1, c: [3] } });
 });
 
-test('every model in the registry has a parameter schema and vice versa', () => {
-  assert.deepEqual(Object.keys(modelParamSchemas()).sort(), Object.keys(modelRegistry).sort());
+test('every model descriptor has a builder under its name and the common parameters first', () => {
+  assert.deepEqual(Object.keys(modelRegistry), MODELS.map((m) => m.name));
+  for (const m of MODELS) assert.deepEqual(Object.keys(m.schema.fields).slice(0, COMMON_MODEL_KEYS.length), [...COMMON_MODEL_KEYS], m.name);
+});
+
+test('the config layer alone leaves model parameters to the model step', () => {
+  const text = tinyConfigYaml().replace('hidden: [16, 8]', 'hiden: [16, 8]');
+  const { file } = loadText(text);
+  const { config } = loadConfig(file); // config layer: type and common parameters only
+  assert.deepEqual(config.model.hiden, [16, 8]);
+  assert.throws(() => loadExperiment(file), /exp\.yaml:\d+: model\.hiden: unknown key `hiden` \(did you mean `hidden`\?\)/);
+});
+
+test('resolveModelConfig fills defaults, keeps the key order, and names bad keys', () => {
+  const issues: SchemaIssue[] = [];
+  const m = resolveModelConfig({ type: 'mmoe', embedding_dim: 8, activation: 'relu', batch_norm: false, dropout: 0, experts: 2 }, issues);
+  assert.deepEqual(issues, []);
+  assert.deepEqual(Object.keys(m), ['type', 'embedding_dim', 'activation', 'batch_norm', 'dropout', 'experts', 'expert_hidden', 'hidden']);
+  assert.deepEqual(m.expert_hidden, [128]);
+  resolveModelConfig({ type: 'mmoe', embedding_dim: 8, activation: 'relu', batch_norm: false, dropout: 0, experts: 0 }, issues);
+  assert.deepEqual(issues, [{ path: ['model', 'experts'], message: 'expected a value >= 1, found 0' }]);
+});
+
+test('metric declarations: direction, validation, and the early-stopping metric', () => {
+  assert.equal(direction('logloss'), 'lower');
+  assert.equal(direction('auc'), 'higher');
+  assert.equal(appliesToValidation('gauc'), true);
+  assert.equal(appliesToValidation('ash'), true);
+  assert.equal(appliesToValidation('online'), false);
+  assert.deepEqual(VALIDATION_METRICS, METRICS.filter(appliesToValidation));
+  const es = (spec: string) => loadText(tinyConfigYaml().replace('batch_size: 256', `batch_size: 256, early_stopping: ${spec}`)).load;
+  assert.equal(es('{ metric: logloss }')().config.train.early_stopping?.metric, 'logloss');
+  assert.equal(es('{}')().config.train.early_stopping?.metric, 'auc');
+  assert.equal(es('{ metric: recall, k: 10 }')().config.train.early_stopping?.k, 10);
+  assert.throws(es('{ metric: recall }'), /train\.early_stopping\.k: `recall` is reported per K/);
+  assert.throws(es('{ metric: auc, k: 5 }'), /train\.early_stopping\.k: `auc` takes no k/);
+  assert.equal(es('{ metric: ash, k: 10 }')().config.train.early_stopping?.metric, 'ash');
+  assert.throws(es('{ metric: ash, k: 10, task: ctr }'), /train\.early_stopping\.task: `ash` is a metric of the fused ranking and has no task/);
+  assert.throws(es('{ metric: online, k: 10 }'), /train\.early_stopping\.metric: expected one of `auc`, `gauc`, `logloss`, `recall`, `wrecall`, `ash`, found "online"/);
 });
 
 test('the JSON Schema describes every section and the committed copy is current', async () => {
@@ -132,4 +171,37 @@ test('CLI: usage errors exit 2, help lists every command with examples', () => {
   assert.equal(help.code, 0);
   for (const c of ['data', 'config', 'train', 'eval', 'compare']) assert.match(help.stdout, new RegExp(`\\b${c}\\b`));
   assert.match(help.stdout, /Examples:/);
+});
+
+test('Infer: types follow the schema (required, defaulted, optional, enums, nullable, unions, tagged)', () => {
+  const schema = obj(
+    {
+      name: str(),
+      mode: oneOf(['a', 'b'] as const, { default: 'a' }),
+      size: int({ min: 1 }),
+      tags: arr(str(), { default: [] }),
+      limit: nullable(int(), { default: null }),
+      file: union([str(), arr(str())]),
+      weights: record(int(), { default: {} }),
+      loss: tagged('type', { p: obj({ w: int({ default: 1 }) }), d: obj({ t: str() }, { required: ['t'] }) }, { defaultTag: 'p' }),
+    },
+    { required: ['name'] },
+  );
+  type Expected = {
+    name: string;
+    mode: 'a' | 'b';
+    size?: number;
+    tags: string[];
+    limit: number | null;
+    file?: string | string[];
+    weights: Record<string, number>;
+    loss: { type: 'p'; w: number } | { type: 'd'; t: string };
+  };
+  type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+  const same: Same<Infer<typeof schema>, Expected> = true;
+  assert.equal(same, true);
+  const issues: SchemaIssue[] = [];
+  const v = check(schema, { name: 'x', loss: { type: 'd', t: 'z' } }, [], issues);
+  assert.deepEqual(issues, []);
+  assert.deepEqual(v, { name: 'x', mode: 'a', tags: [], limit: null, weights: {}, loss: { type: 'd', t: 'z' } });
 });

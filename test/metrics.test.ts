@@ -13,7 +13,8 @@ import {
   type LabelArray,
   type ScoreArray,
 } from '../src/metrics/ranking.js';
-import { evaluateMetrics, metricDefinition, METRIC_NAMES, METRIC_REGISTRY, type EvalInput } from '../src/metrics/registry.js';
+import { appliesToValidation, direction, evaluateMetrics, metricDefinition, METRIC_NAMES, METRIC_REGISTRY, type EvalInput } from '../src/metrics/registry.js';
+import { METRIC_DECLARATIONS } from '../src/config/metrics.js';
 import { DataError, UsageError } from '../src/base/errors.js';
 import { Rng } from '../src/base/rng.js';
 
@@ -461,6 +462,19 @@ test('registry: definitions cover every metric name with its properties', () => 
   assert.throws(() => metricDefinition('ndcg'), (e: unknown) => e instanceof UsageError && /known metrics: auc, gauc/.test(e.message));
 });
 
+test('registry: each definition is its declaration (inputs, K, direction, validation) with an implementation', () => {
+  for (const name of METRIC_NAMES) {
+    const { compute, higherIsBetter, needsGroups, ...declared } = METRIC_REGISTRY[name];
+    assert.deepEqual(declared, METRIC_DECLARATIONS[name], name);
+    assert.equal(typeof compute, 'function');
+    assert.equal(higherIsBetter, direction(name) === 'higher', name);
+    assert.equal(needsGroups, declared.inputs.some((i) => i === 'requests' || i === 'groups'), name);
+  }
+  assert.equal(direction('logloss'), 'lower');
+  assert.deepEqual(METRIC_NAMES.filter(appliesToValidation), ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash']);
+  assert.deepEqual(METRIC_REGISTRY.wrecall.inputs, ['fused', 'requests', 'label_weights']);
+});
+
 test('evaluateMetrics: records in order, values equal the direct functions', () => {
   const input = smallEval();
   const recs = evaluateMetrics(input);
@@ -505,6 +519,8 @@ test('evaluateMetrics: gAUC by user, subsets of metrics, and clear errors for mi
   assert.throws(() => evaluateMetrics({ ...input, metrics: ['recall'], requests: undefined }), (e: unknown) => e instanceof DataError && /request/.test(e.message));
   assert.throws(() => evaluateMetrics({ ...input, metrics: ['ash'], fused: undefined }), (e: unknown) => e instanceof DataError && /fused/.test(e.message));
   assert.throws(() => evaluateMetrics({ ...input, metrics: ['wrecall'], itemWeights: undefined }), DataError);
+  // Declared inputs are checked before any metric is computed, naming the metric and where the input comes from.
+  assert.throws(() => evaluateMetrics({ ...input, metrics: ['auc', 'wrecall'], itemWeights: undefined }), /metric `wrecall` needs item weights \(eval\.label_weights\)/);
   assert.throws(() => evaluateMetrics({ ...input, metrics: ['gauc'], gaucGroup: 'user', users: undefined }), /user/);
   assert.throws(() => evaluateMetrics({ ...input, metrics: ['auc'], tasks: ['cvr'] }), /task `cvr`/);
   assert.throws(() => evaluateMetrics({ ...input, metrics: ['bogus'] }), UsageError);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadExperiment } from '../src/app/load-experiment.js';
 import type { ExperimentConfig } from '../src/config/experiment.js';
 import { buildBundle, disposeBundle, type ModelBundle } from '../src/models/bundle.js';
 import type { ForwardResult } from '../src/models/registry.js';
@@ -44,7 +44,7 @@ function configFor(type: string, model: Record<string, unknown> = {}, tasks?: st
   const section = { type, embedding_dim: 4, activation: 'prelu', ...SMALL[type], ...model };
   let yaml = tinyConfigYaml().replace(/^model: .*$/m, `model: ${JSON.stringify(section)}`);
   if (tasks) yaml = yaml.replace(/^tasks:\n(?: {2}- .*\n)+/m, `tasks:\n${tasks}`);
-  return loadConfig(writeFile(tempDir(), 'exp.yaml', yaml)).config;
+  return loadExperiment(writeFile(tempDir(), 'exp.yaml', yaml)).config;
 }
 
 function bundleFor(type: string, model: Record<string, unknown> = {}, tasks?: string): ModelBundle {

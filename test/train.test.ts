@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
-import { loadConfig } from '../src/config/load.js';
+import { loadExperiment } from '../src/app/load-experiment.js';
 import type { ExperimentConfig, OptimizerConfig } from '../src/config/experiment.js';
 import { buildBundle, disposeBundle, type ModelBundle } from '../src/models/bundle.js';
 import { EmbeddingTables } from '../src/models/embeddings.js';
@@ -25,7 +25,7 @@ before(async () => {
 
 function config(extra = '', overrides: string[] = []): ExperimentConfig {
   const dir = tempDir();
-  return loadConfig(writeFile(dir, 'exp.yaml', tinyConfigYaml(extra)), { overrides }).config;
+  return loadExperiment(writeFile(dir, 'exp.yaml', tinyConfigYaml(extra)), { overrides }).config;
 }
 
 /** Gradient of one task's logit sum with respect to every trainable weight, by name. */

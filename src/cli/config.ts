@@ -1,20 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
-import { experimentSchema } from '../config/experiment.js';
-import { toJsonSchema } from '../config/schema.js';
+import { configJsonSchema, loadExperiment } from '../app/load-experiment.js';
 import { log } from '../base/log.js';
 import { collect } from './options.js';
-
-export function configJsonSchema(): Record<string, unknown> {
-  return {
-    $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: 'https://github.com/resflow/resflow/schema/config.schema.json',
-    title: 'resflow experiment config',
-    ...toJsonSchema(experimentSchema),
-  };
-}
 
 export function registerConfigCommands(program: Command): void {
   const config = program.command('config').description('check, print and describe experiment configs');
@@ -25,7 +14,7 @@ export function registerConfigCommands(program: Command): void {
     .option('--set <path=value>', 'override a key (repeatable), e.g. --set train.epochs=3', collect, [])
     .addHelpText('after', '\nExample:\n  resflow config check configs/quickstart.yaml')
     .action((file: string, o: { set: string[] }) => {
-      const { config: c, chain } = loadConfig(file, { overrides: o.set });
+      const { config: c, chain } = loadExperiment(file, { overrides: o.set });
       log.out(`ok: ${file} (experiment ${c.name}; ${c.tasks.length} tasks, ${c.features.length} features, model ${c.model.type}${chain.length > 1 ? `; extends ${chain.slice(1).join(' -> ')}` : ''})`);
     });
   config
@@ -36,7 +25,7 @@ export function registerConfigCommands(program: Command): void {
     .option('--json', 'print JSON instead of YAML')
     .addHelpText('after', '\nExample:\n  resflow config print configs/quickstart.yaml --set train.batch_size=512')
     .action((file: string, o: { set: string[]; json?: boolean }) => {
-      const { config: c } = loadConfig(file, { overrides: o.set });
+      const { config: c } = loadExperiment(file, { overrides: o.set });
       log.out(o.json ? JSON.stringify(c, null, 2) : stringify(c).trimEnd());
     });
   config

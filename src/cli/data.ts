@@ -4,7 +4,7 @@ import { UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
 import { formatInspect, inspectFile } from '../data/inspect.js';
 import { importCsv, parseRenames } from '../data/import.js';
-import { loadConfig } from '../config/load.js';
+import { loadExperiment } from '../app/load-experiment.js';
 import { startProgress } from '../report/progress.js';
 import { collect } from './options.js';
 
@@ -58,7 +58,7 @@ export function registerDataCommands(program: Command): void {
     .action(async (file: string, o: { config?: string; request?: string; user?: string; stage?: string; label: string[]; json?: boolean }) => {
       const roles: { request?: string; user?: string; stage?: string; labels: Record<string, string> } = { labels: {} };
       if (o.config) {
-        const c = loadConfig(o.config).config.data.columns;
+        const c = loadExperiment(o.config).config.data.columns;
         Object.assign(roles, { request: c.request ?? undefined, user: c.user ?? undefined, stage: c.stage ?? undefined, labels: { ...c.labels } });
       }
       if (o.request) roles.request = o.request;

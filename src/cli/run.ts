@@ -1,7 +1,7 @@
 /** `resflow train` and `resflow eval`: parse options, call the use cases of src/app, print. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadExperiment } from '../app/load-experiment.js';
 import { UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
 import type { RunFolder } from '../runs/folder.js';
@@ -27,7 +27,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (file: string | undefined, o: { set: string[]; runsDir: string; backend?: string; resume?: string }) => {
       if (!file && !o.resume) throw new UsageError('train needs a config file (or --resume RUN)');
       if (file && o.resume) throw new UsageError('give either a config file or --resume RUN, not both');
-      const source = o.resume ? { resume: o.resume } : { config: loadConfig(file!, { overrides: o.set }).config, runsDir: o.runsDir };
+      const source = o.resume ? { resume: o.resume } : { config: loadExperiment(file!, { overrides: o.set }).config, runsDir: o.runsDir };
       // First Ctrl-C: finish the step and checkpoint; second: stop at once.
       let stop = false;
       let folder: RunFolder | undefined;

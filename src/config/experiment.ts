@@ -1,23 +1,50 @@
 /**
  * The experiment config: one schema for every section (data, features, tasks, model, sampling,
- * train, fusion, eval, runtime). Types below mirror the schema after defaults are filled in.
+ * train, fusion, eval, runtime). The types are inferred from the schema, so they cannot drift apart.
+ *
+ * The model section is checked here only for what every model shares (type and the common
+ * parameters); each model's own parameters are checked against its descriptor in models/ (see
+ * models/registry.ts, resolveModelConfig), because config sits below models in the layering.
  */
-import { arr, bool, int, nullable, num, obj, oneOf, record, str, tagged, union, type ObjectSchema, type Schema } from './schema.js';
-import { modelParamSchemas } from '../models/specs.js';
+import { arr, bool, int, nullable, num, obj, oneOf, record, str, tagged, union, type Infer } from './schema.js';
+import { METRICS, VALIDATION_METRICS } from './metrics.js';
+
+export { METRICS, type MetricName } from './metrics.js';
 
 export const STAGES = ['exposure', 'ranking_candidate', 'prerank_candidate'] as const;
 export type Stage = (typeof STAGES)[number];
 /** Label names a task may learn; `exposure` is derived from the stage column (AEL in ASMOL). */
 export const LABELS = ['click', 'purchase', 'all_click', 'all_purchase', 'exposure'] as const;
 export type LabelName = (typeof LABELS)[number];
-export const METRICS = ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash', 'online'] as const;
-export type MetricName = (typeof METRICS)[number];
+/** How per-task probabilities become one ranking score (metrics/fusion.ts). */
+export const FUSION_MODES = ['additive', 'multiplicative'] as const;
+export type FusionMode = (typeof FUSION_MODES)[number];
+/** Compute backends a run can ask for; `auto` picks the fastest one available. */
+export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+export const BACKEND_CHOICES = ['auto', ...BACKENDS] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** Model type used when the config names none. */
+export const DEFAULT_MODEL_TYPE = 'resflow';
+
+/** Model parameters every model type shares; each model adds its own (models/registry.ts). */
+export const COMMON_MODEL_FIELDS = {
+  embedding_dim: int({ min: 1, default: 16, description: 'Embedding size of every field unless the feature sets `dim`.' }),
+  activation: oneOf(['relu', 'prelu'], { default: 'relu' }),
+  batch_norm: bool({ default: false, description: 'Batch normalisation after each hidden layer (training-mode statistics, moving averages at inference).' }),
+  dropout: num({ min: 0, max: 0.95, default: 0 }),
+};
+export const COMMON_MODEL_KEYS: readonly string[] = Object.keys(COMMON_MODEL_FIELDS);
+
+/** The model section as the config layer sees it: the type, the common parameters, the rest unchecked. */
+export const modelSectionSchema = obj({ type: str({ default: DEFAULT_MODEL_TYPE }), ...COMMON_MODEL_FIELDS }, { open: true });
 
 const files = union([str(), arr(str(), { minItems: 1 })], {
   description: 'A Parquet/Arrow file, a glob (`data/*.parquet`), or a list of them. Relative paths are resolved from the config file.',
 });
 
-const optimizer = (defaultLr: number): ObjectSchema =>
+const optimizer = (defaultLr: number) =>
   obj({
     type: oneOf(['adam', 'adagrad', 'sgd'], { default: 'adam' }),
     lr: num({ above: 0, default: defaultLr, description: 'Learning rate.' }),
@@ -74,8 +101,6 @@ const task = obj(
   { required: ['name', 'label'] },
 );
 
-export const modelSchema: Schema = tagged('type', modelParamSchemas(), { defaultTag: 'resflow' });
-
 export const experimentSchema = obj(
   {
     name: str({ description: 'Experiment name: runs go to runs/<name>/<version>/. Defaults to the config file name.' }),
@@ -108,7 +133,7 @@ export const experimentSchema = obj(
     ),
     features: arr(feature, { minItems: 1 }),
     tasks: arr(task, { minItems: 1 }),
-    model: modelSchema,
+    model: modelSectionSchema,
     sampling: obj({
       ranking_candidates: nullable(int({ min: 0 }), { default: null, description: 'M ranking candidates sampled per request and epoch; null keeps all.' }),
       prerank_candidates: nullable(int({ min: 0 }), { default: null, description: 'L pre-ranking candidates sampled per request and epoch; null keeps all.' }),
@@ -123,8 +148,9 @@ export const experimentSchema = obj(
       grad_clip: nullable(num({ above: 0 }), { default: null, description: 'Clip dense gradients to this global norm.' }),
       early_stopping: nullable(
         obj({
-          metric: oneOf(['auc', 'logloss'], { default: 'auc' }),
-          task: str({ description: 'Task whose validation metric is watched; default the first task.' }),
+          metric: oneOf(VALIDATION_METRICS, { default: 'auc', description: 'Validation metric watched; its direction comes from the metric registry.' }),
+          k: int({ min: 1, description: 'Cutoff for @K metrics (recall, wrecall, ash); required for them, not allowed for the others.' }),
+          task: str({ description: 'Task whose validation metric is watched; default the first task. Metrics of the fused ranking (wrecall, ash) have no task.' }),
           patience: int({ min: 1, default: 2 }),
         }),
         { default: null },
@@ -132,12 +158,12 @@ export const experimentSchema = obj(
       log_every: int({ min: 1, default: 50, description: 'Steps between progress lines when not on a terminal.' }),
     }),
     fusion: obj({
-      mode: oneOf(['additive', 'multiplicative'], { default: 'additive' }),
+      mode: oneOf(FUSION_MODES, { default: 'additive' }),
       weights: record(num(), { default: {}, description: 'Weight per task name; tasks not named get 1.' }),
     }),
     eval: obj({
       metrics: arr(oneOf(METRICS), {
-        default: ['auc', 'gauc', 'logloss', 'recall', 'wrecall', 'ash', 'online'],
+        default: [...METRICS],
         description: '`online` (simulated expected purchases) needs synthetic ground truth and is skipped without it.',
       }),
       ks: arr(int({ min: 1 }), { minItems: 1, default: [10, 50] }),
@@ -147,7 +173,7 @@ export const experimentSchema = obj(
       batch_size: int({ min: 1, default: 8192 }),
     }),
     runtime: obj({
-      backend: oneOf(['auto', 'tensorflow', 'wasm', 'cpu'], { default: 'auto' }),
+      backend: oneOf(BACKEND_CHOICES, { default: 'auto' }),
       threads: nullable(int({ min: 1 }), { default: null }),
       seed: int({ min: 0, default: 42 }),
     }),
@@ -155,86 +181,15 @@ export const experimentSchema = obj(
   { required: ['data', 'features', 'tasks'] },
 );
 
-// ---- resolved types ----------------------------------------------------------------------------
+// ---- resolved types (after defaults are filled in) ----------------------------------------------
 
-export interface OptimizerConfig {
-  type: 'adam' | 'adagrad' | 'sgd';
-  lr: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  initial_accumulator: number;
-}
-export type LossConfig =
-  | { type: 'pointwise'; weight: number }
-  | { type: 'listwise'; weight: number }
-  | { type: 'distill'; weight: number; teacher: string; temperature: number };
-export interface FeatureConfig {
-  name: string;
-  column?: string;
-  type: 'categorical' | 'list' | 'numeric';
-  buckets?: number;
-  vocab?: string;
-  max_len: number;
-  pooling: 'sum' | 'mean';
-  dim?: number;
-  transform: 'none' | 'log1p';
-}
-export interface TaskConfig {
-  name: string;
-  label: LabelName;
-  sample_space: Stage[];
-  weight: number;
-  pos_weight: number;
-  losses: LossConfig[];
-}
-export interface ModelConfig {
-  type: string;
-  embedding_dim: number;
-  [param: string]: unknown;
-}
-export interface ExperimentConfig {
-  name: string;
-  description?: string;
-  data: {
-    train: string | string[];
-    validation: string | string[] | null;
-    eval: string | string[] | null;
-    format: 'auto' | 'parquet' | 'arrow';
-    columns: {
-      request: string | null;
-      user: string | null;
-      stage: string | null;
-      labels: Record<string, string>;
-      teacher: Record<string, string>;
-      truth: Record<string, string>;
-    };
-    stage_values: Record<string, string | number>;
-    read_batch_rows: number;
-  };
-  features: FeatureConfig[];
-  tasks: TaskConfig[];
-  model: ModelConfig;
-  sampling: { ranking_candidates: number | null; prerank_candidates: number | null };
-  train: {
-    epochs: number;
-    batch_size: number;
-    shuffle: boolean;
-    shuffle_buffer: number;
-    optimizer: OptimizerConfig;
-    embedding_optimizer: OptimizerConfig | null;
-    grad_clip: number | null;
-    early_stopping: { metric: 'auc' | 'logloss'; task?: string; patience: number } | null;
-    log_every: number;
-  };
-  fusion: { mode: 'additive' | 'multiplicative'; weights: Record<string, number> };
-  eval: {
-    metrics: MetricName[];
-    ks: number[];
-    gauc_group: 'request' | 'user';
-    label_weights: Record<string, number>;
-    ash_target: 'all_purchase' | 'all_click';
-    batch_size: number;
-  };
-  runtime: { backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu'; threads: number | null; seed: number };
-}
+/** `name` is always set: loadConfig names the experiment after its file when the config does not. */
+export type ExperimentConfig = Omit<Infer<typeof experimentSchema>, 'name'> & { name: string };
+export type OptimizerConfig = ExperimentConfig['train']['optimizer'];
+export type LossConfig = Infer<typeof lossSchema>;
+export type FeatureConfig = ExperimentConfig['features'][number];
+export type TaskConfig = ExperimentConfig['tasks'][number];
+/** The model section: type, common parameters, and the model's own parameters (checked in models/). */
+export type ModelConfig = ExperimentConfig['model'];
+export type FusionConfig = ExperimentConfig['fusion'];
+export type EarlyStoppingConfig = NonNullable<ExperimentConfig['train']['early_stopping']>;

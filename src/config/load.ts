@@ -7,8 +7,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
 import { ConfigError } from '../base/errors.js';
-import { formatPath, validate, suggest, type Path, type SchemaIssue } from './schema.js';
-import { experimentSchema, type ExperimentConfig } from './experiment.js';
+import { check, formatPath, suggest, type Path, type SchemaIssue } from './schema.js';
+import { COMMON_MODEL_KEYS, experimentSchema, type ExperimentConfig } from './experiment.js';
+import { METRIC_DECLARATIONS, needsLabelWeights, needsRequests, needsUsers, reads } from './metrics.js';
 
 /** One layer of the merged config: a file of the extends chain, or the command-line overrides. */
 interface Layer {
@@ -29,6 +30,12 @@ export interface LoadedConfig {
 export interface LoadOptions {
   /** `path=value` strings from --set, applied in order after the files. */
   overrides?: string[];
+  /**
+   * A check of a higher layer run after the schema (app/load-experiment.ts checks the model's own
+   * parameters here): it returns the config with its part resolved and adds issues, which are
+   * located and reported like the schema's; it replaces the schema's issues about the model section.
+   */
+  refine?: (config: ExperimentConfig, issues: SchemaIssue[]) => ExperimentConfig;
 }
 
 function readLayer(file: string): Layer {
@@ -57,9 +64,6 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   }
   return over === undefined ? base : over;
 }
-
-/** Model parameters every model type shares; the others belong to one type. */
-const COMMON_MODEL_KEYS = ['embedding_dim', 'activation', 'batch_norm', 'dropout'];
 
 /**
  * When a layer switches `model.type`, parameters inherited for the old type mean nothing to the new
@@ -186,16 +190,35 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
     }
     layers.unshift(overrideLayer);
   }
-  merged.name ??= path.basename(top).replace(/\.(ya?ml)$/i, '');
+  const fileName = path.basename(top).replace(/\.(ya?ml)$/i, '');
+  merged.name ??= fileName;
 
   const issues: SchemaIssue[] = [];
-  const config = validate(experimentSchema, merged, [], issues) as ExperimentConfig;
+  const checked = check(experimentSchema, merged, [], issues);
+  let config: ExperimentConfig = { ...checked, name: checked.name ?? fileName };
+  const sectionNotMapping = issues.some((i) => i.path.length === 1 && i.path[0] === 'model');
+  if (opts.refine && !sectionNotMapping) {
+    // The refining step checks the whole model section again (type, common and own parameters), so
+    // it reports the section's problems once, with the list of every key allowed for the type.
+    const others = issues.filter((i) => i.path[0] !== 'model');
+    issues.length = 0;
+    issues.push(...others);
+    config = opts.refine(config, issues);
+    sortBySection(issues);
+  }
   if (issues.length === 0) crossChecks(config, issues);
   if (issues.length > 0) {
     const lines = issues.map((i) => `${locate(layers, i.path)}: ${formatPath(i.path)}: ${i.message}`);
     throw new ConfigError(lines.length === 1 ? lines[0]! : `${lines.length} problems in the config:\n  ${lines.join('\n  ')}`);
   }
   return { config, file: top, chain: layers.filter((l) => l.doc).map((l) => l.source) };
+}
+
+/** Puts issues in the order of the schema's sections (unknown top-level keys first), as one validation pass reports them. */
+function sortBySection(issues: SchemaIssue[]): void {
+  const order = Object.keys(experimentSchema.fields);
+  const rank = (i: SchemaIssue) => order.indexOf(String(i.path[0]));
+  issues.sort((a, b) => rank(a) - rank(b)); // stable: keeps the order within a section
 }
 
 function absolutizeDataPaths(value: Record<string, unknown>, dir: string): void {
@@ -257,19 +280,39 @@ function crossChecks(c: ExperimentConfig, issues: SchemaIssue[]): void {
       add(['fusion', 'weights', k], `no task named \`${k}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; tasks: ${taskNames.join(', ')}`);
     }
   }
-  if (c.eval.metrics.includes('wrecall')) for (const k of Object.keys(c.eval.label_weights)) {
+  metricChecks(c, add);
+}
+
+/** What the asked-for metrics and the early-stopping metric need, read from their declarations. */
+function metricChecks(c: ExperimentConfig, add: (p: Path, message: string) => void): void {
+  const wanted = c.eval.metrics;
+  const group = c.eval.gauc_group;
+  const cols = c.data.columns;
+  const labelCols = Object.keys(cols.labels);
+  if (wanted.some(needsLabelWeights)) for (const k of Object.keys(c.eval.label_weights)) {
     if (!labelCols.includes(k) && k !== 'exposure') add(['eval', 'label_weights', k], `label \`${k}\` has no column under data.columns.labels (weights of Weighted Recall@K)`);
   }
+  const needRequest = [...new Set(wanted)].filter((m) => needsRequests(m, group));
+  if (needRequest.length && !cols.request) {
+    const names = needRequest.map((m) => (reads(m, 'groups') ? `${m} by request` : m));
+    add(['eval', 'metrics'], `${listText(names)} ${names.length > 1 ? 'need' : 'needs'} data.columns.request (or drop them from eval.metrics)`);
+  }
+  if (wanted.some((m) => needsUsers(m, group)) && !cols.user) add(['eval', 'gauc_group'], 'gAUC by user needs data.columns.user');
+
   const es = c.train.early_stopping;
-  if (es) {
-    if (es.task !== undefined && !taskNames.includes(es.task)) add(['train', 'early_stopping', 'task'], `no task named \`${es.task}\`; tasks: ${taskNames.join(', ')}`);
-    if (!c.data.validation) add(['train', 'early_stopping'], 'early stopping needs data.validation');
-  }
-  const needsRequest = c.eval.metrics.some((m) => m === 'recall' || m === 'wrecall' || m === 'ash' || m === 'online' || (m === 'gauc' && c.eval.gauc_group === 'request'));
-  if (needsRequest && !c.data.columns.request) {
-    add(['eval', 'metrics'], 'gAUC by request, recall, wrecall, ash and online need data.columns.request (or drop them from eval.metrics)');
-  }
-  if (c.eval.metrics.includes('gauc') && c.eval.gauc_group === 'user' && !c.data.columns.user) {
-    add(['eval', 'gauc_group'], 'gAUC by user needs data.columns.user');
-  }
+  if (!es) return;
+  const taskNames = c.tasks.map((t) => t.name);
+  if (es.task !== undefined && !taskNames.includes(es.task)) add(['train', 'early_stopping', 'task'], `no task named \`${es.task}\`; tasks: ${taskNames.join(', ')}`);
+  if (!c.data.validation) add(['train', 'early_stopping'], 'early stopping needs data.validation');
+  const decl = METRIC_DECLARATIONS[es.metric];
+  if (!decl.perTask && es.task !== undefined) add(['train', 'early_stopping', 'task'], `\`${es.metric}\` is a metric of the fused ranking and has no task; drop the task`);
+  if (decl.hasK && es.k === undefined) add(['train', 'early_stopping', 'k'], `\`${es.metric}\` is reported per K: set train.early_stopping.k (eval.ks: ${c.eval.ks.join(', ')})`);
+  if (!decl.hasK && es.k !== undefined) add(['train', 'early_stopping', 'k'], `\`${es.metric}\` takes no k`);
+  if (needsRequests(es.metric, group) && !cols.request) add(['train', 'early_stopping', 'metric'], `\`${es.metric}\` needs data.columns.request`);
+  if (needsUsers(es.metric, group) && !cols.user) add(['train', 'early_stopping', 'metric'], `\`${es.metric}\` by user needs data.columns.user`);
+}
+
+/** `a, b and c`. */
+function listText(items: string[]): string {
+  return items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}` : items.join('');
 }

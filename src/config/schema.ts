@@ -26,39 +26,42 @@ export interface BooleanSchema extends Base {
   kind: 'boolean';
   default?: boolean;
 }
-export interface ArraySchema extends Base {
+export interface ArraySchema<I extends Schema = Schema> extends Base {
   kind: 'array';
-  items: Schema;
+  items: I;
   minItems?: number;
   default?: unknown[];
 }
-export interface ObjectSchema extends Base {
+export type Fields = Record<string, Schema>;
+export interface ObjectSchema<F extends Fields = Fields> extends Base {
   kind: 'object';
-  fields: Record<string, Schema>;
+  fields: F;
   required?: readonly string[];
+  /** Keys not in `fields` are kept unchecked (a later step validates them, e.g. model parameters). */
+  open?: boolean;
 }
 /** An open map from user-chosen names (task names, label names) to values of one schema. */
-export interface RecordSchema extends Base {
+export interface RecordSchema<V extends Schema = Schema> extends Base {
   kind: 'record';
-  values: Schema;
+  values: V;
   default?: Record<string, unknown>;
 }
 /** Either of several shapes, tried in order (e.g. one file or a list of files). */
-export interface UnionSchema extends Base {
+export interface UnionSchema<O extends readonly Schema[] = readonly Schema[]> extends Base {
   kind: 'union';
-  options: Schema[];
+  options: O;
   default?: unknown;
 }
 /** Objects told apart by a tag key (e.g. model `type`), each with its own fields. */
-export interface TaggedSchema extends Base {
+export interface TaggedSchema<T extends string = string, V extends Record<string, ObjectSchema> = Record<string, ObjectSchema>> extends Base {
   kind: 'tagged';
-  tag: string;
-  variants: Record<string, ObjectSchema>;
+  tag: T;
+  variants: V;
   defaultTag?: string;
 }
-export interface NullableSchema extends Base {
+export interface NullableSchema<I extends Schema = Schema> extends Base {
   kind: 'nullable';
-  inner: Schema;
+  inner: I;
   default?: null;
 }
 
@@ -73,42 +76,87 @@ export type Schema =
   | TaggedSchema
   | NullableSchema;
 
+// ---- inferred types -------------------------------------------------------------------------
+// The TypeScript type of a value after validation (defaults filled in), computed from the schema so
+// that the config types have one source. Builders below keep the literal facts Infer reads: enum
+// values, which keys are required, which have a default.
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** Whether validation always fills the value in (a default, an object built from its fields, a default tag). */
+type AlwaysPresent<S> = S extends { kind: 'object' }
+  ? true
+  : S extends { kind: 'tagged'; defaultTag: string }
+    ? true
+    : S extends { default: infer D }
+      ? [D] extends [undefined]
+        ? false
+        : true
+      : false;
+
+type RequiredKeys<S> = S extends { required: readonly (infer R)[] } ? R : never;
+type PresentKeys<F, R> = { [K in keyof F]: K extends R ? K : AlwaysPresent<F[K]> extends true ? K : never }[keyof F];
+
+type InferFields<F, R, Open> = Simplify<
+  { [K in PresentKeys<F, R>]: Infer<F[K]> } & { [K in Exclude<keyof F, PresentKeys<F, R>>]?: Infer<F[K]> } & (Open extends true
+      ? { [key: string]: unknown }
+      : unknown)
+>;
+type InferObject<S> = S extends { fields: infer F } ? InferFields<F, RequiredKeys<S>, S extends { open: true } ? true : false> : never;
+
+export type Infer<S> = [Schema] extends [S] // the wide Schema type (a field of an untyped schema): nothing to infer
+  ? unknown
+  : S extends { kind: 'number' }
+  ? number
+  : S extends { kind: 'string'; enum: readonly (infer E)[] }
+    ? E
+    : S extends { kind: 'string' }
+      ? string
+      : S extends { kind: 'boolean' }
+        ? boolean
+        : S extends { kind: 'nullable'; inner: infer I }
+          ? Infer<I> | null
+          : S extends { kind: 'array'; items: infer I }
+            ? Infer<I>[]
+            : S extends { kind: 'record'; values: infer V }
+              ? Record<string, Infer<V>>
+              : S extends { kind: 'union'; options: infer O extends readonly unknown[] }
+                ? Infer<O[number]>
+                : S extends { kind: 'tagged'; tag: infer T extends string; variants: infer V }
+                  ? { [K in keyof V & string]: Simplify<{ [P in T]: K } & InferObject<V[K]>> }[keyof V & string]
+                  : S extends { kind: 'object' }
+                    ? InferObject<S>
+                    : unknown;
+
 // ---- builders -------------------------------------------------------------------------------
 
-export const num = (o: Omit<NumberSchema, 'kind'> = {}): NumberSchema => ({ kind: 'number', ...o });
-export const int = (o: Omit<NumberSchema, 'kind' | 'integer'> = {}): NumberSchema => ({ kind: 'number', integer: true, ...o });
-export const str = (o: Omit<StringSchema, 'kind'> = {}): StringSchema => ({ kind: 'string', ...o });
-export const oneOf = (values: readonly string[], o: Omit<StringSchema, 'kind' | 'enum'> = {}): StringSchema => ({
-  kind: 'string',
-  enum: values,
-  ...o,
-});
-export const bool = (o: Omit<BooleanSchema, 'kind'> = {}): BooleanSchema => ({ kind: 'boolean', ...o });
-export const arr = (items: Schema, o: Omit<ArraySchema, 'kind' | 'items'> = {}): ArraySchema => ({ kind: 'array', items, ...o });
-export const obj = (
-  fields: Record<string, Schema>,
-  o: Omit<ObjectSchema, 'kind' | 'fields'> = {},
-): ObjectSchema => ({ kind: 'object', fields, ...o });
-export const record = (values: Schema, o: Omit<RecordSchema, 'kind' | 'values'> = {}): RecordSchema => ({
-  kind: 'record',
-  values,
-  ...o,
-});
-export const union = (options: Schema[], o: Omit<UnionSchema, 'kind' | 'options'> = {}): UnionSchema => ({
-  kind: 'union',
-  options,
-  ...o,
-});
-export const tagged = (
-  tag: string,
-  variants: Record<string, ObjectSchema>,
-  o: Omit<TaggedSchema, 'kind' | 'tag' | 'variants'> = {},
-): TaggedSchema => ({ kind: 'tagged', tag, variants, ...o });
-export const nullable = (inner: Schema, o: Omit<NullableSchema, 'kind' | 'inner'> = {}): NullableSchema => ({
-  kind: 'nullable',
-  inner,
-  ...o,
-});
+type Options<S extends Schema, K extends keyof S = never> = Omit<S, 'kind' | K>;
+
+/** A schema node from its fixed part and the caller's options, keeping the options' exact type. */
+const node = <const B extends object, O>(base: B, o: O | undefined): B & O => Object.assign({}, base, o);
+
+export const num = <O extends Options<NumberSchema> = {}>(o?: O): NumberSchema & O => node({ kind: 'number' }, o);
+export const int = <O extends Options<NumberSchema, 'integer'> = {}>(o?: O): NumberSchema & O => node({ kind: 'number', integer: true }, o);
+export const str = <O extends Options<StringSchema, 'enum'> = {}>(o?: O): StringSchema & O => node({ kind: 'string' }, o);
+/** A string out of `values`; pass an `as const` tuple (or a literal list) to get a union of literals. */
+export const oneOf = <const V extends readonly string[], O extends Options<StringSchema, 'enum'> = {}>(
+  values: V,
+  o?: O,
+): StringSchema & { enum: V } & O => node({ kind: 'string', enum: values }, o);
+export const bool = <O extends Options<BooleanSchema> = {}>(o?: O): BooleanSchema & O => node({ kind: 'boolean' }, o);
+export const arr = <I extends Schema, O extends Options<ArraySchema, 'items'> = {}>(items: I, o?: O): ArraySchema<I> & O => node({ kind: 'array', items }, o);
+export const obj = <F extends Fields, const O extends Omit<Options<ObjectSchema, 'fields'>, 'required'> & { required?: readonly (keyof F & string)[] } = {}>(
+  fields: F,
+  o?: O,
+): ObjectSchema<F> & O => node({ kind: 'object', fields }, o);
+export const record = <V extends Schema, O extends Options<RecordSchema, 'values'> = {}>(values: V, o?: O): RecordSchema<V> & O => node({ kind: 'record', values }, o);
+export const union = <const Opts extends readonly Schema[], O extends Options<UnionSchema, 'options'> = {}>(options: Opts, o?: O): UnionSchema<Opts> & O => node({ kind: 'union', options }, o);
+export const tagged = <T extends string, V extends Record<string, ObjectSchema>, O extends Options<TaggedSchema, 'tag' | 'variants'> = {}>(
+  tag: T,
+  variants: V,
+  o?: O,
+): TaggedSchema<T, V> & O => node({ kind: 'tagged', tag, variants }, o);
+export const nullable = <I extends Schema, O extends Options<NullableSchema, 'inner'> = {}>(inner: I, o?: O): NullableSchema<I> & O => node({ kind: 'nullable', inner }, o);
 
 // ---- validation -----------------------------------------------------------------------------
 
@@ -245,11 +293,7 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
       const tagValue = value[schema.tag] ?? schema.defaultTag;
       const names = Object.keys(schema.variants);
       if (typeof tagValue !== 'string' || !(tagValue in schema.variants)) {
-        const hint = typeof tagValue === 'string' ? suggest(tagValue, names) : undefined;
-        issues.push({
-          path: [...path, schema.tag],
-          message: `expected one of ${names.map((n) => `\`${n}\``).join(', ')}, found ${typeof tagValue === 'string' ? JSON.stringify(tagValue) : describe(tagValue)}${hint ? ` (did you mean \`${hint}\`?)` : ''}`,
-        });
+        issues.push({ path: [...path, schema.tag], message: unknownTagMessage(tagValue, names) });
         return value;
       }
       const variant = schema.variants[tagValue]!;
@@ -268,6 +312,21 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
   }
 }
 
+/**
+ * `validate` with the result typed from the schema: the one place where the checked value becomes
+ * its inferred type (meaningful only when no issue was added).
+ */
+export function check<S extends Schema>(schema: S, value: unknown, path: Path, issues: SchemaIssue[]): Infer<S> {
+  return validate(schema, value, path, issues) as Infer<S>;
+}
+
+/** The message for a tag (e.g. a model type) that names none of the variants, with a did-you-mean hint. */
+export function unknownTagMessage(tagValue: unknown, names: readonly string[]): string {
+  const hint = typeof tagValue === 'string' ? suggest(tagValue, names) : undefined;
+  const found = typeof tagValue === 'string' ? JSON.stringify(tagValue) : describe(tagValue);
+  return `expected one of ${names.map((n) => `\`${n}\``).join(', ')}, found ${found}${hint ? ` (did you mean \`${hint}\`?)` : ''}`;
+}
+
 function validateFields(
   schema: ObjectSchema,
   value: Record<string, unknown>,
@@ -277,7 +336,7 @@ function validateFields(
   const out: Record<string, unknown> = {};
   const known = Object.keys(schema.fields);
   for (const key of Object.keys(value)) {
-    if (!(key in schema.fields)) {
+    if (!(key in schema.fields) && !schema.open) {
       const hint = suggest(key, known);
       issues.push({
         path: [...path, key],
@@ -294,6 +353,7 @@ function validateFields(
     if (v === undefined && !hasDefault(fieldSchema)) continue;
     out[key] = validate(fieldSchema, v, [...path, key], issues);
   }
+  if (schema.open) for (const [key, v] of Object.entries(value)) if (!(key in schema.fields)) out[key] = v;
   return out;
 }
 
@@ -301,56 +361,4 @@ function hasDefault(s: Schema): boolean {
   if (s.kind === 'object') return true; // objects are filled from their fields' defaults
   if (s.kind === 'tagged') return s.defaultTag !== undefined;
   return 'default' in s && s.default !== undefined;
-}
-
-// ---- JSON Schema ----------------------------------------------------------------------------
-
-export function toJsonSchema(s: Schema): Record<string, unknown> {
-  const common: Record<string, unknown> = {};
-  if (s.description) common.description = s.description;
-  if ('default' in s && s.default !== undefined) common.default = s.default;
-  switch (s.kind) {
-    case 'number': {
-      const out: Record<string, unknown> = { type: s.integer ? 'integer' : 'number', ...common };
-      if (s.min !== undefined) out.minimum = s.min;
-      if (s.max !== undefined) out.maximum = s.max;
-      if (s.above !== undefined) out.exclusiveMinimum = s.above;
-      return out;
-    }
-    case 'string':
-      return s.enum ? { type: 'string', enum: [...s.enum], ...common } : { type: 'string', ...common };
-    case 'boolean':
-      return { type: 'boolean', ...common };
-    case 'nullable':
-      return { anyOf: [toJsonSchema(s.inner), { type: 'null' }], ...common };
-    case 'array': {
-      const out: Record<string, unknown> = { type: 'array', items: toJsonSchema(s.items), ...common };
-      if (s.minItems !== undefined) out.minItems = s.minItems;
-      return out;
-    }
-    case 'record':
-      return { type: 'object', additionalProperties: toJsonSchema(s.values), ...common };
-    case 'object':
-      return objectJson(s, common);
-    case 'union':
-      return { anyOf: s.options.map(toJsonSchema), ...common };
-    case 'tagged':
-      return {
-        ...common,
-        oneOf: Object.entries(s.variants).map(([name, v]) => {
-          const o = objectJson(v, v.description ? { description: v.description } : {});
-          (o.properties as Record<string, unknown>)[s.tag] = { const: name };
-          if (s.defaultTag !== name) o.required = [...((o.required as string[]) ?? []), s.tag];
-          return o;
-        }),
-      };
-  }
-}
-
-function objectJson(s: ObjectSchema, common: Record<string, unknown>): Record<string, unknown> {
-  const properties: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s.fields)) properties[k] = toJsonSchema(v);
-  const out: Record<string, unknown> = { type: 'object', properties, additionalProperties: false, ...common };
-  if (s.required?.length) out.required = [...s.required];
-  return out;
 }

@@ -5,16 +5,13 @@
 import type { ExperimentConfig } from '../config/experiment.js';
 import { STAGES } from '../config/experiment.js';
 import { log } from '../base/log.js';
-import { fuseScores } from '../metrics/fusion.js';
+import { fuseScores, type FusionSpec } from '../metrics/fusion.js';
 import { itemWeights, rankWithinGroups } from '../metrics/ranking.js';
 import { simulatedPurchasesAtK } from '../metrics/online.js';
 import { evaluateMetrics, type EvalInput, type MetricRecord } from '../metrics/registry.js';
 import type { EncodedBatch } from '../data/encode.js';
 
-export interface Fusion {
-  mode: 'additive' | 'multiplicative';
-  weights: Record<string, number>;
-}
+export type Fusion = FusionSpec;
 
 export function sampleSpaceMask(config: ExperimentConfig, rows: EncodedBatch, taskIndex: number): Uint8Array {
   const allowed = config.tasks[taskIndex]!.sample_space.map((s) => STAGES.indexOf(s));

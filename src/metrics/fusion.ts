@@ -5,14 +5,15 @@
  * Tasks missing from the weights get weight 1.
  */
 import { UsageError } from '../base/errors.js';
+import { FUSION_MODES, type FusionConfig, type FusionMode } from '../config/experiment.js';
 
-export type FusionMode = 'additive' | 'multiplicative';
-export const FUSION_MODES: readonly FusionMode[] = ['additive', 'multiplicative'];
+export { FUSION_MODES, type FusionMode } from '../config/experiment.js';
 
-export interface FusionSpec {
-  mode: FusionMode;
-  /** Weight per task name; tasks not named get 1. */
-  weights: Record<string, number>;
+/** A fusion: the config's `fusion` section, or a --fusion spec (mode, weight per task name; tasks not named get 1). */
+export type FusionSpec = FusionConfig;
+
+function isFusionMode(mode: string): mode is FusionMode {
+  return (FUSION_MODES as readonly string[]).includes(mode);
 }
 
 /** Lower clip for multiplicative fusion, so that log p is finite. */
@@ -30,8 +31,8 @@ export function fuseScores(
 ): Float64Array {
   const tasks = Object.keys(probsByTask);
   if (tasks.length === 0) throw new UsageError('score fusion needs at least one task');
-  if (mode !== 'additive' && mode !== 'multiplicative') {
-    throw new UsageError(`unknown fusion mode \`${String(mode)}\`; expected additive or multiplicative`);
+  if (!isFusionMode(mode)) {
+    throw new UsageError(`unknown fusion mode \`${String(mode)}\`; expected ${FUSION_MODES.join(' or ')}`);
   }
   for (const name of Object.keys(weights)) {
     if (!tasks.includes(name)) {
@@ -73,11 +74,11 @@ export function parseFusionSpec(spec: string): FusionSpec {
   const bad = (what: string): UsageError => new UsageError(`invalid fusion spec "${spec}": ${what} (${SPEC_EXAMPLE})`);
   const colon = spec.indexOf(':');
   const modeText = (colon === -1 ? spec : spec.slice(0, colon)).trim();
-  if (modeText === '') throw bad('missing mode; expected additive or multiplicative');
-  if (modeText !== 'additive' && modeText !== 'multiplicative') {
+  if (modeText === '') throw bad(`missing mode; expected ${FUSION_MODES.join(' or ')}`);
+  if (!isFusionMode(modeText)) {
     const lower = modeText.toLowerCase();
     const hint = FUSION_MODES.find((m) => m.startsWith(lower.slice(0, 3)));
-    throw bad(`unknown mode "${modeText}"; expected additive or multiplicative${hint ? ` (did you mean ${hint}?)` : ''}`);
+    throw bad(`unknown mode "${modeText}"; expected ${FUSION_MODES.join(' or ')}${hint ? ` (did you mean ${hint}?)` : ''}`);
   }
   const weights: Record<string, number> = {};
   if (colon !== -1) {

@@ -12,8 +12,12 @@
  *
  * Sharing: the fused ranking is computed once for all @K metrics; per task, AUC and gAUC share one
  * sort of the task's probabilities.
+ *
+ * What each metric needs, its direction and whether it applies to validation are declared in
+ * config/metrics.ts (the config checks them too); each entry here is that declaration plus `compute`.
+ * A new metric: declare it there, implement it here.
  */
-import type { MetricName } from '../config/experiment.js';
+import { INPUT_SOURCES, isMetricName, METRIC_DECLARATIONS, METRICS, type MetricDeclaration, type MetricInput, type MetricName } from '../config/metrics.js';
 import { DataError, UsageError } from '../base/errors.js';
 import { aucFromSorted, gaucFromPartition, logloss } from './classification.js';
 import { simulatedPurchasesAtK, type OnlineInputs } from './online.js';
@@ -31,7 +35,7 @@ import {
   type WeightArray,
 } from './ranking.js';
 
-export type { MetricName } from '../config/experiment.js';
+export { appliesToValidation, direction, type MetricDeclaration, type MetricInput, type MetricName } from '../config/metrics.js';
 
 /** One line of metrics.json (DESIGN §8). `k` only for @K metrics, `variant` only for wrecall/ash. */
 export interface MetricRecord {
@@ -76,36 +80,61 @@ export interface EvalInput {
   online?: OnlineInputs;
 }
 
+/** The non-task inputs a metric may declare, as evaluateMetrics provides them. */
+interface SharedInputs {
+  fused: ScoreArray;
+  requests: Int32Array;
+  groups: Int32Array;
+  label_weights: WeightArray;
+  ash_targets: LabelArray;
+  truth: OnlineInputs;
+}
+type SharedInput = keyof SharedInputs;
+
+const SHARED_INPUTS: { [K in SharedInput]: (input: EvalInput) => SharedInputs[K] | undefined } = {
+  fused: (i) => i.fused,
+  requests: (i) => i.requests,
+  groups: (i) => ((i.gaucGroup ?? 'request') === 'user' ? i.users : i.requests),
+  label_weights: (i) => i.itemWeights,
+  ash_targets: (i) => i.ashTargets,
+  truth: (i) => i.online,
+};
+
+function isShared(input: MetricInput): input is SharedInput {
+  return input in SHARED_INPUTS;
+}
+
 /** Lazily computed values shared between metrics of one evaluateMetrics call. */
 export interface EvalContext {
   input: EvalInput;
   n: number;
   ks: readonly number[];
+  /** A declared input of metric `metric`; DataError naming where it comes from when it is missing. */
+  get<K extends SharedInput>(metric: string, what: K): SharedInputs[K];
   /** Ranking of all rows by the fused score within requests. */
-  fusedRanking(): RankedGroups;
+  fusedRanking(metric: string): RankedGroups;
   /** Row indices of a task's sample space, ascending probability. */
   taskOrder(task: string): Int32Array;
 }
 
-export interface MetricDefinition {
-  name: MetricName;
+/** A metric's declaration (config/metrics.ts) with its implementation attached. */
+export type MetricDefinition = MetricDeclaration & {
+  /** Derived from `direction` (report/ reads it). */
+  higherIsBetter: boolean;
   /** Whether it needs row groups: request ids (or user ids for gauc by user). */
   needsGroups: boolean;
-  /** Whether it is reported per K. */
-  hasK: boolean;
-  higherIsBetter: boolean;
-  /** Whether there is one record per task (else one for the fused ranking, task `fused`). */
-  perTask: boolean;
-  /** Variants reported for each K, in record order; absent: one plain record. */
-  variants?: readonly ('macro' | 'micro')[];
-  description: string;
   /** Computes this metric's records. */
   compute(ctx: EvalContext): MetricRecord[];
+};
+
+function define<M extends MetricName>(name: M, compute: (ctx: EvalContext) => MetricRecord[]) {
+  const d = METRIC_DECLARATIONS[name];
+  const inputs: readonly MetricInput[] = d.inputs;
+  return { ...d, higherIsBetter: d.direction === 'higher', needsGroups: inputs.includes('requests') || inputs.includes('groups'), compute };
 }
 
-function need<T>(value: T | undefined, metric: string, what: string): T {
-  if (value === undefined) throw new DataError(`metric \`${metric}\` needs ${what}`);
-  return value;
+function missing(metric: string, what: MetricInput): DataError {
+  return new DataError(`metric \`${metric}\` needs ${INPUT_SOURCES[what]}`);
 }
 
 function taskArrays(ctx: EvalContext, task: string): { probs: ScoreArray; labels: LabelArray; mask: Uint8Array | undefined } {
@@ -117,118 +146,52 @@ function taskArrays(ctx: EvalContext, task: string): { probs: ScoreArray; labels
   return { probs, labels, mask: input.masks?.[task] };
 }
 
-const MACRO_MICRO = ['macro', 'micro'] as const;
-
 export const METRIC_REGISTRY = {
-  auc: {
-    name: 'auc',
-    needsGroups: false,
-    hasK: false,
-    higherIsBetter: true,
-    perTask: true,
-    description: 'Exact tie-aware AUC (Mann-Whitney, average ranks) over the task sample space; NaN with one class.',
-    compute(ctx) {
-      return ctx.input.tasks.map((task) => {
-        const { probs, labels } = taskArrays(ctx, task);
-        return { name: 'auc', task, split: ctx.input.split, value: aucFromSorted(ctx.taskOrder(task), probs, labels) };
-      });
-    },
-  },
-  gauc: {
-    name: 'gauc',
-    needsGroups: true,
-    hasK: false,
-    higherIsBetter: true,
-    perTask: true,
-    description: 'AUC per request (or user), skipping groups with one class, weighted by group row count.',
-    compute(ctx) {
-      const by = ctx.input.gaucGroup ?? 'request';
-      const groups =
-        by === 'user'
-          ? need(ctx.input.users, 'gauc', 'user ids (data.columns.user) when grouping by user')
-          : need(ctx.input.requests, 'gauc', 'request ids (data.columns.request) when grouping by request');
-      const G = countGroups(groups);
-      return ctx.input.tasks.map((task) => {
-        const { probs, labels } = taskArrays(ctx, task);
-        const part = partitionByGroup(ctx.taskOrder(task), groups, G);
-        return { name: 'gauc', task, split: ctx.input.split, value: gaucFromPartition(part, probs, labels).value };
-      });
-    },
-  },
-  logloss: {
-    name: 'logloss',
-    needsGroups: false,
-    hasK: false,
-    higherIsBetter: false,
-    perTask: true,
-    description: 'Mean cross-entropy over the task sample space, probabilities clipped to [1e-7, 1-1e-7].',
-    compute(ctx) {
-      return ctx.input.tasks.map((task) => {
-        const { probs, labels, mask } = taskArrays(ctx, task);
-        return { name: 'logloss', task, split: ctx.input.split, value: logloss(probs, labels, mask) };
-      });
-    },
-  },
-  recall: {
-    name: 'recall',
-    needsGroups: true,
-    hasK: true,
-    higherIsBetter: true,
-    perTask: true,
-    description: "Recall@K per task: per request, share of the task's positives in the top K by fused score; mean over requests with a positive.",
-    compute(ctx) {
-      const ranked = ctx.fusedRanking();
-      const out: MetricRecord[] = [];
-      for (const task of ctx.input.tasks) {
-        const { labels } = taskArrays(ctx, task);
-        for (const { k, value } of recallFromRanking(ranked, labels, ctx.ks).perK) {
-          out.push({ name: 'recall', task, k, split: ctx.input.split, value });
-        }
+  auc: define('auc', (ctx) =>
+    ctx.input.tasks.map((task) => {
+      const { probs, labels } = taskArrays(ctx, task);
+      return { name: 'auc', task, split: ctx.input.split, value: aucFromSorted(ctx.taskOrder(task), probs, labels) };
+    }),
+  ),
+  gauc: define('gauc', (ctx) => {
+    const groups = ctx.get('gauc', 'groups');
+    const G = countGroups(groups);
+    return ctx.input.tasks.map((task) => {
+      const { probs, labels } = taskArrays(ctx, task);
+      const part = partitionByGroup(ctx.taskOrder(task), groups, G);
+      return { name: 'gauc', task, split: ctx.input.split, value: gaucFromPartition(part, probs, labels).value };
+    });
+  }),
+  logloss: define('logloss', (ctx) =>
+    ctx.input.tasks.map((task) => {
+      const { probs, labels, mask } = taskArrays(ctx, task);
+      return { name: 'logloss', task, split: ctx.input.split, value: logloss(probs, labels, mask) };
+    }),
+  ),
+  recall: define('recall', (ctx) => {
+    const ranked = ctx.fusedRanking('recall');
+    const out: MetricRecord[] = [];
+    for (const task of ctx.input.tasks) {
+      const { labels } = taskArrays(ctx, task);
+      for (const { k, value } of recallFromRanking(ranked, labels, ctx.ks).perK) {
+        out.push({ name: 'recall', task, k, split: ctx.input.split, value });
       }
-      return out;
-    },
-  },
-  wrecall: {
-    name: 'wrecall',
-    needsGroups: true,
-    hasK: true,
-    higherIsBetter: true,
-    perTask: false,
-    variants: MACRO_MICRO,
-    description:
-      'Weighted Recall@K of the fused ranking: W_i = sum_t w_t y_t; macro = mean over requests of top-K weight / request weight, micro = pooled. The project reading of the ResFlow paper.',
-    compute(ctx) {
-      const W = need(ctx.input.itemWeights, 'wrecall', 'item weights (eval.label_weights)');
-      return macroMicroRecords('wrecall', weightedRecallFromRanking(ctx.fusedRanking(), W, ctx.ks).perK, ctx.input.split);
-    },
-  },
-  ash: {
-    name: 'ash',
-    needsGroups: true,
-    hasK: true,
-    higherIsBetter: true,
-    perTask: false,
-    variants: MACRO_MICRO,
-    description: 'All-Scenario Hitrate@K of the fused ranking: share of all-scenario targets in the top K; macro over requests with targets, micro pooled.',
-    compute(ctx) {
-      const T = need(ctx.input.ashTargets, 'ash', 'all-scenario targets (eval.ash_target label column)');
-      return macroMicroRecords('ash', hitRateFromRanking(ctx.fusedRanking(), T, ctx.ks).perK, ctx.input.split);
-    },
-  },
-  online: {
-    name: 'online',
-    needsGroups: true,
-    hasK: true,
-    higherIsBetter: true,
-    perTask: false,
-    description:
-      'Simulated online outcome (synthetic data): expected purchases per request when the top K by fused score go through the simulated ranking stage and exposures.',
-    compute(ctx) {
-      const inputs = need(ctx.input.online, 'online', 'teacher_ctcvr and true relevances (data.columns.teacher.ctcvr, data.columns.truth.relevance_ctr/relevance_cvr)');
-      return simulatedPurchasesAtK(ctx.fusedRanking(), inputs, ctx.ks).map(({ k, value }) => ({ name: 'online', task: 'fused', k, split: ctx.input.split, value }));
-    },
-  },
-} as const satisfies Record<MetricName, MetricDefinition>;
+    }
+    return out;
+  }),
+  wrecall: define('wrecall', (ctx) => {
+    const W = ctx.get('wrecall', 'label_weights');
+    return macroMicroRecords('wrecall', weightedRecallFromRanking(ctx.fusedRanking('wrecall'), W, ctx.ks).perK, ctx.input.split);
+  }),
+  ash: define('ash', (ctx) => {
+    const T = ctx.get('ash', 'ash_targets');
+    return macroMicroRecords('ash', hitRateFromRanking(ctx.fusedRanking('ash'), T, ctx.ks).perK, ctx.input.split);
+  }),
+  online: define('online', (ctx) => {
+    const inputs = ctx.get('online', 'truth');
+    return simulatedPurchasesAtK(ctx.fusedRanking('online'), inputs, ctx.ks).map(({ k, value }) => ({ name: 'online', task: 'fused', k, split: ctx.input.split, value }));
+  }),
+} as const satisfies { [M in MetricName]: MetricDefinition & { name: M } };
 
 function macroMicroRecords(name: string, perK: ReadonlyArray<{ k: number; macro: number; micro: number }>, split: string): MetricRecord[] {
   const out: MetricRecord[] = [];
@@ -240,14 +203,12 @@ function macroMicroRecords(name: string, perK: ReadonlyArray<{ k: number; macro:
 }
 
 /** All metric names, in registry order. */
-export const METRIC_NAMES = Object.keys(METRIC_REGISTRY) as MetricName[];
+export const METRIC_NAMES: readonly MetricName[] = METRICS;
 
 /** The definition of metric `name`; UsageError listing the known names when there is none. */
 export function metricDefinition(name: string): MetricDefinition {
-  if (!Object.prototype.hasOwnProperty.call(METRIC_REGISTRY, name)) {
-    throw new UsageError(`unknown metric \`${name}\`; known metrics: ${METRIC_NAMES.join(', ')}`);
-  }
-  return METRIC_REGISTRY[name as MetricName];
+  if (!isMetricName(name)) throw new UsageError(`unknown metric \`${name}\`; known metrics: ${METRIC_NAMES.join(', ')}`);
+  return METRIC_REGISTRY[name];
 }
 
 /**
@@ -272,12 +233,13 @@ export function evaluateMetrics(input: EvalInput): MetricRecord[] {
     input,
     n,
     ks: input.ks,
-    fusedRanking() {
-      if (ranking === undefined) {
-        const fused = need(input.fused, 'recall, wrecall and ash', 'the fused score');
-        const requests = need(input.requests, 'recall, wrecall and ash', 'request ids (data.columns.request)');
-        ranking = rankWithinGroups(fused, requests);
-      }
+    get(metric, what) {
+      const value = SHARED_INPUTS[what](input);
+      if (value === undefined) throw missing(metric, what);
+      return value;
+    },
+    fusedRanking(metric) {
+      ranking ??= rankWithinGroups(ctx.get(metric, 'fused'), ctx.get(metric, 'requests'));
       return ranking;
     },
     taskOrder(task) {
@@ -290,6 +252,8 @@ export function evaluateMetrics(input: EvalInput): MetricRecord[] {
       return order;
     },
   };
+  // Every declared shared input is checked before any metric is computed.
+  for (const def of defs) for (const what of def.inputs) if (isShared(what)) ctx.get(def.name, what);
   const records: MetricRecord[] = [];
   for (const def of defs) records.push(...def.compute(ctx));
   return records;

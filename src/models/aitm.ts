@@ -15,9 +15,10 @@
  * step of the funnel scored above an earlier one. The paper uses weight 0.6; the default here is 0.3.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ModelBuilder } from './registry.js';
+import { arr, int, num } from '../config/schema.js';
 import { DenseBlock, LogitLayer, Mlp, type DenseOptions, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
-import { count, denseOptions, SeedBases, sizes } from './common.js';
+import { denseOptions, SeedBases } from './common.js';
+import { defineModel, modelParams } from './model.js';
 
 class AitModule {
   readonly transfer: DenseBlock;
@@ -58,43 +59,58 @@ class AitModule {
  * `ait_<task>/transfer/*` (h_{k-1}), `ait_<task>/{query,key,value}/kernel`.
  * `aux` holds each AIT module's attention weights as `ait_<task>` [B, 2].
  */
-export const aitm: ModelBuilder = (cfg, inputDim, tasks, params) => {
-  const opts = denseOptions(cfg);
-  const seeds = new SeedBases();
-  const hidden = sizes(cfg, 'hidden', [128, 64]);
-  const dim = count(cfg, 'attention_dim', 32);
-  const calibration = count(cfg, 'calibration_weight', 0.3);
-  const bodies = tasks.map((t) => new Mlp(params, `tower_${t}`, inputDim, hidden, opts, seeds.take()));
-  const towerDim = bodies[0]!.outDim || inputDim;
-  const aits = tasks.map((t, k) => (k === 0 ? null : new AitModule(params, `ait_${t}`, k === 1 ? towerDim : dim, towerDim, dim, opts, seeds.take())));
-  // Task 1's logit reads q_1; task k >= 2's reads the AIT output z_k.
-  const heads = tasks.map((t, k) => new LogitLayer(params, `tower_${t}/logit`, k === 0 ? towerDim : dim));
-  return {
-    type: 'aitm',
-    forward(x, ctx) {
-      const updates: StateUpdate[] = [];
-      const aux: Record<string, tf.Tensor> = {};
-      const logits: tf.Tensor1D[] = [];
-      let prev: tf.Tensor2D | null = null;
-      bodies.forEach((body, k) => {
-        const q = body.apply(x, ctx, updates);
-        let z = q;
-        const ait = aits[k];
-        if (ait && prev) {
-          const out = ait.apply(prev, q, ctx, updates);
-          z = out.z;
-          aux[`ait_${tasks[k]}`] = out.weights;
-        }
-        logits.push(heads[k]!.apply(z));
-        prev = z;
-      });
-      let extraLoss: tf.Scalar | undefined;
-      if (ctx.training && calibration > 0 && logits.length > 1) {
-        const probs = logits.map((z) => tf.sigmoid(z));
-        const terms = probs.slice(1).map((p, i) => tf.mean(tf.relu(tf.sub(p, probs[i]!))));
-        extraLoss = tf.mul(tf.addN(terms), calibration) as tf.Scalar;
-      }
-      return { logits, own: logits, updates, aux, ...(extraLoss ? { extraLoss } : {}) };
+export const aitm = defineModel({
+  name: 'aitm',
+  schema: modelParams(
+    {
+      hidden: arr(int({ min: 1 }), { default: [128, 64], description: 'Hidden sizes of every task tower.' }),
+      attention_dim: int({ min: 1, default: 32, description: 'Width of the query, key and value projections of the AIT module.' }),
+      calibration_weight: num({
+        min: 0,
+        default: 0.3,
+        description: 'Weight of the label-constraint loss mean(max(p_k - p_{k-1}, 0)) (the paper used 0.6); 0 turns it off.',
+      }),
     },
-  };
-};
+    'AITM (Xi et al., KDD 2021): a tower per task; for later tasks an attention module mixes the tower output with information transferred from the previous task; calibration loss keeps later funnel steps below earlier ones.',
+  ),
+  build(p, inputDim, tasks, params) {
+    const opts = denseOptions(p);
+    const seeds = new SeedBases();
+    const hidden = p.hidden;
+    const dim = p.attention_dim;
+    const calibration = p.calibration_weight;
+    const bodies = tasks.map((t) => new Mlp(params, `tower_${t}`, inputDim, hidden, opts, seeds.take()));
+    const towerDim = bodies[0]!.outDim || inputDim;
+    const aits = tasks.map((t, k) => (k === 0 ? null : new AitModule(params, `ait_${t}`, k === 1 ? towerDim : dim, towerDim, dim, opts, seeds.take())));
+    // Task 1's logit reads q_1; task k >= 2's reads the AIT output z_k.
+    const heads = tasks.map((t, k) => new LogitLayer(params, `tower_${t}/logit`, k === 0 ? towerDim : dim));
+    return {
+      type: 'aitm',
+      forward(x, ctx) {
+        const updates: StateUpdate[] = [];
+        const aux: Record<string, tf.Tensor> = {};
+        const logits: tf.Tensor1D[] = [];
+        let prev: tf.Tensor2D | null = null;
+        bodies.forEach((body, k) => {
+          const q = body.apply(x, ctx, updates);
+          let z = q;
+          const ait = aits[k];
+          if (ait && prev) {
+            const out = ait.apply(prev, q, ctx, updates);
+            z = out.z;
+            aux[`ait_${tasks[k]}`] = out.weights;
+          }
+          logits.push(heads[k]!.apply(z));
+          prev = z;
+        });
+        let extraLoss: tf.Scalar | undefined;
+        if (ctx.training && calibration > 0 && logits.length > 1) {
+          const probs = logits.map((z) => tf.sigmoid(z));
+          const terms = probs.slice(1).map((p, i) => tf.mean(tf.relu(tf.sub(p, probs[i]!))));
+          extraLoss = tf.mul(tf.addN(terms), calibration) as tf.Scalar;
+        }
+        return { logits, own: logits, updates, aux, ...(extraLoss ? { extraLoss } : {}) };
+      },
+    };
+  },
+});

@@ -3,28 +3,12 @@
  * of experts and per-task towers (hidden layers, then a logit).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ModelConfig } from '../config/experiment.js';
+import type { CommonModelParams } from './model.js';
 import { LogitLayer, Mlp, linear, type DenseOptions, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
 
-/** The common dense options (activation, batch norm, dropout) of a model section. */
-export function denseOptions(cfg: ModelConfig): DenseOptions {
-  return {
-    activation: cfg.activation as DenseOptions['activation'],
-    batchNorm: Boolean(cfg.batch_norm),
-    dropout: Number(cfg.dropout ?? 0),
-  };
-}
-
-/** A list of layer sizes from the config (validated by the schema). */
-export function sizes(cfg: ModelConfig, key: string, fallback: number[] = []): number[] {
-  const v = cfg[key];
-  return Array.isArray(v) ? (v as number[]) : fallback;
-}
-
-/** A count from the config (validated by the schema). */
-export function count(cfg: ModelConfig, key: string, fallback: number): number {
-  const v = cfg[key];
-  return typeof v === 'number' ? v : fallback;
+/** The common dense options (activation, batch norm, dropout) of a model's parameters. */
+export function denseOptions(p: CommonModelParams): DenseOptions {
+  return { activation: p.activation, batchNorm: p.batch_norm, dropout: p.dropout };
 }
 
 /**

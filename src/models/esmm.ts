@@ -5,9 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../base/errors.js';
-import type { ModelBuilder } from './registry.js';
+import { arr, int } from '../config/schema.js';
 import type { StateUpdate } from './layers.js';
-import { denseOptions, SeedBases, sizes, Tower } from './common.js';
+import { denseOptions, SeedBases, Tower } from './common.js';
+import { defineModel, modelParams } from './model.js';
 
 /** log(e^a + e^b), exact and smooth (both branches agree, with equal derivatives, at a = b). */
 function logAddExp(a: tf.Tensor1D, b: tf.Tensor1D): tf.Tensor1D {
@@ -36,24 +37,31 @@ export function logitOfProduct(z1: tf.Tensor1D, z2: tf.Tensor1D): tf.Tensor1D {
  * Parameters: `hidden` ([128, 64]) for both towers. Tasks: exactly two, in the order CTR, CTCVR.
  * Names: `tower_ctr/...`, `tower_cvr/...`. logits = [z_ctr, logit(pCTR pCVR)]; own = [z_ctr, z_cvr].
  */
-export const esmm: ModelBuilder = (cfg, inputDim, tasks, params) => {
-  if (tasks.length !== 2) {
-    throw new ConfigError(
-      `model.type: esmm needs exactly 2 tasks in the order CTR, CTCVR (pCTCVR = pCTR x pCVR), found ${tasks.length}${tasks.length ? ` (${tasks.join(', ')})` : ''}`,
-    );
-  }
-  const opts = denseOptions(cfg);
-  const seeds = new SeedBases();
-  const hidden = sizes(cfg, 'hidden', [128, 64]);
-  const ctr = new Tower(params, 'tower_ctr', inputDim, hidden, opts, seeds.take());
-  const cvr = new Tower(params, 'tower_cvr', inputDim, hidden, opts, seeds.take());
-  return {
-    type: 'esmm',
-    forward(x, ctx) {
-      const updates: StateUpdate[] = [];
-      const zCtr = ctr.apply(x, ctx, updates);
-      const zCvr = cvr.apply(x, ctx, updates);
-      return { logits: [zCtr, logitOfProduct(zCtr, zCvr)], own: [zCtr, zCvr], updates };
-    },
-  };
-};
+export const esmm = defineModel({
+  name: 'esmm',
+  schema: modelParams(
+    { hidden: arr(int({ min: 1 }), { default: [128, 64], description: 'Hidden sizes of the CTR and the CVR tower.' }) },
+    'ESMM (Ma et al., SIGIR 2018): CTR and CVR towers, pCTCVR = pCTR x pCVR; needs exactly two tasks in the order CTR, CTCVR (both over all exposures).',
+  ),
+  build(p, inputDim, tasks, params) {
+    if (tasks.length !== 2) {
+      throw new ConfigError(
+        `model.type: esmm needs exactly 2 tasks in the order CTR, CTCVR (pCTCVR = pCTR x pCVR), found ${tasks.length}${tasks.length ? ` (${tasks.join(', ')})` : ''}`,
+      );
+    }
+    const opts = denseOptions(p);
+    const seeds = new SeedBases();
+    const hidden = p.hidden;
+    const ctr = new Tower(params, 'tower_ctr', inputDim, hidden, opts, seeds.take());
+    const cvr = new Tower(params, 'tower_cvr', inputDim, hidden, opts, seeds.take());
+    return {
+      type: 'esmm',
+      forward(x, ctx) {
+        const updates: StateUpdate[] = [];
+        const zCtr = ctr.apply(x, ctx, updates);
+        const zCvr = cvr.apply(x, ctx, updates);
+        return { logits: [zCtr, logitOfProduct(zCtr, zCvr)], own: [zCtr, zCvr], updates };
+      },
+    };
+  },
+});

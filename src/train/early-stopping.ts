@@ -25,13 +25,17 @@ export interface EarlyStoppingState {
   badEpochs: number;
 }
 
-/** The record `train.early_stopping` names, resolved against the config (task, K, variant, direction). */
-export function monitorFor(config: ExperimentConfig, metric: string, task?: string): Monitor {
+/**
+ * The record `train.early_stopping` names, resolved against the config: the task (default the first;
+ * `fused` for metrics of the fused ranking), K (default the first of eval.ks), the first variant
+ * (macro) and the direction the metric declares.
+ */
+export function monitorFor(config: ExperimentConfig, metric: string, task?: string, k?: number): Monitor {
   const def = metricDefinition(metric);
   return {
     metric,
     task: def.perTask ? (task ?? config.tasks[0]!.name) : 'fused',
-    k: def.hasK ? config.eval.ks[0] : undefined,
+    k: def.hasK ? (k ?? config.eval.ks[0]) : undefined,
     variant: def.variants?.[0],
     higherIsBetter: def.higherIsBetter,
   };

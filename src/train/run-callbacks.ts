@@ -58,7 +58,7 @@ export function runCallbacks(trainer: Trainer, opts: RunCallbackOptions): Traine
   const stopper = es
     ? [
         new EarlyStopping({
-          monitor: monitorFor(trainer.bundle.config, es.metric, es.task),
+          monitor: monitorFor(trainer.bundle.config, es.metric, es.task, es.k),
           patience: es.patience,
           state: () => trainer.earlyStoppingState,
           restoreBest: () => loadModel(trainer.run.modelDir(), params, tables),

@@ -1,0 +1,81 @@
+/**
+ * What a model is to the rest of the code: a multi-task forward pass over the concatenated field
+ * embeddings, and a descriptor (name, parameter schema, builder) that the registry lists.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../base/errors.js';
+import { COMMON_MODEL_FIELDS, modelSectionSchema, type ModelConfig } from '../config/experiment.js';
+import { check, formatPath, obj, type Fields, type Infer, type ObjectSchema, type Path, type SchemaIssue } from '../config/schema.js';
+import type { ForwardContext, ParamStore, StateUpdate } from './layers.js';
+
+export interface ForwardResult {
+  /** One logit tensor [batch] per task, in config order; p_k = sigmoid(z_k). */
+  logits: tf.Tensor1D[];
+  /** Each task's own logit before any residual from earlier tasks (for inspection and tests). */
+  own: tf.Tensor1D[];
+  updates: StateUpdate[];
+  /**
+   * An extra training loss the model defines on its own outputs, already weighted (e.g. AITM's
+   * calibration term), returned only when `ctx.training`. The trainer adds it to the total loss.
+   */
+  extraLoss?: tf.Scalar;
+  /** Named intermediate tensors for inspection and tests (gate weights [B, experts], attention weights). */
+  aux?: Record<string, tf.Tensor>;
+}
+
+export interface MultiTaskModel {
+  readonly type: string;
+  forward(x: tf.Tensor2D, ctx: ForwardContext): ForwardResult;
+}
+
+/** Builds a model from the config's model section (its parameters are checked first). */
+export type ModelBuilder = (cfg: ModelConfig, inputDim: number, tasks: string[], params: ParamStore) => MultiTaskModel;
+
+/** The parameters every model shares, as its builder receives them. */
+export type CommonModelParams = Infer<ObjectSchema<typeof COMMON_MODEL_FIELDS>>;
+
+/** The schema of a model's parameters: the common ones, then `own`. */
+export function modelParams<F extends Fields>(own: F, description: string): ObjectSchema<typeof COMMON_MODEL_FIELDS & F> & { description: string } {
+  return obj({ ...COMMON_MODEL_FIELDS, ...own }, { description });
+}
+
+export interface ModelDescriptor {
+  readonly name: string;
+  /** Every parameter `model:` may hold besides `type` (common ones first), for validation and the JSON Schema. */
+  readonly schema: ObjectSchema;
+  /** Checks the parameters of `model` (a section of this type), adding issues under `path`; returns it with defaults filled in. */
+  resolve(model: ModelConfig, path: Path, issues: SchemaIssue[]): ModelConfig;
+  /** Builds the model; a ConfigError names the first bad parameter. */
+  build: ModelBuilder;
+}
+
+/**
+ * A descriptor from a parameter schema (see modelParams) and a builder whose parameters are typed by
+ * it. The builder may also be handed a section that was never resolved (a config loaded without the
+ * model step): its parameters are checked and defaulted here, so every path builds the same model.
+ */
+export function defineModel<S extends ObjectSchema>(spec: {
+  name: string;
+  schema: S;
+  build: (p: Infer<S>, inputDim: number, tasks: string[], params: ParamStore) => MultiTaskModel;
+}): ModelDescriptor {
+  const parse = (model: ModelConfig, path: Path, issues: SchemaIssue[]): Infer<S> => {
+    const { type: _type, ...rest } = model;
+    return check(spec.schema, rest, path, issues);
+  };
+  return {
+    name: spec.name,
+    schema: spec.schema,
+    resolve(model, path, issues) {
+      const params: unknown = parse(model, path, issues);
+      // Re-read through the section schema (already checked, so it adds nothing) to type the result.
+      return check(modelSectionSchema, Object.assign({ type: model.type }, params), path, []);
+    },
+    build(model, inputDim, tasks, params) {
+      const issues: SchemaIssue[] = [];
+      const p = parse(model, ['model'], issues);
+      if (issues.length > 0) throw new ConfigError(issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('\n'));
+      return spec.build(p, inputDim, tasks, params);
+    },
+  };
+}
