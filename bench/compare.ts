@@ -1,5 +1,5 @@
 /**
- * resflow vs PyTorch on the benchmark model of DESIGN §9 (issue 7): the same ResFlow model, data
+ * resflow vs PyTorch on the benchmark model of bench/reference-model.ts: the same ResFlow model, data
  * and batch size, trained and scored on this machine's CPU.
  *
  *   npm run bench:compare [-- --runs 3 --steps 40 --repeats 3]

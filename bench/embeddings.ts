@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark of the sparse embedding tables alone (lookup and lazy-Adam update) for the
- * DESIGN §9 model: 20 fields x vocabulary 10,000 x dim 16, batch 1024. Prints median ms per step
+ * The reference model (bench/reference-model.ts): 20 fields x vocabulary 10,000 x dim 16, batch 1024. Prints median ms per step
  * for the JavaScript kernels and the native ones (1 and 2 threads), each "warm" (steps back to
  * back, tables partly cached) and "cold" (64 MiB streamed through the caches before each call, as
  * the rest of a training step does), which is what a real step sees.

@@ -1,5 +1,5 @@
 /**
- * wasm kernel benchmark (DESIGN.md §9): ms per call, median of several runs, for
+ * wasm kernel benchmark (docs/domain.md, Facts about the platform): ms per call, median of several runs, for
  *  - matmul with a transposed input, with tfjs's own kernel ("before") and with resflow's
  *    explicit-transpose wrapper ("after"), on the brief's shape and on the gradient shapes that
  *    Dense layers produce (dx = dy·Wᵀ, dW = xᵀ·dy);

@@ -1,5 +1,5 @@
 /**
- * The reference model of DESIGN §9 shared by the speed benchmarks: 20 categorical fields,
+ * The reference model shared by the speed benchmarks: 20 categorical fields,
  * vocabulary 10,000, dimension 16, ResFlow towers 256 -> 128, 2 tasks, Adam; random batches.
  */
 import { validate, type SchemaIssue } from '../src/config/schema.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference of bench/train.ts's model, for `npm run bench:compare` (issue 7).
 
-Exactly the benchmark model of DESIGN §9: 20 categorical fields, vocabulary 10,000 each, embedding
+Exactly the benchmark model of bench/reference-model.ts: 20 categorical fields, vocabulary 10,000 each, embedding
 dim 16 (concatenated: 320 inputs), ResFlow with 2 tasks, per task a tower 320 -> 256 -> 128 -> 1 with
 ReLU; task 2's hidden outputs get task 1's added after activation (feature residual) and its logit
 gets task 1's logit (logit residual); BCE-with-logits per task (mean over the batch), summed;

@@ -1,5 +1,5 @@
 /**
- * Training and scoring throughput of the model of DESIGN §9: 20 categorical fields, vocabulary
+ * Training and scoring throughput of the reference model (bench/reference-model.ts): 20 categorical fields, vocabulary
  * 10,000, dimension 16, ResFlow towers 256 -> 128, 2 tasks, batch 1024, Adam, on in-memory
  * batches (so data reading is not measured). Prints medians of several runs.
  *

@@ -21,7 +21,7 @@ function inputs(z: number[], y: number[], req: number[], extra: Partial<LossInpu
 
 const listwise = (i: LossInputs) => lossRegistry.listwise(i, { type: 'listwise', weight: 1 }).dataSync()[0]!;
 
-/** Hand computation of DESIGN §4's multi-positive loss, normalised by counted positives. */
+/** Hand computation of the multi-positive loss of docs/domain.md (Samples and losses), normalised by counted positives. */
 function handListwise(z: number[], y: number[], req: number[]): number {
   let total = 0;
   let positives = 0;

@@ -154,6 +154,6 @@ export async function* parquetBatches(info: TableInfo, wanted: { name: string; k
   } finally {
     con.closeSync();
   }
-  // DuckDB can end a failing stream as if the file were complete (DESIGN §9).
+  // DuckDB can end a failing stream as if the file were complete (docs/domain.md, Facts about the platform).
   if (read !== info.rows) throw new DataError(`${info.file}: read ${read} rows but the file declares ${info.rows}; the file is truncated or corrupt`);
 }

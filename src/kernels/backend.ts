@@ -1,6 +1,6 @@
 /**
  * Backend selection for TensorFlow.js, and the kernels that make the `wasm` backend usable for
- * training (DESIGN.md §9).
+ * training (docs/domain.md, Facts about the platform).
  *
  * - `tensorflow`: `@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`. Both are optional and
  *   usually absent (they download libtensorflow at install time), so they are only ever loaded by a

@@ -1,5 +1,5 @@
 /**
- * Classification metrics over typed arrays: AUC, gAUC and LogLoss (DESIGN §6).
+ * Classification metrics over typed arrays: AUC, gAUC and LogLoss (docs/domain.md, Metrics).
  *
  * A row is positive when its label is > 0, negative otherwise. `mask` (1 = row belongs to the
  * task's sample space) restricts every metric to those rows; absent means all rows.

@@ -1,5 +1,5 @@
 /**
- * Score fusion (DESIGN §5): one ranking score per row from several task probabilities.
+ * Score fusion (docs/domain.md, Score fusion): one ranking score per row from several task probabilities.
  *   additive        s = sum_t a_t p_t
  *   multiplicative  s = prod_t p_t^{a_t}, computed as exp(sum_t a_t log p_t) with p clipped to [1e-7, 1]
  * Tasks missing from the weights get weight 1.

@@ -1,10 +1,10 @@
 /**
- * The metric registry: one definition per metric name (DESIGN §6, §8), and `evaluateMetrics`, which
+ * The metric registry: one definition per metric name (docs/domain.md, Metrics; src/runs/README.md), and `evaluateMetrics`, which
  * turns one split's predictions into the flat list of records written to metrics.json.
  *
  * Conventions of the records:
  * - `auc`, `gauc`, `logloss`: one record per task, over the task's sample space (its mask).
- * - `recall`: one record per task and K; rows are ranked by the *fused* score (DESIGN §6) and the
+ * - `recall`: one record per task and K; rows are ranked by the *fused* score (docs/domain.md, Metrics) and the
  *   pool is the request's whole candidate pool (no sample-space mask: evaluation scores every
  *   candidate); positives are the task's labels.
  * - `wrecall`, `ash`: task `fused`, one record per K and variant (`macro`, then `micro`).
@@ -37,7 +37,7 @@ import {
 
 export { appliesToValidation, direction, type MetricDeclaration, type MetricInput, type MetricName } from '../config/metrics.js';
 
-/** One line of metrics.json (DESIGN §8). `k` only for @K metrics, `variant` only for wrecall/ash. */
+/** One line of metrics.json (src/runs/README.md). `k` only for @K metrics, `variant` only for wrecall/ash. */
 export interface MetricRecord {
   name: string;
   /** A task name, or `fused` for metrics of the fused ranking. */

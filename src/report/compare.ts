@@ -1,5 +1,5 @@
 /**
- * `resflow compare`: runs side by side (DESIGN §6, §8). This module builds the comparison of loaded
+ * `resflow compare`: runs side by side (docs/domain.md, Metrics; src/runs/README.md). This module builds the comparison of loaded
  * runs (compare-runs.ts): its rows, columns, cells and p-values; compare-render.ts and plots.ts
  * show it, baseline.ts checks it.
  *

@@ -1,5 +1,5 @@
 /**
- * Metric tables of a run: metrics.json (flat records, DESIGN §8), metrics.csv and metrics.md.
+ * Metric tables of a run: metrics.json (flat records, src/runs/README.md), metrics.csv and metrics.md.
  * Records of other splits already in the run are kept; records of the same split are replaced.
  */
 import type { MetricRecord } from '../metrics/registry.js';

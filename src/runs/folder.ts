@@ -1,5 +1,5 @@
 /**
- * Run folders (DESIGN §8): runs/<experiment>/<version>/ with the resolved config, run.json,
+ * Run folders (the contract: src/runs/README.md): runs/<experiment>/<version>/ with the resolved config, run.json,
  * history.csv, metric tables and the model. Every file is written whole: to a temporary name,
  * then renamed, so a crash never leaves a half-written table.
  */

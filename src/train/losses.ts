@@ -1,6 +1,6 @@
 /**
  * The loss registry. Each loss maps one task's logits on a batch to a scalar; the trainer adds
- * them up with the task weight times the loss weight (DESIGN §4).
+ * them up with the task weight times the loss weight (docs/domain.md, Samples and losses).
  *
  * Per-request losses avoid gather/segment kernels: a one-hot request membership matrix S [Q, B]
  * turns per-request sums into matmuls (S · v) and broadcasts back with S^T, which every tfjs
