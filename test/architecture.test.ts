@@ -20,6 +20,8 @@ export const ROOM_RANK: Record<string, number> = {
   runs: 5,
   eval: 6,
   report: 6,
+  export: 6,
+  launchers: 6,
   train: 7,
   app: 8,
   cli: 9,

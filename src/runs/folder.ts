@@ -9,17 +9,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { version as resflowVersion } from '../base/version.js';
-import { writeAtomic } from './atomic.js';
-import { writeJsonFile } from './json-file.js';
 import { checkpointDir } from './checkpoint.js';
 import { runPath } from './layout.js';
 import { readRunConfig, writeRunConfig } from './run-config.js';
 import { readRunInfo, writeRunInfo, type RunInfo } from './run-info.js';
-
-// Kept so that callers importing these from folder.js keep working; new code imports the modules.
-export { writeAtomic } from './atomic.js';
-export { toCsv } from './csv.js';
-export type { RunInfo, RunStatus } from './run-info.js';
 
 export function configHash(config: ExperimentConfig): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 8);
@@ -93,16 +86,9 @@ export class RunFolder {
     return checkpointDir(this.dir);
   }
 
+  /** A path inside the run folder (for tests and tools; code names files through layout.ts). */
   path(name: string): string {
     return path.join(this.dir, name);
-  }
-
-  writeText(name: string, text: string): void {
-    writeAtomic(this.path(name), text);
-  }
-
-  writeJson(name: string, value: unknown): void {
-    writeJsonFile(this.path(name), value);
   }
 
   update(patch: Partial<RunInfo>): void {
