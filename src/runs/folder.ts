@@ -1,5 +1,5 @@
 /**
- * Run folders (DESIGN §8): runs/<experiment>/<version>/ with the resolved config, run.json,
+ * Run folders (README.md beside this file): runs/<experiment>/<version>/ with the resolved config, run.json,
  * history.csv, metric tables and the model. Every file is written whole: to a temporary name,
  * then renamed, so a crash never leaves a half-written table.
  */
@@ -13,7 +13,7 @@ import { writeAtomic } from './atomic.js';
 import { writeJsonFile } from './json-file.js';
 import { checkpointDir } from './checkpoint.js';
 import { runPath } from './layout.js';
-import { readRunConfig, writeRunConfig } from './run-config.js';
+import { readRunConfig, readRunConfigDocument, writeRunConfig, type ConfigLoader } from './run-config.js';
 import { readRunInfo, writeRunInfo, type RunInfo } from './run-info.js';
 
 // Kept so that callers importing these from folder.js keep working; new code imports the modules.
@@ -79,8 +79,14 @@ export class RunFolder {
     return new RunFolder(path.resolve(dir), readRunInfo(dir));
   }
 
-  config(): ExperimentConfig {
-    return readRunConfig(this.dir);
+  /** The run's config, checked like a user's (run-config.ts); `load` may add an upper layer's checks. */
+  config(load?: ConfigLoader): ExperimentConfig {
+    return readRunConfig(this.dir, load);
+  }
+
+  /** The run's config as a plain, unchecked mapping (for `resflow compare`). */
+  configDocument(): Record<string, unknown> {
+    return readRunConfigDocument(this.dir);
   }
 
   /** The trained model's folder. */
