@@ -1,7 +1,7 @@
 /**
- * Run folders (README.md beside this file): runs/<experiment>/<version>/ with the resolved config, run.json,
- * history.csv, metric tables and the model. Every file is written whole: to a temporary name,
- * then renamed, so a crash never leaves a half-written table.
+ * Run folders (README.md beside this file): runs/<experiment>/<version>/ with the resolved config,
+ * run.json, history.csv, metric tables and the model. Every file is written whole: to a temporary
+ * name, then renamed, so a crash never leaves a half-written table.
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
