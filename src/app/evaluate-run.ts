@@ -3,6 +3,7 @@
  * (with the oracle's beside them where the data has ground truth), and optionally save the
  * predictions and sweep fusion weights.
  */
+import { loadExperiment } from './load-experiment.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { RunFolder } from '../runs/folder.js';
 import { writeFusionGrid } from '../runs/metrics-files.js';
@@ -22,7 +23,7 @@ export interface LoadedRun {
 /** Opens a run folder, starts the backend and loads the run's trained model. */
 export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { backend?: string } = {}): Promise<LoadedRun> {
   const run = RunFolder.open(dir);
-  const config = run.config();
+  const config = run.config((file) => loadExperiment(file).config);
   await setupBackend(config, reporter, opts.backend);
   const { buildBundle } = await import('../models/bundle.js');
   const { loadModel } = await import('../runs/model-io.js');

@@ -2,9 +2,11 @@
  * The train use case: a new run from a config, or an interrupted run carried on from its
  * checkpoint; then the model's serving cost and, when the config has an eval split, its evaluation.
  */
+import { loadExperiment } from './load-experiment.js';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { Interrupted, UsageError } from '../base/errors.js';
 import { RunFolder } from '../runs/folder.js';
+import { hasCheckpoint, verifyCheckpoint } from '../runs/checkpoint.js';
 import type { HistoryRow } from '../train/callbacks.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { setupBackend } from './backend.js';
@@ -52,7 +54,9 @@ export async function modelCost(bundle: ModelBundle): Promise<ModelCost> {
 
 export async function trainRun(source: TrainSource, opts: TrainRunOptions, reporter: Reporter): Promise<TrainRunResult> {
   const resumed = 'resume' in source ? RunFolder.open(source.resume) : undefined;
-  const config = 'config' in source ? source.config : resumed!.config();
+  const config = 'config' in source ? source.config : resumed!.config((file) => loadExperiment(file).config);
+  // A damaged checkpoint is refused before anything in the run folder changes.
+  if (resumed && hasCheckpoint(resumed.dir)) verifyCheckpoint(resumed.dir);
   // Check every configured split's files and columns before a run folder exists, so a typo in
   // the config does not leave a failed run behind.
   const { openSplit } = await import('../data/encode.js');

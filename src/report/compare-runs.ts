@@ -67,7 +67,7 @@ export function resolveRunDirs(paths: readonly string[]): { runs: string[]; expe
 export function loadRun(dir: string): ComparedRun {
   const run = RunFolder.open(dir);
   // read as a plain mapping: configs of older runs may lack keys that the current schema has
-  const config = run.config() as unknown as Record<string, unknown>;
+  const config = run.configDocument();
   const flat = flattenConfig(config);
   const runtime = config['runtime'] as { seed?: unknown } | undefined;
   const seed = typeof runtime?.seed === 'number' ? runtime.seed : typeof run.info.seed === 'number' ? run.info.seed : null;

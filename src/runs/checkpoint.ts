@@ -3,12 +3,13 @@
  * state.json, the trainer's position, so an interrupted run resumes exactly. Removed when the run
  * finishes.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { DataError } from '../base/errors.js';
 import { writeAtomic } from './atomic.js';
 import type { HistoryRow } from './history.js';
-import { expectField, isNumber, isRecord, readJsonFile } from './json-file.js';
-import { checkpointStatePath, runPath } from './layout.js';
+import { fileRecord, folderVerifier, forgetFolder, verifyFolder, writeRecorded } from './integrity.js';
+import { expectField, isNumber, isRecord } from './json-file.js';
+import { CHECKPOINT_STATE, checkpointStatePath, runPath } from './layout.js';
 
 /** The trainer's state.json. */
 export interface CheckpointState {
@@ -35,13 +36,28 @@ export function hasCheckpoint(runDir: string): boolean {
   return existsSync(checkpointStatePath(runDir));
 }
 
+/** Writes state.json, recording its size and SHA-256 in run.json (integrity.ts). */
 export function writeCheckpointState(runDir: string, state: CheckpointState): void {
-  writeAtomic(checkpointStatePath(runDir), JSON.stringify(state, null, 2));
+  const text = JSON.stringify(state, null, 2);
+  writeRecorded(checkpointDir(runDir), { [CHECKPOINT_STATE]: fileRecord(text) }, false, () => writeAtomic(checkpointStatePath(runDir), text));
 }
 
+/** Reads state.json, checked against run.json's record and for the fields the trainer needs. */
 export function readCheckpointState(runDir: string): CheckpointState {
   const file = checkpointStatePath(runDir);
-  const s = readJsonFile(file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DataError(`${file}: unreadable (${(err as Error).message})`);
+  }
+  folderVerifier(checkpointDir(runDir))(file, text);
+  let s: unknown;
+  try {
+    s = JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new DataError(`${file}: unreadable (${(err as Error).message})`);
+  }
   if (!isRecord(s)) throw new DataError(`${file}: expected the trainer's state, an object with epoch, stepInEpoch, globalStep, history, ...`);
   for (const key of ['epoch', 'stepInEpoch', 'globalStep', 'badEpochs']) expectField(file, '', s, key, isNumber, 'a number');
   for (const key of ['best', 'bestEpoch']) expectField(file, '', s, key, (v) => v === null || isNumber(v), 'a number or null');
@@ -53,4 +69,15 @@ export function readCheckpointState(runDir: string): CheckpointState {
 /** A finished run's mid-epoch checkpoint is stale (the model folder holds the result). */
 export function removeCheckpoint(runDir: string): void {
   rmSync(checkpointDir(runDir), { recursive: true, force: true });
+  forgetFolder(checkpointDir(runDir));
+}
+
+/**
+ * Checks every checkpoint file against run.json's record (sizes, then hashes) and reads state.json,
+ * so `train --resume` refuses a damaged checkpoint before it changes anything in the run folder.
+ * A run written before files were recorded is checked when the checkpoint is loaded (shapes).
+ */
+export function verifyCheckpoint(runDir: string): void {
+  verifyFolder(checkpointDir(runDir));
+  readCheckpointState(runDir);
 }

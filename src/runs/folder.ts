@@ -1,7 +1,7 @@
 /**
- * Run folders (the contract: src/runs/README.md): runs/<experiment>/<version>/ with the resolved config, run.json,
- * history.csv, metric tables and the model. Every file is written whole: to a temporary name,
- * then renamed, so a crash never leaves a half-written table.
+ * Run folders (README.md beside this file): runs/<experiment>/<version>/ with the resolved config,
+ * run.json, history.csv, metric tables and the model. Every file is written whole: to a temporary
+ * name, then renamed, so a crash never leaves a half-written table.
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import type { ExperimentConfig } from '../config/experiment.js';
 import { version as resflowVersion } from '../base/version.js';
 import { checkpointDir } from './checkpoint.js';
 import { runPath } from './layout.js';
-import { readRunConfig, writeRunConfig } from './run-config.js';
+import { readRunConfig, readRunConfigDocument, writeRunConfig, type ConfigLoader } from './run-config.js';
 import { readRunInfo, writeRunInfo, type RunInfo } from './run-info.js';
 
 export function configHash(config: ExperimentConfig): string {
@@ -72,8 +72,14 @@ export class RunFolder {
     return new RunFolder(path.resolve(dir), readRunInfo(dir));
   }
 
-  config(): ExperimentConfig {
-    return readRunConfig(this.dir);
+  /** The run's config, checked like a user's (run-config.ts); `load` may add an upper layer's checks. */
+  config(load?: ConfigLoader): ExperimentConfig {
+    return readRunConfig(this.dir, load);
+  }
+
+  /** The run's config as a plain, unchecked mapping (for `resflow compare`). */
+  configDocument(): Record<string, unknown> {
+    return readRunConfigDocument(this.dir);
   }
 
   /** The trained model's folder. */

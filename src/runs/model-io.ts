@@ -1,7 +1,8 @@
 /**
  * Saving and loading a trained model: dense weights in tfjs's weights format (model.json with a
  * weightsManifest + weights.bin) plus the embedding tables (embeddings.bin), and for checkpoints
- * the optimizer state of both. Loading checks every name and shape.
+ * the optimizer state of both. Loading checks every file against run.json's record and every name
+ * and shape against the model built from the config.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,8 @@ import { DataError } from '../base/errors.js';
 import type { EmbeddingTables } from '../models/embeddings.js';
 import type { ParamStore } from '../models/layers.js';
 import { replaceFolderAtomic, writeAtomic } from './atomic.js';
-import { isRecord, readJsonFile } from './json-file.js';
+import { fileRecord, folderVerifier, writeRecorded } from './integrity.js';
+import { isRecord } from './json-file.js';
 import { MODEL_FILES } from './layout.js';
 
 interface WeightSpec {
@@ -45,14 +47,30 @@ function concatFloat32(parts: Float32Array[]): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-function readFloat32(file: string): Float32Array {
-  const buf = readFileSync(file);
+/** A file's bytes as float32 values; a length that is not a whole number of them is a DataError. */
+function asFloat32(file: string, buf: Buffer): Float32Array {
+  if (buf.byteLength % 4 !== 0) throw new DataError(`${file}: ${buf.byteLength} bytes is not a whole number of float32 values (truncated or extended)`);
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 }
 
+function readBytes(file: string): Buffer {
+  if (!existsSync(file)) throw new DataError(`${file}: missing from the model folder`);
+  return readFileSync(file);
+}
+
+/** Checks that a binary file holds exactly the values its manifest entries describe. */
+function expectValues(file: string, values: Float32Array, expected: number, what: string): void {
+  if (values.length !== expected) {
+    throw new DataError(`${file}: holds ${values.length.toLocaleString('en-US')} float32 values, model.json's ${what} need ${expected.toLocaleString('en-US')} (truncated, extended or from another model)`);
+  }
+}
+
+const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
 /**
  * Writes a model folder. With `optimizerState`, also the dense optimizer's slots and the sparse
- * moments, so training can resume exactly. The folder is replaced whole.
+ * moments, so training can resume exactly. The folder is replaced whole; inside a run folder, the
+ * size and SHA-256 of each file go into run.json (integrity.ts).
  */
 export function saveModel(
   dir: string,
@@ -61,92 +79,147 @@ export function saveModel(
   tables: EmbeddingTables,
   optimizerState?: { name: string; tensor: tf.Tensor }[],
 ): void {
-  replaceFolderAtomic(dir, (tmp) => {
-    const specs: WeightSpec[] = [];
-    const parts: Float32Array[] = [];
-    for (const [name, v] of params.variables) {
-      specs.push({ name, shape: v.shape, dtype: 'float32' });
-      parts.push(v.dataSync() as Float32Array);
-    }
-    writeAtomic(path.join(tmp, MODEL_FILES.weights), concatFloat32(parts));
-    const withSlots = optimizerState !== undefined;
-    const tableSpecs: TableSpec[] = [];
-    const tableParts: Float32Array[] = [];
-    for (const t of tables.tables) {
-      const slots: TableSpec['slots'] = ['weights'];
-      tableParts.push(t.weights);
-      if (withSlots && t.m) (slots.push('m'), tableParts.push(t.m));
-      if (withSlots && t.v) (slots.push('v'), tableParts.push(t.v));
-      tableSpecs.push({ feature: t.feature.name, rows: t.rows, dim: t.dim, slots });
-    }
-    writeAtomic(path.join(tmp, MODEL_FILES.embeddings), concatFloat32(tableParts));
-    const manifest: ModelManifest = {
-      format: 'resflow-model-1',
-      modelType,
-      weightsManifest: [{ paths: [MODEL_FILES.weights], weights: specs }],
-      embeddings: { path: MODEL_FILES.embeddings, tables: tableSpecs, step: tables.steps },
-    };
-    if (optimizerState) {
-      manifest.optimizer = { path: MODEL_FILES.optimizer, weights: optimizerState.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: 'float32' })) };
-      writeAtomic(path.join(tmp, MODEL_FILES.optimizer), concatFloat32(optimizerState.map((w) => w.tensor.dataSync() as Float32Array)));
-    }
-    writeAtomic(path.join(tmp, MODEL_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
-  });
+  const files: Record<string, Uint8Array | string> = {};
+  const specs: WeightSpec[] = [];
+  const parts: Float32Array[] = [];
+  for (const [name, v] of params.variables) {
+    specs.push({ name, shape: v.shape, dtype: 'float32' });
+    parts.push(v.dataSync() as Float32Array);
+  }
+  files[MODEL_FILES.weights] = concatFloat32(parts);
+  const withSlots = optimizerState !== undefined;
+  const tableSpecs: TableSpec[] = [];
+  const tableParts: Float32Array[] = [];
+  for (const t of tables.tables) {
+    const slots: TableSpec['slots'] = ['weights'];
+    tableParts.push(t.weights);
+    if (withSlots && t.m) (slots.push('m'), tableParts.push(t.m));
+    if (withSlots && t.v) (slots.push('v'), tableParts.push(t.v));
+    tableSpecs.push({ feature: t.feature.name, rows: t.rows, dim: t.dim, slots });
+  }
+  files[MODEL_FILES.embeddings] = concatFloat32(tableParts);
+  const manifest: ModelManifest = {
+    format: 'resflow-model-1',
+    modelType,
+    weightsManifest: [{ paths: [MODEL_FILES.weights], weights: specs }],
+    embeddings: { path: MODEL_FILES.embeddings, tables: tableSpecs, step: tables.steps },
+  };
+  if (optimizerState) {
+    manifest.optimizer = { path: MODEL_FILES.optimizer, weights: optimizerState.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: 'float32' })) };
+    files[MODEL_FILES.optimizer] = concatFloat32(optimizerState.map((w) => w.tensor.dataSync() as Float32Array));
+  }
+  files[MODEL_FILES.manifest] = JSON.stringify(manifest, null, 2) + '\n';
+  const records = Object.fromEntries(Object.entries(files).map(([name, data]) => [name, fileRecord(data)]));
+  writeRecorded(dir, records, true, () =>
+    replaceFolderAtomic(dir, (tmp) => {
+      for (const [name, data] of Object.entries(files)) writeAtomic(path.join(tmp, name), data);
+    }),
+  );
 }
 
-function readManifest(mfile: string): ModelManifest {
-  const doc = readJsonFile(mfile);
+function readManifest(mfile: string, check: (file: string, data: Uint8Array) => void): ModelManifest {
+  const bytes = readBytes(mfile);
+  check(mfile, bytes);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new DataError(`${mfile}: unreadable (${(err as Error).message})`);
+  }
   if (!isRecord(doc)) throw new DataError(`${mfile}: expected a model manifest (an object with format, weightsManifest and embeddings)`);
   if (doc['format'] !== 'resflow-model-1') throw new DataError(`${mfile}: unknown model format ${String(doc['format'])}`);
+  const isSpecs = (v: unknown) => Array.isArray(v) && v.every((w) => isRecord(w) && typeof w['name'] === 'string' && Array.isArray(w['shape']) && w['shape'].every((d) => Number.isInteger(d) && d >= 0));
   const dense = doc['weightsManifest'];
-  if (!Array.isArray(dense) || !isRecord(dense[0]) || !Array.isArray(dense[0]['paths']) || !Array.isArray(dense[0]['weights'])) {
+  if (!Array.isArray(dense) || !isRecord(dense[0]) || !Array.isArray(dense[0]['paths']) || typeof dense[0]['paths'][0] !== 'string' || !isSpecs(dense[0]['weights'])) {
     throw new DataError(`${mfile}: \`weightsManifest\` should be a list with one { paths, weights } entry`);
   }
   const emb = doc['embeddings'];
-  if (!isRecord(emb) || typeof emb['path'] !== 'string' || !Array.isArray(emb['tables'])) throw new DataError(`${mfile}: \`embeddings\` should be { path, tables, step }`);
+  const isTables = (v: unknown) => Array.isArray(v) && v.every((t) => isRecord(t) && typeof t['feature'] === 'string' && Number.isInteger(t['rows']) && Number.isInteger(t['dim']) && Array.isArray(t['slots']));
+  if (!isRecord(emb) || typeof emb['path'] !== 'string' || !isTables(emb['tables'])) throw new DataError(`${mfile}: \`embeddings\` should be { path, tables, step }`);
+  const opt = doc['optimizer'];
+  if (opt !== undefined && (!isRecord(opt) || typeof opt['path'] !== 'string' || !isSpecs(opt['weights']))) throw new DataError(`${mfile}: \`optimizer\` should be { path, weights }`);
   return doc as unknown as ModelManifest;
 }
 
-/** Loads weights into freshly built params and tables; returns the optimizer state if saved. */
+/**
+ * Checks an optimizer slot against the model: tfjs names a slot `<weight>/<slot>` (the weight's
+ * name possibly prefixed); a slot of a weight must have the weight's shape. Scalars (the step
+ * count, Adam's beta powers) belong to no weight.
+ */
+function checkSlot(file: string, spec: WeightSpec, params: ParamStore): void {
+  if (spec.shape.length === 0) return;
+  const base = spec.name.slice(0, spec.name.lastIndexOf('/'));
+  const owner = [...params.variables].find(([name]) => base === name || base.endsWith(`/${name}`));
+  if (!owner) throw new DataError(`${file}: optimizer slot ${spec.name} (shape ${spec.shape}) belongs to no weight of the model built from the config`);
+  if (owner[1].shape.join('x') !== spec.shape.join('x')) throw new DataError(`${file}: optimizer slot ${spec.name} has shape [${spec.shape}], weight ${owner[0]} has [${owner[1].shape}]`);
+}
+
+/**
+ * Loads weights into freshly built params and tables; returns the optimizer state if saved. Every
+ * file is checked against run.json's record (integrity.ts) and every shape against the model.
+ */
 export function loadModel(dir: string, params: ParamStore, tables: EmbeddingTables): { name: string; tensor: tf.Tensor }[] | undefined {
   const mfile = path.join(dir, MODEL_FILES.manifest);
   if (!existsSync(mfile)) throw new DataError(`${dir}: no saved model (model.json missing)`);
-  const manifest = readManifest(mfile);
+  const check = folderVerifier(dir);
+  const manifest = readManifest(mfile, check);
+  const read = (name: string) => {
+    const file = path.join(dir, name);
+    const bytes = readBytes(file);
+    check(file, bytes);
+    return { file, values: asFloat32(file, bytes) };
+  };
 
-  const dense = readFloat32(path.join(dir, manifest.weightsManifest[0]!.paths[0]!));
-  let at = 0;
-  for (const spec of manifest.weightsManifest[0]!.weights) {
+  const denseSpecs = manifest.weightsManifest[0]!.weights;
+  for (const spec of denseSpecs) {
     const v = params.variables.get(spec.name);
     if (!v) throw new DataError(`${mfile}: weight ${spec.name} does not exist in the model built from the config`);
-    if (v.shape.join('x') !== spec.shape.join('x')) throw new DataError(`${mfile}: weight ${spec.name} has shape ${spec.shape}, the model expects ${v.shape}`);
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    v.assign(tf.tensor(dense.subarray(at, at + size), spec.shape));
+    if (v.shape.join('x') !== spec.shape.join('x')) throw new DataError(`${mfile}: weight ${spec.name} has shape [${spec.shape}], the model built from the config has [${v.shape}]`);
+  }
+  if (params.variables.size !== denseSpecs.length) {
+    const missing = [...params.variables.keys()].filter((n) => !denseSpecs.some((s) => s.name === n));
+    throw new DataError(`${mfile}: the saved model has ${denseSpecs.length} weights, the model built from the config ${params.variables.size} (missing: ${missing.join(', ') || 'none'})`);
+  }
+  const dense = read(manifest.weightsManifest[0]!.paths[0]!);
+  expectValues(dense.file, dense.values, denseSpecs.reduce((s, w) => s + count(w.shape), 0), 'dense weights');
+  let at = 0;
+  for (const spec of denseSpecs) {
+    const size = count(spec.shape);
+    params.variables.get(spec.name)!.assign(tf.tensor(dense.values.subarray(at, at + size), spec.shape));
     at += size;
   }
-  if (params.variables.size !== manifest.weightsManifest[0]!.weights.length) throw new DataError(`${mfile}: the saved model and the config's model have different weights`);
 
-  const emb = readFloat32(path.join(dir, manifest.embeddings.path));
-  at = 0;
-  manifest.embeddings.tables.forEach((spec, i) => {
-    const t = tables.tables[i];
-    if (!t || t.feature.name !== spec.feature || t.rows !== spec.rows || t.dim !== spec.dim) {
-      throw new DataError(`${mfile}: embedding table ${spec.feature} (${spec.rows}x${spec.dim}) does not match the config's features`);
+  const tableSpecs = manifest.embeddings.tables;
+  if (tableSpecs.length !== tables.tables.length) throw new DataError(`${mfile}: ${tableSpecs.length} embedding tables, the config's features make ${tables.tables.length}`);
+  tableSpecs.forEach((spec, i) => {
+    const t = tables.tables[i]!;
+    if (t.feature.name !== spec.feature || t.rows !== spec.rows || t.dim !== spec.dim) {
+      throw new DataError(`${mfile}: embedding table ${spec.feature} (${spec.rows}x${spec.dim}) does not match the config's ${t.feature.name} (${t.rows}x${t.dim})`);
     }
+  });
+  const emb = read(manifest.embeddings.path);
+  expectValues(emb.file, emb.values, tableSpecs.reduce((s, t) => s + t.rows * t.dim * t.slots.length, 0), 'embedding tables (rows x dims x slots)');
+  at = 0;
+  tableSpecs.forEach((spec, i) => {
+    const t = tables.tables[i]!;
     const size = spec.rows * spec.dim;
     for (const slot of spec.slots) {
       const target = slot === 'weights' ? t.weights : slot === 'm' ? t.m : t.v;
-      if (target) target.set(emb.subarray(at, at + size));
+      if (target) target.set(emb.values.subarray(at, at + size));
       at += size;
     }
   });
   tables.steps = manifest.embeddings.step;
 
   if (!manifest.optimizer) return undefined;
-  const opt = readFloat32(path.join(dir, manifest.optimizer.path));
+  const optSpecs = manifest.optimizer.weights;
+  for (const spec of optSpecs) checkSlot(mfile, spec, params);
+  const opt = read(manifest.optimizer.path);
+  expectValues(opt.file, opt.values, optSpecs.reduce((s, w) => s + count(w.shape), 0), 'optimizer slots');
   at = 0;
-  return manifest.optimizer.weights.map((spec) => {
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    const tensor = tf.tensor(opt.slice(at, at + size), spec.shape);
+  return optSpecs.map((spec) => {
+    const size = count(spec.shape);
+    const tensor = tf.tensor(opt.values.slice(at, at + size), spec.shape);
     at += size;
     return { name: spec.name, tensor };
   });

@@ -1,6 +1,7 @@
 /** run.json: what a run is and where it stands, rewritten whole on every change. */
 import { existsSync } from 'node:fs';
 import { DataError } from '../base/errors.js';
+import { isFileRecords, recordedFiles, type FileRecords } from './integrity.js';
 import { expectField, isNumber, isRecord, isString, optional, readJsonFile, writeJsonFile } from './json-file.js';
 import { runPath } from './layout.js';
 
@@ -25,6 +26,8 @@ export interface RunInfo {
   error?: string;
   resumed?: string[];
   cost?: Record<string, number>;
+  /** Size and SHA-256 of every model and checkpoint file, by path in the run folder (integrity.ts). */
+  files?: FileRecords;
 }
 
 /** Whether a folder is a run folder (has run.json). */
@@ -38,7 +41,7 @@ export function isRunFolder(dir: string): boolean {
  */
 export function readRunInfo(runDir: string): RunInfo {
   const file = runPath(runDir, 'info');
-  if (!existsSync(file)) throw new DataError(`${runDir}: not a run folder (no run.json)`);
+  if (!existsSync(file)) throw new DataError(`${file}: missing: ${runDir} is not a run folder (no run.json)`);
   const info = readJsonFile(file);
   if (!isRecord(info)) throw new DataError(`${file}: expected an object with experiment, version, status, seed and progress`);
   expectField(file, '', info, 'experiment', isString, 'a string');
@@ -50,9 +53,13 @@ export function readRunInfo(runDir: string): RunInfo {
   expectField(file, '', info, 'progress', optional(isRecord), 'an object');
   expectField(file, '', info, 'timings', optional(isRecord), 'an object');
   expectField(file, '', info, 'resumed', optional((v) => Array.isArray(v) && v.every(isString)), 'a list of times');
+  expectField(file, '', info, 'files', optional(isFileRecords), 'a map of file paths to { size, sha256 }');
   return info as unknown as RunInfo;
 }
 
 export function writeRunInfo(runDir: string, info: RunInfo): void {
+  // `files` is written by the model and checkpoint writers (integrity.ts): keep what they recorded
+  const files = recordedFiles(runDir);
+  if (files) info.files = files;
   writeJsonFile(runPath(runDir, 'info'), info);
 }
