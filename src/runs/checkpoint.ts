@@ -1,14 +1,16 @@
 /**
  * checkpoint/: a model folder with the optimizer state (written by model-io's saveModel) plus
- * state.json, the trainer's position, so an interrupted run resumes exactly. Removed when the run
+ * state.json, the trainer's position, so an interrupted run resumes exactly. Written whole (model
+ * files and state.json swapped in together), periodically and on an interrupt; removed when the run
  * finishes.
  */
 import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { DataError } from '../base/errors.js';
-import { writeAtomic } from './atomic.js';
+import { replaceFolderAtomic, writeAtomic } from './atomic.js';
 import type { HistoryRow } from './history.js';
 import { expectField, isNumber, isRecord, readJsonFile } from './json-file.js';
-import { checkpointStatePath, runPath } from './layout.js';
+import { CHECKPOINT_STATE, checkpointStatePath, runPath } from './layout.js';
 
 /** The trainer's state.json. */
 export interface CheckpointState {
@@ -23,6 +25,8 @@ export interface CheckpointState {
   badEpochs: number;
   /** Running sums of the current epoch, kept so a resumed epoch reports whole. */
   epochSums: { samples: number; steps: number; loss: number; tasks: number[]; extra: number; seconds: number };
+  /** Training is over (the interrupt came during the final evaluation): a resume only evaluates. */
+  finished?: boolean;
 }
 
 /** The checkpoint folder of a run (a model folder for saveModel/loadModel). */
@@ -33,6 +37,18 @@ export function checkpointDir(runDir: string): string {
 /** Whether the run has a checkpoint to resume from (its state.json exists). */
 export function hasCheckpoint(runDir: string): boolean {
   return existsSync(checkpointStatePath(runDir));
+}
+
+/**
+ * Writes the whole checkpoint: `saveModel` fills a model folder (with optimizer state), state.json
+ * goes beside it, and the folder replaces the old checkpoint in one rename, so a kill at any moment
+ * leaves the old checkpoint or the new one, never new weights with an old position.
+ */
+export function writeCheckpoint(runDir: string, saveModel: (dir: string) => void, state: CheckpointState): void {
+  replaceFolderAtomic(checkpointDir(runDir), (tmp) => {
+    saveModel(tmp);
+    writeAtomic(path.join(tmp, CHECKPOINT_STATE), JSON.stringify(state, null, 2));
+  });
 }
 
 export function writeCheckpointState(runDir: string, state: CheckpointState): void {

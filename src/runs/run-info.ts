@@ -25,6 +25,10 @@ export interface RunInfo {
   error?: string;
   resumed?: string[];
   cost?: Record<string, number>;
+  /** The machine and process training the run, and when it last said it is alive (status.ts tells a dead run from a live one). */
+  host?: string;
+  pid?: number;
+  heartbeat?: string;
 }
 
 /** Whether a folder is a run folder (has run.json). */
@@ -50,6 +54,9 @@ export function readRunInfo(runDir: string): RunInfo {
   expectField(file, '', info, 'progress', optional(isRecord), 'an object');
   expectField(file, '', info, 'timings', optional(isRecord), 'an object');
   expectField(file, '', info, 'resumed', optional((v) => Array.isArray(v) && v.every(isString)), 'a list of times');
+  expectField(file, '', info, 'host', optional(isString), 'a host name');
+  expectField(file, '', info, 'pid', optional(isNumber), 'a process id');
+  expectField(file, '', info, 'heartbeat', optional(isString), 'a time');
   return info as unknown as RunInfo;
 }
 
