@@ -245,3 +245,31 @@ test('disk full (simulated ENOSPC): exit 1 naming the file; no temp entries; no 
   assert.ok(!existsSync(path.join(run3, 'checkpoint')));
   assert.equal(status(run3), 'failed');
 });
+
+test('a stop during the evaluation after training: interrupted with a finished checkpoint; --resume only evaluates, same metrics', async () => {
+  const { trainRun } = await import('../src/app/train-run.js');
+  const { silentReporter } = await import('../src/app/reporter.js');
+  const { Interrupted } = await import('../src/base/errors.js');
+  const config = loadConfig(cfgFile, { overrides: ['train.epochs=2', 'train.checkpoint_every=null'] }).config;
+  let stop = false;
+  let started: RunFolder | undefined;
+  const reporter = { ...silentReporter, progress: (o: { label: string }) => ((stop ||= o.label.startsWith('scoring eval')), silentReporter.progress(o as never)) };
+  await assert.rejects(
+    trainRun({ config, runsDir: path.join(dir, 'evalstop') }, { backend: 'wasm', stopRequested: () => stop, onRunStarted: (r) => (started = r) }, reporter),
+    (err: unknown) => err instanceof Interrupted && /interrupted during the evaluation after training/.test(err.message),
+  );
+  const run = started!.dir;
+  assert.equal(status(run), 'interrupted');
+  assert.ok(!existsSync(path.join(run, 'metrics.json')));
+  assert.equal((JSON.parse(readFileSync(path.join(run, 'checkpoint/state.json'), 'utf8')) as { finished?: boolean }).finished, true);
+  resumeToEnd(run);
+  assertSameResult(run, reference);
+});
+
+test('train.checkpoint_every: a value that is neither steps nor a duration is exit 2 naming the key, before a run folder exists', () => {
+  const runs = path.join(dir, 'badevery');
+  const r = cli(['train', cfgFile, '--runs-dir', runs, '--set', 'train.checkpoint_every=10x']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /train\.checkpoint_every: expected a number of steps, a duration such as 90s, 10m or 1h, or null; found "10x"/);
+  assert.ok(!existsSync(runs));
+});

@@ -39,14 +39,17 @@ class StopSignals {
       log.info(`${signal}: still saving the checkpoint; one more stops at once without it`);
     } else {
       const status = this.folder?.info.status;
-      if (this.folder && status !== 'interrupted' && status !== 'completed') {
+      let outcome = '; no run folder was made';
+      if (status === 'interrupted' || status === 'completed') outcome = ` (the run is ${status})`;
+      else if (this.folder) {
+        outcome = `; the run is marked failed: ${this.folder.dir}`;
         try {
           this.folder.update({ status: 'failed', error: `stopped at once by a third ${signal}, before a checkpoint was saved` });
         } catch {
           // exiting anyway; the run shows as stale once this process is gone
         }
       }
-      process.stderr.write(`resflow: ${signal} three times: stopped at once${status === 'interrupted' ? ' (the checkpoint was saved)' : '; the run is marked failed'}\n`);
+      process.stderr.write(`resflow: ${signal} three times: stopped at once${outcome}\n`);
       process.exit(EXIT_CODE[this.first]);
     }
   }
@@ -86,7 +89,8 @@ export function registerRunCommands(program: Command): void {
         if (err instanceof Interrupted && signals.first) throw new Interrupted(`${signals.first}: ${err.message}`, EXIT_CODE[signals.first]);
         throw err;
       } finally {
-        signals.dispose();
+        // after a signal, keep handling them until the process exits (a third one still exits at once)
+        if (!signals.first) signals.dispose();
       }
     });
 
