@@ -63,6 +63,7 @@ export function readCheckpointState(runDir: string): CheckpointState {
   for (const key of ['best', 'bestEpoch']) expectField(file, '', s, key, (v) => v === null || isNumber(v), 'a number or null');
   expectField(file, '', s, 'history', (v) => Array.isArray(v) && v.every(isRecord), 'a list of epoch rows');
   expectField(file, '', s, 'epochSums', (v) => isRecord(v) && Array.isArray(v['tasks']), 'the running sums of the epoch');
+  expectField(file, '', s, 'finished', (v) => v === undefined || typeof v === 'boolean', 'true or false');
   return s as unknown as CheckpointState;
 }
 
