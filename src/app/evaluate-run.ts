@@ -6,6 +6,7 @@
 import { loadExperiment } from './load-experiment.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { RunFolder } from '../runs/folder.js';
+import { cleanLeftovers } from '../runs/leftovers.js';
 import { writeFusionGrid } from '../runs/metrics-files.js';
 import { runPath } from '../runs/layout.js';
 import type { MetricRecord } from '../metrics/registry.js';
@@ -23,6 +24,7 @@ export interface LoadedRun {
 /** Opens a run folder, starts the backend and loads the run's trained model. */
 export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { backend?: string } = {}): Promise<LoadedRun> {
   const run = RunFolder.open(dir);
+  cleanLeftovers(run.dir);
   const config = run.config((file) => loadExperiment(file).config);
   await setupBackend(config, reporter, opts.backend);
   const { buildBundle } = await import('../models/bundle.js');
@@ -43,6 +45,8 @@ export interface EvaluateOptions {
   fusionGrid?: number[];
   /** Write one row per input row here (.parquet or .csv). */
   savePredictions?: string;
+  /** Called after each scored batch; may throw to stop (an interrupt during training's evaluation). */
+  between?: () => Promise<void>;
 }
 
 export interface EvaluateResult {
@@ -64,9 +68,13 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   const { writeMetricTables, metricsMarkdown } = await import('../report/tables.js');
   const { split } = opts;
   const progress = reporter.progress({ label: `scoring ${split}`, total: 0, unit: 'rows' });
-  const scored = await scoreSplit(bundle, 'eval', opts.files, (done, total) => {
+  const scored = await scoreSplit(bundle, 'eval', opts.files, async (done, total) => {
     progress.setTotal(total);
     progress.update(done);
+    await opts.between?.();
+  }).catch((err: unknown) => {
+    progress.stop();
+    throw err;
   });
   progress.stop(`scored ${scored.rows.length.toLocaleString('en-US')} rows in ${scored.seconds.toFixed(1)}s`);
   const config = bundle.config;

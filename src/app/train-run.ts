@@ -1,12 +1,18 @@
 /**
- * The train use case: a new run from a config, or an interrupted run carried on from its
+ * The train use case: a new run from a config, or an interrupted or stale run carried on from its
  * checkpoint; then the model's serving cost and, when the config has an eval split, its evaluation.
+ * While it trains, run.json's heartbeat is rewritten every minute, and a requested stop (a signal)
+ * is honoured after the current step, while reading ahead, validating or evaluating (README.md,
+ * "Reliability").
  */
 import { loadExperiment } from './load-experiment.js';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { Interrupted, UsageError } from '../base/errors.js';
+import { yieldToEvents } from '../base/yield.js';
 import { RunFolder } from '../runs/folder.js';
 import { hasCheckpoint, verifyCheckpoint } from '../runs/checkpoint.js';
+import { cleanLeftovers } from '../runs/leftovers.js';
+import { HEARTBEAT_MS, runState, staleReason } from '../runs/status.js';
 import type { HistoryRow } from '../train/callbacks.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { setupBackend } from './backend.js';
@@ -20,7 +26,7 @@ export type TrainSource = { config: ExperimentConfig; runsDir: string } | { resu
 export interface TrainRunOptions {
   /** Overrides runtime.backend. */
   backend?: string;
-  /** Polled after every step; true stops with a checkpoint (Interrupted). */
+  /** Polled after every step and between read, validation and evaluation batches; true stops with a checkpoint (Interrupted). */
   stopRequested?: () => boolean;
   /** Called once the run folder is ready, before training starts (e.g. to handle a second Ctrl-C). */
   onRunStarted?: (run: RunFolder) => void;
@@ -52,11 +58,33 @@ export async function modelCost(bundle: ModelBundle): Promise<ModelCost> {
   };
 }
 
+/**
+ * Checks that a run can be resumed, before anything in it changes: not completed, not still
+ * running, and with a checkpoint (a run killed before its first checkpoint has none: it must be
+ * started again). UsageError (exit 2) otherwise.
+ */
+function checkResumable(run: RunFolder, reporter: Reporter): void {
+  const state = runState(run.dir);
+  const where = `${run.dir}: the run`;
+  if (state.status === 'completed') throw new UsageError(`${where} already completed; nothing to resume`);
+  if (state.status === 'running') {
+    throw new UsageError(`${where} is still running (pid ${run.info.pid ?? '?'} on ${run.info.host ?? '?'}, last heartbeat ${run.info.heartbeat ?? run.info.updated}); stop it before resuming`);
+  }
+  if (!state.checkpoint) {
+    throw new UsageError(`${where} is ${state.status} and has no checkpoint to resume from (checkpoint/state.json missing: it stopped before its first checkpoint); train it again from its config.yaml`);
+  }
+  if (state.status === 'stale') reporter.info(`resuming a stale run: ${staleReason(run.info)}`);
+}
+
 export async function trainRun(source: TrainSource, opts: TrainRunOptions, reporter: Reporter): Promise<TrainRunResult> {
   const resumed = 'resume' in source ? RunFolder.open(source.resume) : undefined;
+  if (resumed) checkResumable(resumed, reporter);
   const config = 'config' in source ? source.config : resumed!.config((file) => loadExperiment(file).config);
   // A damaged checkpoint is refused before anything in the run folder changes.
   if (resumed && hasCheckpoint(resumed.dir)) verifyCheckpoint(resumed.dir);
+  const stopRequested = opts.stopRequested ?? (() => false);
+  const { parseCheckpointEvery } = await import('../train/run-callbacks.js');
+  parseCheckpointEvery(config.train.checkpoint_every); // a bad value is a ConfigError before a run folder exists
   // Check every configured split's files and columns before a run folder exists, so a typo in
   // the config does not leave a failed run behind.
   const { openSplit } = await import('../data/encode.js');
@@ -66,21 +94,31 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   const { buildBundle, disposeBundle } = await import('../models/bundle.js');
   const { Trainer } = await import('../train/trainer.js');
   const { runCallbacks } = await import('../train/run-callbacks.js');
+  await yieldToEvents();
+  if (stopRequested()) throw new Interrupted('interrupted before training started; no run folder was made or changed');
   const run = 'runsDir' in source ? RunFolder.create(source.runsDir, config, { tfjs: tf.version.tfjs }) : resumed!;
   if (resumed) {
-    if (resumed.info.status === 'completed') throw new UsageError(`${resumed.dir}: the run already completed; nothing to resume`);
-    run.update({ status: 'running', resumed: [...(resumed.info.resumed ?? []), new Date().toISOString()] });
+    // nothing else writes into a resumable run: whatever a killed writer left is removed
+    for (const f of cleanLeftovers(run.dir, { anyPid: true })) reporter.debug(`removed a leftover of a killed write: ${f}`);
+    run.claim({ status: 'running', resumed: [...(resumed.info.resumed ?? []), new Date().toISOString()] });
   }
   run.update({ backend });
   reporter.info(`run folder: ${run.dir}`);
   opts.onRunStarted?.(run);
+  const heartbeat = setInterval(() => {
+    try {
+      if (run.info.status === 'running') run.saveInfo();
+    } catch {
+      // a failed heartbeat (disk full) is not a failure of the run; the next real write reports it
+    }
+  }, HEARTBEAT_MS).unref();
 
   const started = Date.now();
   let bundle: ModelBundle | undefined;
   try {
     bundle = buildBundle(config);
     const trainer = new Trainer(bundle, run);
-    const callbacks = [trainingProgress(config, reporter), ...runCallbacks(trainer, { stopRequested: opts.stopRequested ?? (() => false), log: (l) => reporter.info(l) })];
+    const callbacks = [trainingProgress(config, reporter), ...runCallbacks(trainer, { stopRequested, log: (l) => reporter.info(l) })];
     const history = await trainer.fit({ resume: Boolean(resumed), callbacks });
     const trainSeconds = (Date.now() - started) / 1000;
     const cost = await modelCost(bundle);
@@ -88,15 +126,25 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
     const result: TrainRunResult = { run, history, cost };
     if (config.data.eval) {
       const t0 = Date.now();
-      result.evaluation = await evaluateRun({ run, bundle }, { split: 'eval' }, reporter);
+      const { interruptRun } = await import('../train/run-callbacks.js');
+      const between = async () => {
+        await yieldToEvents();
+        if (stopRequested()) throw await interruptRun(trainer, 'during the evaluation after training (training is done)');
+      };
+      result.evaluation = await evaluateRun({ run, bundle }, { split: 'eval', between }, reporter);
       run.update({ timings: { ...run.info.timings, eval_seconds: (Date.now() - t0) / 1000 } });
     }
     run.update({ status: 'completed', progress: run.info.progress });
     return result;
   } catch (err) {
-    if (!(err instanceof Interrupted)) run.update({ status: 'failed', error: err instanceof Error ? err.message : String(err) });
+    try {
+      if (!(err instanceof Interrupted)) run.update({ status: 'failed', error: err instanceof Error ? err.message : String(err) });
+    } catch {
+      // recording the failure failed too (e.g. the disk is full): the first error is the one to report
+    }
     throw err;
   } finally {
+    clearInterval(heartbeat);
     // The weights are in the run folder; free them so a process can train run after run (benchmarks, sweeps).
     if (bundle) disposeBundle(bundle);
   }

@@ -39,9 +39,12 @@ export class RuntimeFailure extends ResflowError {
   }
 }
 
-/** Raised when the user interrupts (Ctrl-C) so callers can unwind and record `interrupted`. */
+/**
+ * Raised when the user interrupts (Ctrl-C, or SIGTERM from a scheduler) so callers can unwind and
+ * record `interrupted`. Exit code 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM.
+ */
 export class Interrupted extends ResflowError {
-  constructor(message = 'interrupted') {
-    super(message, 130);
+  constructor(message = 'interrupted', exitCode = 130) {
+    super(message, exitCode);
   }
 }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadExperiment } from '../app/load-experiment.js';
-import { UsageError } from '../base/errors.js';
+import { Interrupted, UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
 import type { RunFolder } from '../runs/folder.js';
 import { runPath } from '../runs/layout.js';
@@ -10,6 +10,54 @@ import { trainRun } from '../app/train-run.js';
 import { evaluateRun, loadTrainedRun } from '../app/evaluate-run.js';
 import { collect } from './options.js';
 import { consoleReporter } from './reporter.js';
+
+const EXIT_CODE = { SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof EXIT_CODE;
+
+/**
+ * SIGINT and SIGTERM during `train` (README.md, "Reliability"): the first asks the run to stop
+ * after the current step with a checkpoint (status `interrupted`); a second one waits for that
+ * checkpoint; a third exits at once, marking the run `failed` unless its checkpoint is already
+ * written.
+ */
+class StopSignals {
+  first: StopSignal | undefined;
+  folder: RunFolder | undefined;
+  private count = 0;
+  private readonly handler = (signal: StopSignal) => this.onSignal(signal);
+
+  constructor() {
+    for (const s of Object.keys(EXIT_CODE)) process.on(s, this.handler);
+  }
+
+  private onSignal(signal: StopSignal): void {
+    this.count++;
+    this.first ??= signal;
+    if (this.count === 1) {
+      log.info(`\n${signal}: finishing the current step and saving a checkpoint (send it twice more to stop at once, without one)`);
+    } else if (this.count === 2) {
+      log.info(`${signal}: still saving the checkpoint; one more stops at once without it`);
+    } else {
+      const status = this.folder?.info.status;
+      let outcome = '; no run folder was made';
+      if (status === 'interrupted' || status === 'completed') outcome = ` (the run is ${status})`;
+      else if (this.folder) {
+        outcome = `; the run is marked failed: ${this.folder.dir}`;
+        try {
+          this.folder.update({ status: 'failed', error: `stopped at once by a third ${signal}, before a checkpoint was saved` });
+        } catch {
+          // exiting anyway; the run shows as stale once this process is gone
+        }
+      }
+      process.stderr.write(`resflow: ${signal} three times: stopped at once${outcome}\n`);
+      process.exit(EXIT_CODE[this.first]);
+    }
+  }
+
+  dispose(): void {
+    for (const s of Object.keys(EXIT_CODE)) process.off(s, this.handler);
+  }
+}
 
 export function registerRunCommands(program: Command): void {
   program
@@ -28,33 +76,21 @@ export function registerRunCommands(program: Command): void {
       if (!file && !o.resume) throw new UsageError('train needs a config file (or --resume RUN)');
       if (file && o.resume) throw new UsageError('give either a config file or --resume RUN, not both');
       const source = o.resume ? { resume: o.resume } : { config: loadExperiment(file!, { overrides: o.set }).config, runsDir: o.runsDir };
-      // First Ctrl-C: finish the step and checkpoint; second: stop at once.
-      let stop = false;
-      let folder: RunFolder | undefined;
-      const onSigint = () => {
-        if (stop) {
-          folder?.update({ status: 'interrupted', error: 'interrupted twice; stopped without a checkpoint' });
-          process.exit(130);
-        }
-        stop = true;
-        log.info('\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to stop at once)');
-      };
+      const signals = new StopSignals();
       try {
         const { run } = await trainRun(
           source,
-          {
-            backend: o.backend,
-            stopRequested: () => stop,
-            onRunStarted: (run) => {
-              folder = run;
-              process.on('SIGINT', onSigint);
-            },
-          },
+          { backend: o.backend, stopRequested: () => signals.first !== undefined, onRunStarted: (run) => (signals.folder = run) },
           consoleReporter,
         );
         log.out(run.dir);
+      } catch (err) {
+        // the exit code says which signal stopped the run: 130 for SIGINT, 143 for SIGTERM
+        if (err instanceof Interrupted && signals.first) throw new Interrupted(`${signals.first}: ${err.message}`, EXIT_CODE[signals.first]);
+        throw err;
       } finally {
-        process.off('SIGINT', onSigint);
+        // after a signal, keep handling them until the process exits (a third one still exits at once)
+        if (!signals.first) signals.dispose();
       }
     });
 

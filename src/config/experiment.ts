@@ -156,6 +156,7 @@ export const experimentSchema = obj(
         { default: null },
       ),
       log_every: int({ min: 1, default: 50, description: 'Steps between progress lines when not on a terminal.' }),
+      checkpoint_every: union([nullable(int({ min: 0 })), str()], { default: '10m', description: 'Periodic checkpoint: every N steps, or a duration (`90s`, `10m`, `1h`); null or 0: only on an interrupt.' }),
     }),
     fusion: obj({
       mode: oneOf(FUSION_MODES, { default: 'additive' }),

@@ -22,7 +22,8 @@ export async function scoreSplit(
   bundle: ModelBundle,
   split: 'validation' | 'eval',
   files?: string | string[],
-  onProgress?: (rows: number, total: number) => void,
+  /** Called after each scored batch; may be async and may throw to stop scoring (an interrupt). */
+  onProgress?: (rows: number, total: number) => void | Promise<void>,
 ): Promise<ScoredSplit> {
   const config: ExperimentConfig = bundle.config;
   const opened = await openSplit(config, split, files);
@@ -36,7 +37,7 @@ export async function scoreSplit(
     predict(bundle, batch).forEach((p, k) => probParts[k]!.push(p));
     metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
     done += batch.length;
-    onProgress?.(done, total);
+    await onProgress?.(done, total);
   }
   const join = (parts: Float32Array[]) => {
     const out = new Float32Array(done);

@@ -23,9 +23,9 @@ export function historyKey(r: Pick<MetricRecord, 'name' | 'task' | 'k' | 'varian
   return `val_${r.task}_${r.name}${r.k === undefined ? '' : `@${r.k}`}${r.variant ? `_${r.variant}` : ''}`;
 }
 
-/** Scores the validation split and evaluates `metrics` on it. */
-export async function validate(bundle: ModelBundle, metrics: readonly string[]): Promise<MetricRecord[]> {
-  const scored = await scoreSplit(bundle, 'validation');
+/** Scores the validation split and evaluates `metrics` on it; `between` runs after each scored batch and may throw to stop. */
+export async function validate(bundle: ModelBundle, metrics: readonly string[], between?: () => Promise<void>): Promise<MetricRecord[]> {
+  const scored = await scoreSplit(bundle, 'validation', undefined, between);
   return evaluateRows(bundle.config, scored.probs, scored.rows, 'validation', { metrics });
 }
 

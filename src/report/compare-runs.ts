@@ -10,6 +10,7 @@ import { RunFolder } from '../runs/folder.js';
 import { readHistory, type HistoryTable } from '../runs/history.js';
 import { finiteRecords, readMetrics } from '../runs/metrics-files.js';
 import { isRunFolder, type RunInfo } from '../runs/run-info.js';
+import { effectiveStatus } from '../runs/status.js';
 import { flattenConfig } from './config-diff.js';
 
 export interface ComparedRun {
@@ -74,7 +75,7 @@ export function loadRun(dir: string): ComparedRun {
   const tasks = Array.isArray(config['tasks'])
     ? (config['tasks'] as { name?: unknown }[]).map((t) => t?.name).filter((n): n is string => typeof n === 'string')
     : [];
-  const status = run.info.status;
+  const status = effectiveStatus(run.info); // `stale`: recorded as running, its process gone
   return {
     dir: run.dir,
     info: run.info,

@@ -1,14 +1,16 @@
 /**
  * checkpoint/: a model folder with the optimizer state (written by model-io's saveModel) plus
- * state.json, the trainer's position, so an interrupted run resumes exactly. Removed when the run
+ * state.json, the trainer's position, so an interrupted run resumes exactly. Written whole (model
+ * files and state.json swapped in together), periodically and on an interrupt; removed when the run
  * finishes.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { DataError } from '../base/errors.js';
-import { writeAtomic } from './atomic.js';
+import { replaceFolderAtomic, writeAtomic } from './atomic.js';
 import type { HistoryRow } from './history.js';
 import { fileRecord, folderVerifier, forgetFolder, verifyFolder, writeRecorded } from './integrity.js';
 import { expectField, isNumber, isRecord } from './json-file.js';
+import { writeModelFolder, type ModelFiles } from './model-io.js';
 import { CHECKPOINT_STATE, checkpointStatePath, runPath } from './layout.js';
 
 /** The trainer's state.json. */
@@ -24,6 +26,8 @@ export interface CheckpointState {
   badEpochs: number;
   /** Running sums of the current epoch, kept so a resumed epoch reports whole. */
   epochSums: { samples: number; steps: number; loss: number; tasks: number[]; extra: number; seconds: number };
+  /** Training is over (the interrupt came during the final evaluation): a resume only evaluates. */
+  finished?: boolean;
 }
 
 /** The checkpoint folder of a run (a model folder for saveModel/loadModel). */
@@ -36,7 +40,17 @@ export function hasCheckpoint(runDir: string): boolean {
   return existsSync(checkpointStatePath(runDir));
 }
 
-/** Writes state.json, recording its size and SHA-256 in run.json (integrity.ts). */
+/**
+ * Writes the whole checkpoint: the model's files (with optimizer state, from model-io's modelFiles)
+ * and state.json replace the old checkpoint folder in one rename, so a kill at any moment leaves the
+ * old checkpoint or the new one, never new weights with an old position; run.json records every
+ * file's size and SHA-256 first (integrity.ts).
+ */
+export function writeCheckpoint(runDir: string, files: ModelFiles, state: CheckpointState): void {
+  writeModelFolder(checkpointDir(runDir), { ...files, [CHECKPOINT_STATE]: JSON.stringify(state, null, 2) });
+}
+
+/** Writes state.json alone, recording its size and SHA-256 in run.json (integrity.ts). */
 export function writeCheckpointState(runDir: string, state: CheckpointState): void {
   const text = JSON.stringify(state, null, 2);
   writeRecorded(checkpointDir(runDir), { [CHECKPOINT_STATE]: fileRecord(text) }, false, () => writeAtomic(checkpointStatePath(runDir), text));
@@ -63,6 +77,7 @@ export function readCheckpointState(runDir: string): CheckpointState {
   for (const key of ['best', 'bestEpoch']) expectField(file, '', s, key, (v) => v === null || isNumber(v), 'a number or null');
   expectField(file, '', s, 'history', (v) => Array.isArray(v) && v.every(isRecord), 'a list of epoch rows');
   expectField(file, '', s, 'epochSums', (v) => isRecord(v) && Array.isArray(v['tasks']), 'the running sums of the epoch');
+  expectField(file, '', s, 'finished', (v) => v === undefined || typeof v === 'boolean', 'true or false');
   return s as unknown as CheckpointState;
 }
 

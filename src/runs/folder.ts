@@ -5,10 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { version as resflowVersion } from '../base/version.js';
+import { writeAtomic, writeFailure } from './atomic.js';
+import { writeJsonFile } from './json-file.js';
 import { checkpointDir } from './checkpoint.js';
 import { runPath } from './layout.js';
 import { readRunConfig, readRunConfigDocument, writeRunConfig, type ConfigLoader } from './run-config.js';
@@ -46,7 +49,11 @@ export class RunFolder {
     let version = base;
     for (let i = 2; existsSync(path.join(expDir, version)); i++) version = `${base}-${i}`;
     const dir = path.join(expDir, version);
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw writeFailure(dir, err);
+    }
     const info: RunInfo = {
       experiment: config.name,
       version,
@@ -60,10 +67,18 @@ export class RunFolder {
       versions: { resflow: resflowVersion(), node: process.version, ...extraVersions },
       timings: {},
       progress: { epoch: 0, step_in_epoch: 0, global_step: 0 },
+      host: hostname(),
+      pid: process.pid,
     };
     const run = new RunFolder(dir, info);
-    writeRunConfig(dir, config, `${config.name}/${version}`);
-    run.saveInfo();
+    // run.json first; a folder that cannot be completed (disk full) is removed, never left half-made
+    try {
+      run.saveInfo();
+      writeRunConfig(dir, config, `${config.name}/${version}`);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return run;
   }
 
@@ -102,8 +117,15 @@ export class RunFolder {
     this.saveInfo();
   }
 
+  /** Takes the run over for this process (a resume): host, pid and a fresh heartbeat. */
+  claim(patch: Partial<RunInfo> = {}): void {
+    this.update({ ...patch, host: hostname(), pid: process.pid });
+  }
+
+  /** Rewrites run.json; while the run is `running` this is its heartbeat (status.ts). */
   saveInfo(): void {
     this.info.updated = new Date().toISOString();
+    if (this.info.status === 'running') this.info.heartbeat = this.info.updated;
     writeRunInfo(this.dir, this.info);
   }
 }

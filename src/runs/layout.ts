@@ -60,3 +60,9 @@ export function tempName(target: string): string {
 export function oldName(target: string): string {
   return `${target}.old-${process.pid}`;
 }
+
+/** A name written by tempName or oldName, split into the target's name, the kind and the writer's pid; null for other names. */
+export function parseLeftover(name: string): { target: string; kind: 'tmp' | 'old'; pid: number } | null {
+  const m = /^(.+)\.(tmp|old)-(\d+)$/.exec(name);
+  return m ? { target: m[1]!, kind: m[2] as 'tmp' | 'old', pid: Number(m[3]) } : null;
+}

@@ -67,6 +67,9 @@ function expectValues(file: string, values: Float32Array, expected: number, what
 
 const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** The files of a model folder, by name, as bytes or text. */
+export type ModelFiles = Record<string, Uint8Array | string>;
+
 /**
  * Writes a model folder. With `optimizerState`, also the dense optimizer's slots and the sparse
  * moments, so training can resume exactly. The folder is replaced whole; inside a run folder, the
@@ -79,7 +82,25 @@ export function saveModel(
   tables: EmbeddingTables,
   optimizerState?: { name: string; tensor: tf.Tensor }[],
 ): void {
-  const files: Record<string, Uint8Array | string> = {};
+  writeModelFolder(dir, modelFiles(modelType, params, tables, optimizerState));
+}
+
+/**
+ * Replaces folder `dir` whole with `files` (a kill leaves the old folder or the new one) and, inside
+ * a run folder, records each file's size and SHA-256 in run.json first (integrity.ts).
+ */
+export function writeModelFolder(dir: string, files: ModelFiles): void {
+  const records = Object.fromEntries(Object.entries(files).map(([name, data]) => [name, fileRecord(data)]));
+  writeRecorded(dir, records, true, () =>
+    replaceFolderAtomic(dir, (tmp) => {
+      for (const [name, data] of Object.entries(files)) writeAtomic(path.join(tmp, name), data);
+    }),
+  );
+}
+
+/** A model's files in memory: model.json, weights.bin, embeddings.bin and, with `optimizerState`, optimizer.bin. */
+export function modelFiles(modelType: string, params: ParamStore, tables: EmbeddingTables, optimizerState?: { name: string; tensor: tf.Tensor }[]): ModelFiles {
+  const files: ModelFiles = {};
   const specs: WeightSpec[] = [];
   const parts: Float32Array[] = [];
   for (const [name, v] of params.variables) {
@@ -109,12 +130,7 @@ export function saveModel(
     files[MODEL_FILES.optimizer] = concatFloat32(optimizerState.map((w) => w.tensor.dataSync() as Float32Array));
   }
   files[MODEL_FILES.manifest] = JSON.stringify(manifest, null, 2) + '\n';
-  const records = Object.fromEntries(Object.entries(files).map(([name, data]) => [name, fileRecord(data)]));
-  writeRecorded(dir, records, true, () =>
-    replaceFolderAtomic(dir, (tmp) => {
-      for (const [name, data] of Object.entries(files)) writeAtomic(path.join(tmp, name), data);
-    }),
-  );
+  return files;
 }
 
 function readManifest(mfile: string, check: (file: string, data: Uint8Array) => void): ModelManifest {

@@ -28,6 +28,10 @@ export interface RunInfo {
   cost?: Record<string, number>;
   /** Size and SHA-256 of every model and checkpoint file, by path in the run folder (integrity.ts). */
   files?: FileRecords;
+  /** The machine and process training the run, and when it last said it is alive (status.ts tells a dead run from a live one). */
+  host?: string;
+  pid?: number;
+  heartbeat?: string;
 }
 
 /** Whether a folder is a run folder (has run.json). */
@@ -54,6 +58,9 @@ export function readRunInfo(runDir: string): RunInfo {
   expectField(file, '', info, 'timings', optional(isRecord), 'an object');
   expectField(file, '', info, 'resumed', optional((v) => Array.isArray(v) && v.every(isString)), 'a list of times');
   expectField(file, '', info, 'files', optional(isFileRecords), 'a map of file paths to { size, sha256 }');
+  expectField(file, '', info, 'host', optional(isString), 'a host name');
+  expectField(file, '', info, 'pid', optional(isNumber), 'a process id');
+  expectField(file, '', info, 'heartbeat', optional(isString), 'a time');
   return info as unknown as RunInfo;
 }
 

@@ -4,7 +4,9 @@
  * things that react to it (progress display, history.csv, checkpoints on interrupt, early
  * stopping, saving the best model) plug in as callbacks, in the manner of tfjs-layers'
  * CallbackList. Callbacks run in list order; a callback may throw to abort training (e.g.
- * Interrupted) or set `control.stop` to end it after the current epoch.
+ * Interrupted) or set `control.stop` to end it after the current epoch. Besides batch ends, the loop
+ * offers safe points while it reads ahead and while it validates (no step in progress, its state
+ * consistent), where an interrupt can stop it too.
  */
 import type { MetricRecord } from '../metrics/registry.js';
 
@@ -64,6 +66,15 @@ export interface EpochEndLogs {
   improved: boolean;
 }
 
+export interface SafePointLogs {
+  epoch: number;
+  /** Minibatches done in this epoch. */
+  stepInEpoch: number;
+  globalStep: number;
+  /** What the loop is doing: reading (and shuffling) training rows, or validating the finished epoch. */
+  phase: 'reading' | 'validation';
+}
+
 export interface TrainEndLogs {
   history: readonly HistoryRow[];
   /** Epochs finished. */
@@ -81,6 +92,8 @@ export interface TrainerCallback {
   onEpochBegin?(logs: EpochBeginLogs): void | Promise<void>;
   onBatchEnd?(logs: BatchEndLogs, control: TrainingControl): void | Promise<void>;
   onEpochEnd?(logs: EpochEndLogs, control: TrainingControl): void | Promise<void>;
+  /** Between read batches and between validation batches; may throw (Interrupted) to stop there. */
+  onSafePoint?(logs: SafePointLogs): void | Promise<void>;
   onTrainEnd?(logs: TrainEndLogs): void | Promise<void>;
   /** Training stopped on an error (a callback's Interrupted, a non-finite loss); for clean-up only. */
   onTrainAbort?(error: unknown): void;
@@ -106,6 +119,10 @@ export class CallbackList {
 
   async epochEnd(logs: EpochEndLogs): Promise<void> {
     for (const c of this.callbacks) await c.onEpochEnd?.(logs, this.control);
+  }
+
+  async safePoint(logs: SafePointLogs): Promise<void> {
+    for (const c of this.callbacks) await c.onSafePoint?.(logs);
   }
 
   async trainEnd(logs: TrainEndLogs): Promise<void> {

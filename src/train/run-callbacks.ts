@@ -1,10 +1,11 @@
 /**
  * The callbacks that keep a run folder up to date while training: history.csv after each epoch,
  * the model folder holding the best (or latest) finished epoch, a checkpoint and an Interrupted
- * error when a stop is requested mid-epoch, early stopping when configured, and removal of the
- * stale mid-epoch checkpoint once training finishes.
+ * error when a stop is requested (after a step, while reading ahead or validating), periodic
+ * checkpoints (`train.checkpoint_every`), early stopping when configured, and removal of the
+ * stale mid-epoch checkpoint once training finishes (README.md, "Reliability").
  */
-import { Interrupted } from '../base/errors.js';
+import { ConfigError, Interrupted } from '../base/errors.js';
 import { writeHistory } from '../runs/history.js';
 import { removeCheckpoint } from '../runs/checkpoint.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
@@ -13,8 +14,10 @@ import { EarlyStopping, monitorFor } from './early-stopping.js';
 import type { Trainer } from './trainer.js';
 
 export interface RunCallbackOptions {
-  /** Polled after every step; true (e.g. after SIGINT) stops with a checkpoint. */
+  /** Polled after every step and at every safe point; true (e.g. after SIGINT) stops with a checkpoint. */
   stopRequested: () => boolean;
+  /** Overrides train.checkpoint_every. */
+  checkpointEvery?: CheckpointEvery;
   /** Where early stopping's message goes. */
   log?: (line: string) => void;
 }
@@ -34,14 +37,58 @@ export function bestModelSaver(trainer: Trainer): TrainerCallback {
   };
 }
 
-/** On a requested stop: checkpoint, mark the run interrupted and abort with Interrupted. */
+/** When a periodic checkpoint is due: every so many steps or milliseconds; null: never. */
+export type CheckpointEvery = { steps: number } | { ms: number } | null;
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/**
+ * Reads train.checkpoint_every: a number of steps, a duration (`90s`, `10m`, `1h`), or null / 0 for
+ * none. A config from before the key existed (undefined) gets the default, 10 minutes.
+ */
+export function parseCheckpointEvery(value: number | string | null | undefined): CheckpointEvery {
+  if (value === undefined) return { ms: 10 * UNIT_MS['m']! };
+  if (value === null || value === 0) return null;
+  if (typeof value === 'number') return { steps: value };
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h)\s*$/.exec(value);
+  if (!m) throw new ConfigError(`train.checkpoint_every: expected a number of steps, a duration such as 90s, 10m or 1h, or null; found ${JSON.stringify(value)}`);
+  const ms = Number(m[1]) * UNIT_MS[m[2]!]!;
+  return ms > 0 ? { ms } : null;
+}
+
+/**
+ * Checkpoints, marks the run interrupted and returns the Interrupted error to throw: what every
+ * requested stop does, wherever the loop (or the evaluation after it) stands.
+ */
+export async function interruptRun(trainer: Trainer, where: string): Promise<Interrupted> {
+  await trainer.saveCheckpoint();
+  trainer.run.update({ status: 'interrupted', progress: trainer.progressInfo() });
+  return new Interrupted(`interrupted ${where}; checkpoint saved. Resume with: resflow train --resume ${trainer.run.dir}`);
+}
+
+/** On a requested stop (checked after every step and at every safe point): interruptRun. */
 export function checkpointOnStop(trainer: Trainer, stopRequested: () => boolean): TrainerCallback {
   return {
     async onBatchEnd(logs) {
-      if (!stopRequested()) return;
+      if (stopRequested()) throw await interruptRun(trainer, `at epoch ${logs.epoch + 1}, step ${logs.stepInEpoch}`);
+    },
+    async onSafePoint(logs) {
+      if (stopRequested()) throw await interruptRun(trainer, `at epoch ${logs.epoch + 1}, step ${logs.stepInEpoch} (${logs.phase === 'reading' ? 'reading training rows' : 'validating'})`);
+    },
+  };
+}
+
+/** Saves a checkpoint when one is due (so a kill loses at most that much work) and records progress and heartbeat in run.json. */
+export function periodicCheckpoint(trainer: Trainer, every: CheckpointEvery): TrainerCallback {
+  let last = Date.now();
+  return {
+    onTrainBegin: () => void (last = Date.now()),
+    async onBatchEnd(logs) {
+      if (!every) return;
+      if ('steps' in every ? logs.globalStep % every.steps !== 0 : Date.now() - last < every.ms) return;
       await trainer.saveCheckpoint();
-      trainer.run.update({ status: 'interrupted', progress: trainer.progressInfo() });
-      throw new Interrupted(`interrupted at epoch ${logs.epoch + 1}, step ${logs.stepInEpoch}; checkpoint saved. Resume with: resflow train --resume ${trainer.run.dir}`);
+      trainer.run.update({ progress: trainer.progressInfo() });
+      last = Date.now();
     },
   };
 }
@@ -66,5 +113,6 @@ export function runCallbacks(trainer: Trainer, opts: RunCallbackOptions): Traine
         }),
       ]
     : [];
-  return [checkpointOnStop(trainer, opts.stopRequested), historyWriter(trainer), ...stopper, bestModelSaver(trainer), checkpointCleanup(trainer)];
+  const every = opts.checkpointEvery !== undefined ? opts.checkpointEvery : parseCheckpointEvery(trainer.bundle.config.train.checkpoint_every);
+  return [checkpointOnStop(trainer, opts.stopRequested), periodicCheckpoint(trainer, every), historyWriter(trainer), ...stopper, bestModelSaver(trainer), checkpointCleanup(trainer)];
 }

@@ -2,18 +2,19 @@
  * The training loop: epochs over streamed, seeded-shuffled minibatches; dense weights by a tfjs
  * optimizer, embedding rows by the sparse optimizer; per-epoch validation through the metric
  * registry; checkpoints for --resume. What reacts to training (progress, history.csv, the model
- * folder, interrupts, early stopping) plugs in as callbacks (./callbacks.ts). Same config, seed and
- * backend: same numbers.
+ * folder, interrupts, periodic checkpoints, early stopping) plugs in as callbacks (./callbacks.ts).
+ * Same config, seed and backend: same numbers, whether or not the run was checkpointed and resumed.
  */
 import * as tf from '@tensorflow/tfjs';
 import { STAGES, type ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
 import { RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
+import { throttledYield } from '../base/yield.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { RunFolder } from '../runs/folder.js';
-import { checkpointDir, hasCheckpoint, readCheckpointState, writeCheckpointState, type CheckpointState } from '../runs/checkpoint.js';
-import { loadModel, saveModel } from '../runs/model-io.js';
+import { checkpointDir, hasCheckpoint, readCheckpointState, writeCheckpoint, type CheckpointState } from '../runs/checkpoint.js';
+import { loadModel, modelFiles } from '../runs/model-io.js';
 import { epochBatches, type BatchPlan } from '../data/batches.js';
 import { sampleSpaceMask } from '../eval/evaluate.js';
 import { validate, validationColumns, validationMetrics } from '../eval/validation.js';
@@ -226,7 +227,11 @@ export class Trainer {
   /** Rows read from the training files in the current epoch (drives the progress bar). */
   private rowsRead = 0;
 
-  private async *trainBatches(epoch: number): AsyncGenerator<EncodedBatch> {
+  /** Turns the event loop now and then, so a signal handler can ask for a stop (base/yield.ts). */
+  private readonly letEventsIn = throttledYield();
+
+  /** `between` runs after each read batch: a safe point (no step in progress). */
+  private async *trainBatches(epoch: number, between: () => Promise<void>): AsyncGenerator<EncodedBatch> {
     const opened = await openSplit(this.config, 'train', undefined, { truth: false });
     const encoder = new BatchEncoder(this.config, this.bundle.plan);
     const rng = new Rng(this.config.runtime.seed, 1000 + epoch);
@@ -234,6 +239,7 @@ export class Trainer {
     const counted = async function* (this: Trainer, source: AsyncIterable<EncodedBatch>) {
       for await (const b of source) {
         this.rowsRead += b.length;
+        await between();
         yield b;
       }
     }.call(this, encodedBatches(this.config, encoder, opened));
@@ -252,8 +258,7 @@ export class Trainer {
     // step by step; saving the running values keeps a resumed run bit-identical.
     const adam = this.optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
     if (adam.accBeta1 && adam.accBeta2) optState.push({ name: ADAM_BETA1, tensor: adam.accBeta1 }, { name: ADAM_BETA2, tensor: adam.accBeta2 });
-    saveModel(this.checkpointDir(), this.bundle.model.type, this.bundle.params, this.bundle.tables, optState);
-    writeCheckpointState(this.run.dir, this.state);
+    writeCheckpoint(this.run.dir, modelFiles(this.bundle.model.type, this.bundle.params, this.bundle.tables, optState), this.state);
   }
 
   /** Loads the checkpoint of an interrupted run. */
@@ -263,7 +268,9 @@ export class Trainer {
     const saved = loadModel(dir, this.bundle.params, this.bundle.tables);
     if (saved?.length) {
       const betas = saved.filter((w) => w.name === ADAM_BETA1 || w.name === ADAM_BETA2);
-      await this.optimizer.setWeights(saved.filter((w) => !betas.includes(w)));
+      const slots = saved.filter((w) => !betas.includes(w));
+      // a checkpoint from before the first step (an interrupt while reading ahead) has no slots yet
+      if (slots.length) await this.optimizer.setWeights(slots);
       const adam = this.optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
       for (const b of betas) (b.name === ADAM_BETA1 ? adam.accBeta1 : adam.accBeta2)?.assign(b.tensor);
     }
@@ -277,15 +284,20 @@ export class Trainer {
     const metrics = validationMetrics(config);
     const trainRows = (await openSplit(config, 'train', undefined, { truth: false })).tables.reduce((s, t) => s + t.rows, 0);
     const epochs = config.train.epochs;
+    const safePoint = async (phase: 'reading' | 'validation') => {
+      await this.letEventsIn();
+      await callbacks.safePoint({ epoch: this.state.epoch, stepInEpoch: this.state.stepInEpoch, globalStep: this.state.globalStep, phase });
+    };
     try {
       await callbacks.trainBegin({ epochs, trainRows, startEpoch: this.state.epoch });
-      for (let epoch = this.state.epoch; epoch < epochs; epoch++) {
+      // `finished`: a checkpoint written after training, during the final evaluation
+      for (let epoch = this.state.epoch; epoch < epochs && !this.state.finished; epoch++) {
         const started = Date.now();
         await callbacks.epochBegin({ epoch, epochs, trainRows });
         const sums = this.state.epochSums;
         const secondsBefore = sums.seconds;
         let stepIndex = 0;
-        for await (const mb of this.trainBatches(epoch)) {
+        for await (const mb of this.trainBatches(epoch, () => safePoint('reading'))) {
           if (stepIndex++ < this.state.stepInEpoch) continue; // resuming: replay the epoch's order up to where it stopped
           const loss = this.step(mb);
           this.state.stepInEpoch++;
@@ -295,6 +307,7 @@ export class Trainer {
           loss.perTask.forEach((l, k) => (sums.tasks[k]! += l));
           sums.extra += loss.extra;
           sums.seconds = secondsBefore + (Date.now() - started) / 1000;
+          await this.letEventsIn();
           await callbacks.batchEnd({ epoch, stepInEpoch: this.state.stepInEpoch, globalStep: this.state.globalStep, rowsRead: this.rowsRead, loss, sums });
         }
         const { samples, steps } = sums;
@@ -304,7 +317,7 @@ export class Trainer {
         if (sums.extra !== 0) row.train_model_term = sums.extra / Math.max(steps, 1);
         let validation: MetricRecord[] = [];
         if (config.data.validation) {
-          validation = await validate(this.bundle, metrics);
+          validation = await validate(this.bundle, metrics, () => safePoint('validation'));
           Object.assign(row, validationColumns(config, validation));
         }
         this.state.history.push(row);
@@ -314,6 +327,7 @@ export class Trainer {
         await callbacks.epochEnd({ epoch, epochs, sums, seconds, row, history: this.state.history, validation, improved: true });
         if (callbacks.control.stop) break;
       }
+      this.state.finished = true;
       await callbacks.trainEnd({ history: this.state.history, epoch: this.state.epoch });
     } catch (err) {
       callbacks.trainAbort(err);
