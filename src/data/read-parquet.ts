@@ -140,7 +140,11 @@ export async function* duckdbBatches(
   const select = wanted.map((w) => {
     const c = sqlIdent(w.name);
     if (w.kind === 'number') return `TRY_CAST(${c} AS DOUBLE) AS ${c}`;
-    if (w.kind === 'list') return c;
+    if (w.kind === 'list') {
+      // DECIMAL items would come back as text and hash unlike the same integer: read them as numbers.
+      const type = info.columns.find((x) => x.name === w.name)?.type ?? '';
+      return /^DECIMAL/i.test(type) ? `CAST(${c} AS DOUBLE[]) AS ${c}` : c;
+    }
     return `CAST(${c} AS VARCHAR) AS ${c}`;
   });
   const con = await sharedConnection();
