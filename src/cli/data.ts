@@ -81,7 +81,7 @@ export function registerDataCommands(program: Command): void {
     .option('--skip-bad-lines', 'leave out lines with the wrong number of fields, bad quoting or a value of the wrong type, and say how many (default: such a line is an error)')
     .addHelpText(
       'after',
-      '\nExamples:\n  resflow data import ../shared/real-samples/aliexpress/train.csv --out ae-train.parquet \\\n      --rename search_id=request_id --rename conversion=purchase\n  resflow data import ../shared/real-samples/ali-ccp/train.csv --out ccp-train.parquet',
+      '\nExamples:\n  resflow data import aliexpress/train.csv --out ae-train.parquet \\\n      --rename search_id=request_id --rename conversion=purchase\n  resflow data import ali-ccp/train.csv --out ccp-train.parquet',
     )
     .action(async (inputs: string[], o: { out: string; rename: string[]; select?: string; delimiter?: string; skipBadLines?: boolean }) => {
       const r = await importCsv({

@@ -51,12 +51,13 @@ function checkPaths(opts: ImportOptions): void {
   if (ext !== '.parquet' && ext !== '.pq') throw new UsageError(`--out ${opts.out}: expected a .parquet file`);
   const dir = path.dirname(path.resolve(opts.out));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--out ${opts.out}: the folder ${dir} does not exist; create it first`);
-  if (opts.delimiter !== undefined && opts.delimiter.length !== 1) throw new UsageError(`--delimiter ${JSON.stringify(opts.delimiter)}: expected one character`);
+  if (opts.delimiter !== undefined && opts.delimiter.length !== 1) throw new UsageError(`--delimiter ${JSON.stringify(opts.delimiter)}: expected one character (\\t for a tab)`);
 }
 
 const hint = (count: number) => `${count > 1 ? `; ${count.toLocaleString('en-US')} bad lines in all` : ''}; nothing written (--skip-bad-lines leaves bad lines out)`;
 
 export async function importCsv(opts: ImportOptions): Promise<ImportResult> {
+  if (opts.delimiter === '\\t') opts = { ...opts, delimiter: '\t' };
   checkPaths(opts);
   const layout = csvLayout(opts.inputs, opts.delimiter);
   return withDuckDB(async (con) => {

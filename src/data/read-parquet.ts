@@ -181,6 +181,6 @@ export async function* duckdbBatches(
   } finally {
     con.closeSync();
   }
-  // DuckDB can end a failing stream as if the file were complete (DESIGN §9).
+  // DuckDB can end a failing stream as if the file were complete (docs/domain.md, "Data contract").
   if (read !== info.rows) throw new DataError(`${info.file}: read ${read} rows but the file declares ${info.rows}; the file is truncated or corrupt`);
 }

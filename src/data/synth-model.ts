@@ -1,5 +1,5 @@
 /**
- * Synthetic search funnel with known ground truth (DESIGN.md §7).
+ * Synthetic search funnel with known ground truth (docs/domain.md, "The synthetic funnel").
  *
  * Generative story (constants in SYNTH_MODEL below; D = 8 latent dimensions):
  *
