@@ -6,11 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DataError } from '../src/base/errors.js';
+import { DataError, ResflowError } from '../src/base/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { sqlString, withDuckDB } from '../src/data/duckdb.js';
 import { BatchEncoder, buildFeaturePlan, encodedBatches, openSplit, type Split } from '../src/data/encode.js';
 import { inspectFile } from '../src/data/inspect.js';
+import { importCsv } from '../src/data/import.js';
 import type { ColumnBatch } from '../src/data/write.js';
 import { cli, tempDir, writeFile } from './helpers/fixtures.js';
 
@@ -103,16 +104,14 @@ for (const ext of ['parquet', 'arrow']) {
   });
 }
 
-test('train: a bad stage value at row 2,345 of the second file exits 2 naming that file and row', () => {
+test('train: a bad stage value at row 2,345 of the second file exits 2 naming that file and row', async () => {
   const dir = tempDir();
-  return (async () => {
-    const a = await writeData(path.join(dir, 'a.parquet'), 3000);
-    const b = await writeData(path.join(dir, 'b.parquet'), 3000, { stage: "CASE WHEN i = 2344 THEN 'shown' ELSE 'exposure' END" });
-    const r = cli(['-q', 'train', configFor(dir, { train: `[${a}, ${b}]` }), '--runs-dir', dir]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /b\.parquet: column `stage` \(stage\) holds `shown` at row 2345; expected one of/);
-    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-  })();
+  const a = await writeData(path.join(dir, 'a.parquet'), 3000);
+  const b = await writeData(path.join(dir, 'b.parquet'), 3000, { stage: "CASE WHEN i = 2344 THEN 'shown' ELSE 'exposure' END" });
+  const r = cli(['-q', 'train', configFor(dir, { train: `[${a}, ${b}]` }), '--runs-dir', dir]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /b\.parquet: column `stage` \(stage\) holds `shown` at row 2345; expected one of/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
 test('train: NaN in a numeric feature exits 2 naming column, file and row (not a non-finite loss later)', async () => {
@@ -184,7 +183,7 @@ function csv(dir: string, name: string, lines: string[]): string {
   return writeFile(dir, name, lines.join('\n') + '\n');
 }
 
-test('data import is strict: ragged rows, an unterminated quote, an empty file, a late type error and a missing folder exit 2 naming file and line', () => {
+test('data import is strict: ragged rows, an unterminated quote, an empty file, a late type error and a missing folder exit 2 naming file and line', async () => {
   const dir = tempDir();
   const body = (n: number) => Array.from({ length: n }, (_, i) => `${i},${i % 2},${i * 3}`);
   const out = path.join(dir, 'out.parquet');
@@ -199,10 +198,19 @@ test('data import is strict: ragged rows, an unterminated quote, an empty file, 
     [csv(dir, 'ok.csv', ['a,b', '1,2']), path.join(dir, 'no/such/folder/x.parquet'), /--out .*no\/such\/folder\/x\.parquet: the folder .*no\/such\/folder does not exist/],
   ];
   for (const [file, target, re] of cases) {
+    await assert.rejects(importCsv({ inputs: [file], out: target || out, rename: {} }), (e: unknown) => {
+      assert.ok(e instanceof ResflowError && e.exitCode === 2, `${path.basename(file)}: ${String(e)}`);
+      assert.match(e.message, re);
+      assert.doesNotMatch(e.message, /Error:|Possible fixes/, 'no raw DuckDB message');
+      return true;
+    });
+  }
+  // The same through the command line: exit 2, one line, no stack trace.
+  for (const [file, target, re] of [cases[0]!, cases[6]!]) {
     const r = cli(['-q', 'data', 'import', file, '--out', target || out]);
-    assert.equal(r.code, 2, `${path.basename(file)}: ${r.stderr}`);
+    assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, re);
-    assert.doesNotMatch(r.stderr, /Error:|Possible fixes|\n\s+at /, 'no raw DuckDB message or stack');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
   assert.equal(readFileSync(out, 'utf8'), 'written before', 'a failed import leaves the output as it was');
 });
