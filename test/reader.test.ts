@@ -156,14 +156,14 @@ test('a label column with a value other than 0/1 is an error naming column, file
   const dir = tempDir();
   const file = path.join(dir, 'bad.parquet');
   const b = rows(20);
-  b.columns.click[7] = 2;
+  b.columns.click[7] = 2; // the 8th row: errors count rows from 1
   await writeTable(file, schema, [b]);
   const cfg = writeFile(dir, 'c.yaml', `data:\n  train: ${file}\n  columns: { labels: { click: click } }\nfeatures: [{ name: cat, buckets: 5 }]\ntasks: [{ name: ctr, label: click }]\neval: { metrics: [auc] }\n`);
   const { config } = loadConfig(cfg);
   const enc = new BatchEncoder(config, buildFeaturePlan(config));
   await assert.rejects(async () => {
     for await (const _ of encodedBatches(config, enc, await openSplit(config, 'train'))) void _;
-  }, /bad\.parquet: column `click` \(label click\) holds 2 at row 7; expected 0 or 1/);
+  }, /bad\.parquet: column `click` \(label click\) holds 2 at row 8; expected 0 or 1/);
 });
 
 test('globs expand in sorted order; a glob without matches is an error', () => {

@@ -5,6 +5,7 @@ import { log } from '../base/log.js';
 import { formatInspect, inspectFile } from '../data/inspect.js';
 import { importCsv, parseRenames } from '../data/import.js';
 import { loadExperiment } from '../app/load-experiment.js';
+import { describeReject } from '../data/csv.js';
 import { startProgress } from '../report/progress.js';
 import { collect } from './options.js';
 
@@ -47,7 +48,7 @@ export function registerDataCommands(program: Command): void {
   data
     .command('inspect')
     .description('schema, rows, requests, rows per stage, label rates per stage, label nesting checks')
-    .argument('<file>', 'Parquet or Arrow IPC file')
+    .argument('<file>', 'Parquet, Arrow IPC or CSV file')
     .option('--config <file>', 'take column roles from an experiment config')
     .option('--request <col>', 'request column (default: guessed, e.g. request_id, search_id)')
     .option('--user <col>', 'user column')
@@ -76,19 +77,22 @@ export function registerDataCommands(program: Command): void {
     .requiredOption('--out <file>', 'output .parquet file')
     .option('--rename <old=new>', 'rename a column (repeatable), e.g. --rename search_id=request_id', collect, [])
     .option('--select <cols>', 'comma-separated columns to keep (names after renaming)')
-    .option('--delimiter <c>', 'field delimiter (default: detected)')
+    .option('--delimiter <c>', 'field delimiter (default: the one the header line splits on: , tab ; or |)')
+    .option('--skip-bad-lines', 'leave out lines with the wrong number of fields, bad quoting or a value of the wrong type, and say how many (default: such a line is an error)')
     .addHelpText(
       'after',
       '\nExamples:\n  resflow data import aliexpress/train.csv --out ae-train.parquet \\\n      --rename search_id=request_id --rename conversion=purchase\n  resflow data import ali-ccp/train.csv --out ccp-train.parquet',
     )
-    .action(async (inputs: string[], o: { out: string; rename: string[]; select?: string; delimiter?: string }) => {
+    .action(async (inputs: string[], o: { out: string; rename: string[]; select?: string; delimiter?: string; skipBadLines?: boolean }) => {
       const r = await importCsv({
         inputs,
         out: o.out,
         rename: parseRenames(o.rename),
         select: o.select?.split(',').map((s) => s.trim()).filter(Boolean),
         delimiter: o.delimiter,
+        skipBadLines: o.skipBadLines === true,
       });
-      log.out(`wrote ${o.out}: ${r.rows.toLocaleString('en-US')} rows, ${r.columns.length} columns`);
+      const skipped = r.skipped ? `; skipped ${r.skipped.toLocaleString('en-US')} bad line${r.skipped === 1 ? '' : 's'} (the first: ${describeReject(r.firstSkipped!)})` : '';
+      log.out(`wrote ${o.out}: ${r.rows.toLocaleString('en-US')} rows, ${r.columns.length} columns${skipped}`);
     });
 }

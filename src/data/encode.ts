@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { DataError } from '../base/errors.js';
 import { STAGES, type ExperimentConfig, type FeatureConfig, type LabelName, type Stage } from '../config/experiment.js';
 import { featureSeed, hashId } from './hash.js';
-import { checkColumns, openTables, readBatches, type ColumnKind, type RawBatch, type RawColumn, type TableInfo } from './reader.js';
+import { checkColumns, fileRow, openTables, readBatches, type ColumnKind, type RawBatch, type RawColumn, type TableInfo } from './reader.js';
 
 export interface SparseFeature {
   name: string;
@@ -163,17 +163,26 @@ export class BatchEncoder {
     const ids = this.plan.sparse.map((f) => {
       const c = col(f.column);
       const out = new Int32Array(n * f.width);
+      const role = `feature ${f.name}`;
       if (f.kind === 'categorical') {
-        if (c.type === 'number') for (let i = 0; i < n; i++) out[i] = f.toRow(c.valid && !c.valid[i] ? null : c.values[i]!);
-        else if (c.type === 'string') for (let i = 0; i < n; i++) out[i] = f.toRow(c.values[i]!);
+        if (c.type === 'number') {
+          for (let i = 0; i < n; i++) {
+            if (c.valid && !c.valid[i]) out[i] = f.toRow(null);
+            else out[i] = f.toRow(integerId(c.values[i]!, raw, i, file, f.column, role));
+          }
+        } else if (c.type === 'string') for (let i = 0; i < n; i++) out[i] = f.toRow(c.values[i]!);
         else throw new DataError(`${file}: column \`${f.column}\` holds lists; declare feature \`${f.name}\` with type: list`);
       } else {
         if (c.type !== 'list') throw new DataError(`${file}: column \`${f.column}\` is not a list column (feature \`${f.name}\` has type: list)`);
         out.fill(-1);
+        const numbers = c.values instanceof Float64Array ? c.values : null;
         for (let i = 0; i < n; i++) {
           const start = c.offsets[i]!;
           const len = Math.min(c.offsets[i + 1]! - start, f.width);
-          for (let j = 0; j < len; j++) out[i * f.width + j] = f.toRow(c.values[start + j] ?? null);
+          for (let j = 0; j < len; j++) {
+            const id = numbers ? integerId(numbers[start + j]!, raw, i, file, f.column, role) : c.values[start + j] ?? null;
+            out[i * f.width + j] = f.toRow(id);
+          }
         }
       }
       return out;
@@ -185,6 +194,11 @@ export class BatchEncoder {
       const stride = this.plan.numeric.length;
       for (let i = 0; i < n; i++) {
         let v = c.valid && !c.valid[i] ? 0 : c.values[i]!;
+        // README "Data contract": a numeric feature is a finite number (a null reads as 0); NaN or ±Inf
+        // would only surface later as a non-finite loss, so it is refused here, where the row is known.
+        if (!Number.isFinite(Math.fround(v))) {
+          throw new DataError(`${file}: column \`${f.column}\` (feature ${f.name}) holds ${v} at ${fileRow(raw, i)}; expected a finite number${Number.isFinite(v) ? ' within float32 range' : ''}`);
+        }
         if (f.transform === 'log1p') v = Math.log1p(Math.max(v, 0));
         numeric[i * stride + j] = v;
       }
@@ -198,7 +212,7 @@ export class BatchEncoder {
         const s = v === null ? undefined : this.stageLookup.get(v);
         if (s === undefined) {
           throw new DataError(
-            `${file}: column \`${cols.stage}\` (stage) holds ${v === null ? 'a null' : `\`${v}\``} at row ${i}; expected one of ${[...this.stageLookup.keys()].join(', ')} (map other values with data.stage_values)`,
+            `${file}: column \`${cols.stage}\` (stage) holds ${v === null ? 'a null' : `\`${v}\``} at ${fileRow(raw, i)}; expected one of ${[...this.stageLookup.keys()].join(', ')} (map other values with data.stage_values)`,
           );
         }
         stage[i] = s;
@@ -212,7 +226,7 @@ export class BatchEncoder {
       for (let i = 0; i < n; i++) {
         const v = c.values[i]!;
         if ((c.valid && !c.valid[i]) || (v !== 0 && v !== 1)) {
-          throw new DataError(`${file}: column \`${name}\` (label ${label}) holds ${c.valid && !c.valid[i] ? 'a null' : v} at row ${i}; expected 0 or 1`);
+          throw new DataError(`${file}: column \`${name}\` (label ${label}) holds ${c.valid && !c.valid[i] ? 'a null' : v} at ${fileRow(raw, i)}; expected 0 or 1`);
         }
         out[i] = v;
       }
@@ -230,7 +244,7 @@ export class BatchEncoder {
         for (let i = 0; i < n; i++) {
           const v = c.values[i]!;
           if ((c.valid && !c.valid[i]) || !(v >= 0 && v <= 1)) {
-            throw new DataError(`${file}: column \`${name}\` (${role} ${key}) holds ${c.valid && !c.valid[i] ? 'a null' : v} at row ${i}; expected a probability in [0, 1]`);
+            throw new DataError(`${file}: column \`${name}\` (${role} ${key}) holds ${c.valid && !c.valid[i] ? 'a null' : v} at ${fileRow(raw, i)}; expected a probability in [0, 1]`);
           }
           arr[i] = v;
         }
@@ -246,22 +260,35 @@ export class BatchEncoder {
       numeric,
       labels,
       stage,
-      request: cols.request ? this.groupIds(col(cols.request), this.requests) : null,
-      user: cols.user ? this.groupIds(col(cols.user), this.users) : null,
+      request: cols.request ? this.groupIds(raw, cols.request, 'request', file, this.requests) : null,
+      user: cols.user ? this.groupIds(raw, cols.user, 'user', file, this.users) : null,
       teacher: floats(cols.teacher, 'teacher'),
       truth: floats(truthCols, 'truth'),
     };
   }
 
-  private groupIds(c: RawColumn, index: KeyIndex): Int32Array {
+  private groupIds(raw: RawBatch, name: string, role: string, file: string, index: KeyIndex): Int32Array {
+    const c = raw.columns.get(name)!;
     const n = c.type === 'list' ? c.offsets.length - 1 : c.values.length;
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      const v = c.type === 'number' ? (c.valid && !c.valid[i] ? 'null' : c.values[i]!) : c.type === 'string' ? c.values[i] ?? 'null' : 'null';
+      const v =
+        c.type === 'number' ? (c.valid && !c.valid[i] ? 'null' : integerId(c.values[i]!, raw, i, file, name, role))
+        : c.type === 'string' ? c.values[i] ?? 'null'
+        : 'null';
       out[i] = index.idOf(v);
     }
     return out;
   }
+}
+
+/**
+ * An id read as a number must be integer-valued (README "Data contract": ids are ints or strings):
+ * a fractional or non-finite DOUBLE would hash to a bucket no integer id shares, so it is refused.
+ */
+function integerId(v: number, raw: RawBatch, i: number, file: string, column: string, role: string): number {
+  if (!Number.isInteger(v)) throw new DataError(`${file}: column \`${column}\` (${role}) holds ${v} at ${fileRow(raw, i)}; expected an integer id (or a string column)`);
+  return v;
 }
 
 function numberColumn(c: RawColumn, file: string, name: string): Extract<RawColumn, { type: 'number' }> {

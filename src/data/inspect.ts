@@ -1,6 +1,8 @@
 /**
  * `data inspect`: schema, rows, requests, rows per stage, label rates per stage and violations
- * of label nesting (purchase without click, in-scenario labels on unexposed rows, ...).
+ * of label nesting (purchase without click, in-scenario labels on unexposed rows, ...). Reads Parquet,
+ * Arrow IPC and CSV; a file without role columns still gets its schema and rows, and the roles not
+ * found are listed.
  */
 import { STAGES } from '../config/experiment.js';
 import { DataError } from '../base/errors.js';
@@ -20,6 +22,8 @@ export interface InspectReport {
   rows: number;
   columns: ColumnInfo[];
   roles: Roles;
+  /** Roles no column was found for (given none, and none of the usual names is in the file). */
+  notFound: string[];
   requests: number | null;
   users: number | null;
   stages: { stage: string; rows: number }[];
@@ -58,8 +62,12 @@ const NESTING: [string, string][] = [
 ];
 
 export async function inspectFile(file: string, given: Partial<Roles> = {}): Promise<InspectReport> {
-  const info = await tableInfo(file);
+  const info = await tableInfo(file, 'auto', { csv: true });
   const roles = guessRoles(info.columns, given);
+  const notFound = [
+    ...(['request', 'user', 'stage'] as const).filter((r) => !roles[r]),
+    ...['click', 'purchase', 'all_click', 'all_purchase'].filter((l) => !(l in roles.labels)),
+  ];
   const names = new Set(info.columns.map((c) => c.name));
   for (const [role, col] of Object.entries({ request: roles.request, user: roles.user, stage: roles.stage, ...roles.labels })) {
     if (col && !names.has(col)) throw new DataError(`${file}: missing column \`${col}\` (${role}); the file has: ${[...names].join(', ')}`);
@@ -78,6 +86,7 @@ export async function inspectFile(file: string, given: Partial<Roles> = {}): Pro
     rows: info.rows,
     columns: info.columns,
     roles,
+    notFound,
     requests: roles.request ? t.requests.size : null,
     users: roles.user ? t.users.size : null,
     stages: t.stageNames.map((s) => ({ stage: s, rows: t.stageRows.get(s)! })),
@@ -150,6 +159,7 @@ export function formatInspect(r: InspectReport): string {
   out.push(`${r.file}`);
   out.push(`  format ${r.format}, ${num(r.rows)} rows, ${r.columns.length} columns`);
   out.push(`  requests: ${r.requests === null ? '(no request column)' : num(r.requests)}${r.roles.request ? ` (column ${r.roles.request})` : ''}`);
+  if (r.notFound.length) out.push(`  role columns not found: ${r.notFound.join(', ')} (name them with --request, --user, --stage, --label name=col)`);
   if (r.users !== null) out.push(`  users: ${num(r.users)} (column ${r.roles.user})`);
   out.push('');
   out.push('  columns:');

@@ -12,7 +12,14 @@ export type RawColumn =
 
 export interface RawBatch {
   length: number;
+  /** Rows of the file before this batch: row i of the batch is data row `offset + i + 1` of the file. */
+  offset: number;
   columns: Map<string, RawColumn>;
+}
+
+/** How errors name a row: the 1-based data row of the file (the header of a CSV not counted). */
+export function fileRow(batch: RawBatch, i: number): string {
+  return `row ${batch.offset + i + 1}`;
 }
 
 export interface ColumnInfo {
@@ -24,7 +31,8 @@ export interface ColumnInfo {
 
 export interface TableInfo {
   file: string;
-  format: FileFormat;
+  /** CSV only for `data inspect` (training reads Parquet and Arrow IPC). */
+  format: FileFormat | 'csv';
   rows: number;
   columns: ColumnInfo[];
 }

@@ -166,8 +166,9 @@ export async function* arrowBatches(info: TableInfo, wanted: { name: string; kin
       if (head.from === head.batch.numRows) pending.shift();
     }
     pendingRows -= rows;
+    const offset = read;
     read += rows;
-    return { length: rows, columns: concatColumns(parts, lengths) };
+    return { length: rows, offset, columns: concatColumns(parts, lengths) };
   };
   try {
     for await (const batch of reader) {

@@ -8,7 +8,8 @@ import { DataError } from '../base/errors.js';
 import { firstLine, sharedConnection, sqlIdent, sqlString } from './duckdb.js';
 import type { ColumnInfo, ColumnKind, RawBatch, RawColumn, TableInfo } from './raw-batch.js';
 
-function classify(duckType: string): ColumnInfo['kind'] {
+/** A DuckDB type name's column kind. */
+export function classify(duckType: string): ColumnInfo['kind'] {
   const t = duckType.toUpperCase();
   if (t.endsWith('[]')) return 'list';
   if (/^(VARCHAR|STRING|TEXT|ENUM|UUID)/.test(t)) return 'string';
@@ -38,6 +39,8 @@ export async function parquetInfo(file: string): Promise<TableInfo> {
 /** Accumulates DuckDB chunks (2048 rows) into batches of `batchRows`. */
 class BatchBuilder {
   private filled = 0;
+  /** Rows of the file handed out before the batch being filled. */
+  private offset = 0;
   private cols: { name: string; kind: ColumnKind; num?: Float64Array; valid?: Uint8Array; anyNull?: boolean; str?: (string | null)[]; offsets?: number[]; listNum?: number[]; listStr?: (string | null)[] }[];
   constructor(
     private readonly spec: { name: string; kind: ColumnKind }[],
@@ -112,30 +115,54 @@ class BatchBuilder {
         });
       } else columns.set(c.name, { type: 'string', values: c.str! });
     }
-    const batch = { length: this.filled, columns };
+    const batch = { length: this.filled, offset: this.offset, columns };
+    this.offset += this.filled;
     this.reset();
     return batch;
   }
 }
 
-export async function* parquetBatches(info: TableInfo, wanted: { name: string; kind: ColumnKind }[], batchRows: number): AsyncGenerator<RawBatch> {
+export function parquetBatches(info: TableInfo, wanted: { name: string; kind: ColumnKind }[], batchRows: number): AsyncGenerator<RawBatch> {
+  return duckdbBatches(info, `read_parquet(${sqlString(info.file)})`, wanted, batchRows, (err, read) => new DataError(`${info.file}: read failed after ${read} of ${info.rows} rows: ${firstLine(err)}`));
+}
+
+/**
+ * Streams the wanted columns of a DuckDB table function (`read_parquet(...)`, `read_csv(...)`) in
+ * batches; `readError` turns a failed fetch into the error to throw.
+ */
+export async function* duckdbBatches(
+  info: TableInfo,
+  from: string,
+  wanted: { name: string; kind: ColumnKind }[],
+  batchRows: number,
+  readError: (err: unknown, read: number) => Error,
+): AsyncGenerator<RawBatch> {
   const select = wanted.map((w) => {
     const c = sqlIdent(w.name);
     if (w.kind === 'number') return `TRY_CAST(${c} AS DOUBLE) AS ${c}`;
-    if (w.kind === 'list') return c;
+    if (w.kind === 'list') {
+      // DECIMAL items would come back as text and hash unlike the same integer: read them as numbers.
+      const type = info.columns.find((x) => x.name === w.name)?.type ?? '';
+      return /^DECIMAL/i.test(type) ? `CAST(${c} AS DOUBLE[]) AS ${c}` : c;
+    }
     return `CAST(${c} AS VARCHAR) AS ${c}`;
   });
   const con = await sharedConnection();
   let read = 0;
   try {
-    const result = await con.stream(`SELECT ${select.join(', ')} FROM read_parquet(${sqlString(info.file)})`);
+    let result: Awaited<ReturnType<typeof con.stream>>;
+    try {
+      result = await con.stream(`SELECT ${select.join(', ')} FROM ${from}`);
+    } catch (err) {
+      throw readError(err, 0);
+    }
     const builder = new BatchBuilder(wanted, batchRows);
     for (;;) {
       let chunk: DuckDBDataChunk;
       try {
         chunk = await result.fetchChunk() as DuckDBDataChunk;
       } catch (err) {
-        throw new DataError(`${info.file}: read failed after ${read} of ${info.rows} rows: ${firstLine(err)}`);
+        throw readError(err, read);
       }
       if (!chunk || chunk.rowCount === 0) break;
       let from = 0;

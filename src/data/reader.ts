@@ -1,5 +1,6 @@
 /**
- * Streaming readers for Parquet (through DuckDB) and Arrow IPC (through apache-arrow).
+ * Streaming readers for Parquet (through DuckDB) and Arrow IPC (through apache-arrow), and CSV for
+ * `data inspect` (`tableInfo(..., { csv: true })`).
  * Both yield batches of typed arrays for the requested columns only, with memory bounded by
  * the batch. A read that ends before the file's row count is an error, never a short read.
  * The formats live in read-parquet.ts and read-arrow.ts; the batch types in raw-batch.ts.
@@ -11,11 +12,14 @@ import { detectFormat, expandFiles, type FileFormat } from './files.js';
 import type { ColumnKind, RawBatch, TableInfo } from './raw-batch.js';
 import { arrowBatches, arrowInfo } from './read-arrow.js';
 import { parquetBatches, parquetInfo } from './read-parquet.js';
+import { csvBatches, csvInfo } from './read-csv.js';
 
 export type { ColumnInfo, ColumnKind, RawBatch, RawColumn, TableInfo } from './raw-batch.js';
+export { fileRow } from './raw-batch.js';
 
-export async function tableInfo(file: string, format: 'auto' | FileFormat = 'auto'): Promise<TableInfo> {
+export async function tableInfo(file: string, format: 'auto' | FileFormat = 'auto', opts: { csv?: boolean } = {}): Promise<TableInfo> {
   if (!existsSync(file)) throw new DataError(`${file}: file not found`);
+  if (opts.csv && format === 'auto' && path.extname(file).toLowerCase() === '.csv') return csvInfo(file);
   const f = detectFormat(file, format);
   return f === 'parquet' ? parquetInfo(file) : arrowInfo(file);
 }
@@ -54,7 +58,11 @@ export async function* readBatches(
     const col = info.columns.find((c) => c.name === w.name);
     return { name: w.name, kind: (col?.kind === 'number' ? 'number' : 'string') as ColumnKind };
   });
-  if (info.format === 'parquet') yield* parquetBatches(info, resolved, batchRows);
+  if (resolved.length === 0) {
+    // Nothing to read (e.g. `data inspect` on a file without role columns): only the row count matters.
+    for (let offset = 0; offset < info.rows; offset += batchRows) yield { length: Math.min(batchRows, info.rows - offset), offset, columns: new Map() };
+  } else if (info.format === 'parquet') yield* parquetBatches(info, resolved, batchRows);
+  else if (info.format === 'csv') yield* csvBatches(info, resolved, batchRows);
   else yield* arrowBatches(info, resolved, batchRows);
 }
 
