@@ -266,3 +266,26 @@ test('data inspect reads CSV with the same counts as the imported Parquet; a bad
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /bad\.csv: line 201 has 3 fields, expected 4 as in the header/);
 });
+
+test('whole-request training: a request whose rows are not contiguous exits 2 naming file, row and the request id', async () => {
+  const dir = tempDir();
+  // Request 3 (rows 13-16) comes back at row 2501, after other requests.
+  const file = await writeData(path.join(dir, 'ungrouped.parquet'), 3000, { request_id: 'CASE WHEN i = 2500 THEN 3 ELSE i // 4 END' });
+  const r = cli(['-q', 'train', configFor(dir, { train: file }, 'sampling: { prerank_candidates: 1 }'), '--runs-dir', dir]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /ungrouped\.parquet: row 2501: request 3 appears again after other requests/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('an empty train split, or one with no row in any task sample space, exits 2 instead of saving an untrained model', async () => {
+  const dir = tempDir();
+  const empty = await writeData(path.join(dir, 'empty.parquet'), 0);
+  const r = cli(['-q', 'train', configFor(dir, { train: empty }), '--runs-dir', path.join(dir, 'runs-a')]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /data\.train: .*empty\.parquet holds no rows; there is nothing to train on/);
+  assert.ok(!existsSync(path.join(dir, 'runs-a')), 'no run folder is made');
+  const unseen = await writeData(path.join(dir, 'unseen.parquet'), 400, { stage: "'prerank_candidate'" });
+  const s = cli(['-q', 'train', configFor(dir, { train: unseen }), '--runs-dir', path.join(dir, 'runs-b')]);
+  assert.equal(s.code, 2, s.stderr);
+  assert.match(s.stderr, /no training rows in the tasks' sample spaces \(ctr: exposure; ctcvr: exposure\)/);
+});

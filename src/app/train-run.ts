@@ -7,7 +7,7 @@
  */
 import { loadExperiment } from './load-experiment.js';
 import type { ExperimentConfig } from '../config/experiment.js';
-import { Interrupted, UsageError } from '../base/errors.js';
+import { DataError, Interrupted, UsageError } from '../base/errors.js';
 import { yieldToEvents } from '../base/yield.js';
 import { RunFolder } from '../runs/folder.js';
 import { hasCheckpoint, verifyCheckpoint } from '../runs/checkpoint.js';
@@ -88,7 +88,14 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   // Check every configured split's files and columns before a run folder exists, so a typo in
   // the config does not leave a failed run behind.
   const { openSplit } = await import('../data/encode.js');
-  for (const split of ['train', 'validation', 'eval'] as const) if (config.data[split]) await openSplit(config, split);
+  for (const split of ['train', 'validation', 'eval'] as const) {
+    if (!config.data[split]) continue;
+    const { tables } = await openSplit(config, split);
+    // An empty training split would "complete" and save an untrained model.
+    if (split === 'train' && tables.every((t) => t.rows === 0)) {
+      throw new DataError(`data.train: ${tables.map((t) => t.file).join(', ')} ${tables.length > 1 ? 'hold' : 'holds'} no rows; there is nothing to train on`);
+    }
+  }
   const backend = await setupBackend(config, reporter, opts.backend);
   const tf = await import('@tensorflow/tfjs');
   const { buildBundle, disposeBundle } = await import('../models/bundle.js');

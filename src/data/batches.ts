@@ -108,6 +108,7 @@ class ShuffleBuffer {
 export async function* epochBatches(source: AsyncIterable<EncodedBatch>, plan: BatchPlan, rng: Rng): AsyncGenerator<EncodedBatch> {
   const buffer = new ShuffleBuffer();
   let carry: EncodedBatch | null = null; // the last, possibly unfinished request of a read batch
+  let carryFrom = 0; // where the carry starts in its read batch (for error messages)
   const finished = new Set<number>();
 
   const flush = function* (final: boolean): Generator<EncodedBatch> {
@@ -176,17 +177,14 @@ export async function* epochBatches(source: AsyncIterable<EncodedBatch>, plan: B
         let stop = start + 1;
         while (stop < end && req[stop] === req[start]) stop++;
         const id = req[start]!;
-        if (finished.has(id)) {
-          throw new DataError(
-            `rows of one request are not contiguous (request #${id} appears again after other requests); whole-request training needs data grouped by request: sort the files by the request column first`,
-          );
-        }
+        if (finished.has(id)) throw notContiguous(id, start - carried);
         finished.add(id);
         const n = keepRowsOfRequest(b, start, stop, rows);
         if (n > 0) units.push(n);
         start = stop;
       }
       carry = end < b.length ? selectRows(b, Int32Array.from({ length: b.length - end }, (_, i) => end + i)) : null;
+      carryFrom = end - carried;
     } else {
       for (let i = 0; i < b.length; i++) if (plan.keepStage[b.stage[i]!]) rows.push(i);
       for (let i = 0; i < rows.length; i++) units.push(1);
@@ -195,12 +193,27 @@ export async function* epochBatches(source: AsyncIterable<EncodedBatch>, plan: B
     if (buffer.rows >= plan.bufferRows || final) yield* flush(final);
   };
 
+  // Rows of the previous read batch in front of the current one (a held-back request), and where the
+  // current one came from: both only to name the file, row and request of a non-contiguous request.
+  let carried = 0;
+  let origin: EncodedBatch['origin'];
+  const notContiguous = (id: number, row: number): DataError => {
+    const key = origin?.requestKeys[id] ?? `#${id}`;
+    const where = origin && row >= 0 ? `${origin.file}: row ${origin.firstRow + row}: ` : '';
+    return new DataError(
+      `${where}request ${key} appears again after other requests (its rows are not contiguous); whole-request training needs data grouped by request: sort the files by the request column first`,
+    );
+  };
   for await (const batch of source) {
-    const b: EncodedBatch = carry ? concatBatches([carry, batch]) : batch;
+    const prev = carry as EncodedBatch | null; // set by ingest
+    const b: EncodedBatch = prev ? concatBatches([prev, batch]) : batch;
+    carried = prev ? prev.length : 0;
+    origin = batch.origin;
     carry = null;
     yield* ingest(b, false);
   }
   const last: EncodedBatch | null = carry;
+  carried = -carryFrom;
   if (last) yield* ingest(last, true);
   else yield* flush(true);
 }

@@ -48,6 +48,12 @@ export interface EncodedBatch {
   user: Int32Array | null;
   teacher: Map<string, Float32Array>;
   truth: Map<string, Float32Array>;
+  /**
+   * Where the rows came from, for error messages only: the file, the file row of row 0 (1-based,
+   * see raw-batch.ts fileRow) and the data's own request key of each dense request id. Set by the
+   * encoder; batches built by concatenating or selecting rows do not carry it.
+   */
+  origin?: { file: string; firstRow: number; requestKeys: readonly (number | string)[] };
 }
 
 function loadVocab(file: string, feature: string): Map<string, number> {
@@ -264,6 +270,7 @@ export class BatchEncoder {
       user: cols.user ? this.groupIds(raw, cols.user, 'user', file, this.users) : null,
       teacher: floats(cols.teacher, 'teacher'),
       truth: floats(truthCols, 'truth'),
+      origin: { file, firstRow: raw.offset + 1, requestKeys: this.requests.keys },
     };
   }
 

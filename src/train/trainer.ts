@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { STAGES, type ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
-import { RuntimeFailure } from '../base/errors.js';
+import { DataError, RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import { throttledYield } from '../base/yield.js';
 import type { MetricRecord } from '../metrics/registry.js';
@@ -311,6 +311,10 @@ export class Trainer {
           await callbacks.batchEnd({ epoch, stepInEpoch: this.state.stepInEpoch, globalStep: this.state.globalStep, rowsRead: this.rowsRead, loss, sums });
         }
         const { samples, steps } = sums;
+        if (steps === 0) {
+          // Rows were read but none is in any task's sample space (or sampling kept none).
+          throw new DataError(`data.train: no training rows in the tasks' sample spaces (${config.tasks.map((t) => `${t.name}: ${t.sample_space.join(', ')}`).join('; ')}) in epoch ${epoch + 1}; check data.columns.stage and data.stage_values`);
+        }
         const seconds = secondsBefore + (Date.now() - started) / 1000;
         const row: HistoryRow = { epoch: epoch + 1, steps: this.state.globalStep, samples, seconds: Number(seconds.toFixed(3)), train_loss: sums.loss / Math.max(steps, 1) };
         config.tasks.forEach((t, k) => (row[`train_${t.name}_loss`] = sums.tasks[k]! / Math.max(steps, 1)));
