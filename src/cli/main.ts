@@ -43,8 +43,32 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
   registerConfigCommands(program);
   registerRunCommands(program);
   registerCompareCommand(program);
-  program.exitOverride();
+  forEachCommand(program, oneLineUsageErrors);
   return program;
+}
+
+function forEachCommand(cmd: Command, f: (c: Command) => void): void {
+  f(cmd);
+  for (const sub of cmd.commands) forEachCommand(sub, f);
+}
+
+/**
+ * Commander's parse errors (unknown option, missing argument, unknown command) become one line on
+ * stderr and a thrown CommanderError instead of `process.exit(1)`, so reportError maps them to exit 2
+ * as the README promises for bad usage. Set on every command: subcommands registered before it was
+ * set would not inherit it.
+ */
+function oneLineUsageErrors(cmd: Command): void {
+  const name = commandPath(cmd);
+  cmd.exitOverride().configureOutput({
+    outputError: (str, write) => write(`resflow: ${str.trim().replace(/\s*\n\s*/g, ' ')} (see \`${name} --help\`)\n`),
+  });
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -60,8 +84,9 @@ export async function main(argv: string[]): Promise<void> {
 /** Prints an error the way users should see it and returns the exit code. */
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
-    // Help and version exit through here with code 0; commander already printed its message.
-    if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    // commander already printed its message (oneLineUsageErrors). --help and --version exit 0;
+    // everything else is bad usage (a group command without its subcommand prints its help to stderr).
+    if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     return 2;
   }
   if (err instanceof Interrupted) {

@@ -3,21 +3,15 @@
  * `--set path=value` overrides, schema validation with defaults, and cross-field checks.
  * Every error names the file, the line, the key path, what was expected and what was found.
  */
-import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
+import { parseDocument } from 'yaml';
 import { ConfigError } from '../base/errors.js';
 import { check, formatPath, suggest, type Path, type SchemaIssue } from './schema.js';
+import { isForbiddenKey, putOwn } from './keys.js';
+import { locate, readLayer, type Layer } from './yaml-layer.js';
+import { sizeChecks } from './sizes.js';
 import { COMMON_MODEL_KEYS, experimentSchema, type ExperimentConfig } from './experiment.js';
 import { METRIC_DECLARATIONS, needsLabelWeights, needsRequests, needsUsers, reads } from './metrics.js';
-
-/** One layer of the merged config: a file of the extends chain, or the command-line overrides. */
-interface Layer {
-  source: string;
-  value: Record<string, unknown>;
-  doc?: Document;
-  lines?: LineCounter;
-}
 
 export interface LoadedConfig {
   config: ExperimentConfig;
@@ -38,28 +32,12 @@ export interface LoadOptions {
   refine?: (config: ExperimentConfig, issues: SchemaIssue[]) => ExperimentConfig;
 }
 
-function readLayer(file: string): Layer {
-  if (!existsSync(file)) throw new ConfigError(`${file}: config file not found`);
-  const text = readFileSync(file, 'utf8');
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = lines.linePos(e.pos[0]);
-    throw new ConfigError(`${file}:${pos.line}: invalid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const value = doc.toJS() ?? {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(`${file}:1: expected a mapping of sections (data, features, tasks, ...), found ${Array.isArray(value) ? 'a list' : typeof value}`);
-  }
-  return { source: file, value: value as Record<string, unknown>, doc, lines };
-}
-
 /** Deep merge: mappings merge key by key; lists and scalars from `over` replace those of `base`. */
 export function deepMerge(base: unknown, over: unknown): unknown {
   if (isObj(base) && isObj(over)) {
     const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
+    // Own keys only, written as own properties: no key reaches a prototype.
+    for (const [k, v] of Object.entries(over)) putOwn(out, k, Object.hasOwn(out, k) ? deepMerge(out[k], v) : v);
     return out;
   }
   return over === undefined ? base : over;
@@ -84,53 +62,6 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Finds the line of the deepest node along `p` in a layer, or undefined when the path is absent. */
-function lineOf(layer: Layer, p: Path): { line: number; exact: boolean } | undefined {
-  if (!layer.doc || !layer.lines) return undefined;
-  let node: unknown = layer.doc.contents;
-  let line: number | undefined;
-  let depth = 0;
-  for (const key of p) {
-    if (isMap(node)) {
-      const pair = node.items.find((it) => isScalar(it.key) && it.key.value === key);
-      if (!pair) break;
-      const k = pair.key as { range?: [number, number, number] };
-      if (k.range) line = layer.lines.linePos(k.range[0]).line;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === 'number' && key < node.items.length) {
-      node = node.items[key];
-      const r = (node as { range?: [number, number, number] }).range;
-      if (r) line = layer.lines.linePos(r[0]).line;
-    } else break;
-    depth++;
-  }
-  return line === undefined ? undefined : { line, exact: depth === p.length };
-}
-
-function locate(layers: Layer[], p: Path): string {
-  // Highest-priority layer that holds the exact path wins; else the deepest partial match.
-  let fallback: string | undefined;
-  for (const layer of layers) {
-    if (!layer.doc) {
-      if (hasPath(layer.value, p)) return layer.source;
-      continue;
-    }
-    const at = lineOf(layer, p);
-    if (at?.exact) return `${layer.source}:${at.line}`;
-    if (at && !fallback) fallback = `${layer.source}:${at.line}`;
-  }
-  return fallback ?? layers[layers.length - 1]!.source;
-}
-
-function hasPath(v: unknown, p: Path): boolean {
-  let cur = v;
-  for (const k of p) {
-    if (cur === null || typeof cur !== 'object' || !(k in (cur as object))) return false;
-    cur = (cur as Record<string | number, unknown>)[k];
-  }
-  return true;
-}
-
 /** Parses `a.b[0].c=value` (value is read as YAML, so numbers, lists and null work). */
 export function parseOverride(spec: string): { path: Path; value: unknown } {
   const eq = spec.indexOf('=');
@@ -140,6 +71,7 @@ export function parseOverride(spec: string): { path: Path; value: unknown } {
   for (const part of keyText.split('.')) {
     const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part);
     if (!m) throw new ConfigError(`--set ${spec}: cannot read the key path \`${keyText}\``);
+    if (isForbiddenKey(m[1]!)) throw new ConfigError(`--set ${spec}: the key \`${m[1]}\` is not allowed (it names an object's prototype, not a setting)`);
     p.push(m[1]!);
     for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) p.push(Number(idx[1]));
   }
@@ -147,14 +79,31 @@ export function parseOverride(spec: string): { path: Path; value: unknown } {
   return { path: p, value: doc.errors.length ? spec.slice(eq + 1) : doc.toJS() };
 }
 
-function setPath(target: Record<string, unknown>, p: Path, value: unknown): void {
+/**
+ * Writes `value` at `p`, creating the mappings and lists on the way (own properties only). With
+ * `spec` (the merged config) a list index may name an entry or the next one (appending), never one
+ * further on, which would leave empty slots; a name may not be applied to a list or an index to a
+ * mapping. Without it (the record of what --set wrote, for locating errors) anything goes.
+ */
+function setPath(target: Record<string, unknown>, p: Path, value: unknown, spec?: string): void {
   let cur: Record<string | number, unknown> = target;
-  for (let i = 0; i < p.length - 1; i++) {
+  for (let i = 0; i < p.length; i++) {
     const k = p[i]!;
-    if (cur[k] === undefined || cur[k] === null || typeof cur[k] !== 'object') cur[k] = typeof p[i + 1] === 'number' ? [] : {};
+    if (spec !== undefined) {
+      const at = formatPath(p.slice(0, i));
+      if (Array.isArray(cur) && typeof k !== 'number') throw new ConfigError(`--set ${spec}: ${at} is a list: name an entry by its index, e.g. ${at}[0].${k}`);
+      if (!Array.isArray(cur) && typeof k === 'number') throw new ConfigError(`--set ${spec}: ${at} is not a list`);
+      if (Array.isArray(cur) && (k as number) > cur.length) {
+        const has = cur.length === 0 ? 'is empty' : `has ${cur.length} entr${cur.length === 1 ? 'y' : 'ies'} (indices 0 to ${cur.length - 1})`;
+        throw new ConfigError(`--set ${spec}: ${formatPath(p.slice(0, i + 1))}: index ${k} is out of range: ${at} ${has}; ${at}[${cur.length}] adds an entry`);
+      }
+    }
+    if (i === p.length - 1) break;
+    const own = Object.hasOwn(cur, k) ? cur[k] : undefined;
+    if (own === undefined || own === null || typeof own !== 'object') putOwn(cur as Record<string, unknown>, String(k), typeof p[i + 1] === 'number' ? [] : {});
     cur = cur[k] as Record<string | number, unknown>;
   }
-  cur[p[p.length - 1]!] = value;
+  putOwn(cur as Record<string, unknown>, String(p[p.length - 1]!), value);
 }
 
 export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
@@ -185,7 +134,7 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
     for (const spec of opts.overrides) {
       const { path: p, value } = parseOverride(spec);
       if (p.length === 2 && p[0] === 'model' && p[1] === 'type') merged.model = keepCommonModelKeys(merged.model, value);
-      setPath(merged, p, value);
+      setPath(merged, p, value, spec);
       setPath(overrideLayer.value, p, value);
     }
     layers.unshift(overrideLayer);
@@ -202,16 +151,25 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
     // it reports the section's problems once, with the list of every key allowed for the type.
     const others = issues.filter((i) => i.path[0] !== 'model');
     issues.length = 0;
-    issues.push(...others);
+    for (const i of others) issues.push(i); // a loop: spreading a very long list overflows the stack
     config = opts.refine(config, issues);
     sortBySection(issues);
   }
   if (issues.length === 0) crossChecks(config, issues);
-  if (issues.length > 0) {
-    const lines = issues.map((i) => `${locate(layers, i.path)}: ${formatPath(i.path)}: ${i.message}`);
-    throw new ConfigError(lines.length === 1 ? lines[0]! : `${lines.length} problems in the config:\n  ${lines.join('\n  ')}`);
-  }
+  if (issues.length > 0) throw new ConfigError(issuesMessage(layers, issues));
   return { config, file: top, chain: layers.filter((l) => l.doc).map((l) => l.source) };
+}
+
+/** Problems reported one per line, with file and line; past MAX_REPORTED, only how many more there are. */
+export const MAX_REPORTED = 20;
+
+function issuesMessage(layers: Layer[], issues: SchemaIssue[]): string {
+  // Only the shown issues are located: finding a line scans a mapping's keys.
+  const lines = issues.slice(0, MAX_REPORTED).map((i) => `${locate(layers, i.path)}: ${formatPath(i.path)}: ${i.message}`);
+  if (issues.length === 1) return lines[0]!;
+  const more = issues.length - lines.length;
+  if (more > 0) lines.push(`... and ${more.toLocaleString('en-US')} more`);
+  return `${issues.length.toLocaleString('en-US')} problems in the config:\n  ${lines.join('\n  ')}`;
 }
 
 /** Puts issues in the order of the schema's sections (unknown top-level keys first), as one validation pass reports them. */
@@ -221,13 +179,15 @@ function sortBySection(issues: SchemaIssue[]): void {
   issues.sort((a, b) => rank(a) - rank(b)); // stable: keeps the order within a section
 }
 
+/** Data and vocabulary paths of one file are relative to that file's folder, whatever other sections it has. */
 function absolutizeDataPaths(value: Record<string, unknown>, dir: string): void {
   const data = value.data;
-  if (!isObj(data)) return;
-  for (const key of ['train', 'validation', 'eval']) {
-    const v = data[key];
-    if (typeof v === 'string') data[key] = path.resolve(dir, v);
-    else if (Array.isArray(v)) data[key] = v.map((x) => (typeof x === 'string' ? path.resolve(dir, x) : x));
+  if (isObj(data)) {
+    for (const key of ['train', 'validation', 'eval']) {
+      const v = data[key];
+      if (typeof v === 'string') data[key] = path.resolve(dir, v);
+      else if (Array.isArray(v)) data[key] = v.map((x) => (typeof x === 'string' ? path.resolve(dir, x) : x));
+    }
   }
   if (Array.isArray(value.features)) {
     for (const f of value.features) if (isObj(f) && typeof f.vocab === 'string') f.vocab = path.resolve(dir, f.vocab);
@@ -264,7 +224,7 @@ function crossChecks(c: ExperimentConfig, issues: SchemaIssue[]): void {
     t.losses.forEach((l, j) => {
       if (l.type === 'listwise' && !c.data.columns.request) add(['tasks', i, 'losses', j], 'a list-wise loss needs data.columns.request');
       if (l.type === 'distill') {
-        if (!(l.teacher in c.data.columns.teacher)) {
+        if (!Object.hasOwn(c.data.columns.teacher, l.teacher)) {
           add(['tasks', i, 'losses', j, 'teacher'], `teacher \`${l.teacher}\` is not under data.columns.teacher (known: ${Object.keys(c.data.columns.teacher).join(', ') || 'none'})`);
         }
         if (!c.data.columns.request) add(['tasks', i, 'losses', j], 'distillation needs data.columns.request');
@@ -281,6 +241,7 @@ function crossChecks(c: ExperimentConfig, issues: SchemaIssue[]): void {
     }
   }
   metricChecks(c, add);
+  sizeChecks(c, add);
 }
 
 /** What the asked-for metrics and the early-stopping metric need, read from their declarations. */

@@ -3,6 +3,8 @@
  * validation with precise messages, filled-in defaults, and the JSON Schema that editors use.
  */
 
+import { checkWork, putOwn } from './keys.js';
+
 export type Path = (string | number)[];
 
 interface Base {
@@ -15,6 +17,8 @@ export interface NumberSchema extends Base {
   max?: number;
   /** Lower bound that the value must exceed (e.g. a learning rate > 0). */
   above?: number;
+  /** Accept `.inf` / `-.inf`; without it a number must be finite. */
+  infinite?: boolean;
   default?: number;
 }
 export interface StringSchema extends Base {
@@ -160,6 +164,12 @@ export const nullable = <I extends Schema, O extends Options<NullableSchema, 'in
 
 // ---- validation -----------------------------------------------------------------------------
 
+/**
+ * Unknown keys of one mapping reported one by one (with a did-you-mean hint); the rest become one
+ * issue, so a file with a million stray keys is checked in time and memory linear in its size.
+ */
+export const MAX_UNKNOWN_KEYS_PER_MAPPING = 10;
+
 export interface SchemaIssue {
   path: Path;
   message: string;
@@ -221,6 +231,7 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestDist = Infinity;
   for (const c of candidates) {
+    checkWork.comparisons++;
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
     if (d < bestDist) {
       bestDist = d;
@@ -251,6 +262,7 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
   switch (schema.kind) {
     case 'number': {
       if (typeof value !== 'number' || Number.isNaN(value)) return wrongType();
+      if (!schema.infinite && !Number.isFinite(value)) return fail(`expected a finite number, found ${value}`);
       if (schema.integer && !Number.isInteger(value)) return fail(`expected an integer, found ${value}`);
       if (schema.min !== undefined && value < schema.min) return fail(`expected a value >= ${schema.min}, found ${value}`);
       if (schema.max !== undefined && value > schema.max) return fail(`expected a value <= ${schema.max}, found ${value}`);
@@ -279,7 +291,7 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
     case 'record': {
       if (!isPlainObject(value)) return wrongType();
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = validate(schema.values, v, [...path, k], issues);
+      for (const [k, v] of Object.entries(value)) putOwn(out, k, validate(schema.values, v, [...path, k], issues));
       return out;
     }
     case 'object': {
@@ -292,7 +304,7 @@ export function validate(schema: Schema, value: unknown, path: Path, issues: Sch
       if (!isPlainObject(value)) return wrongType();
       const tagValue = value[schema.tag] ?? schema.defaultTag;
       const names = Object.keys(schema.variants);
-      if (typeof tagValue !== 'string' || !(tagValue in schema.variants)) {
+      if (typeof tagValue !== 'string' || !Object.hasOwn(schema.variants, tagValue)) {
         issues.push({ path: [...path, schema.tag], message: unknownTagMessage(tagValue, names) });
         return value;
       }
@@ -335,17 +347,29 @@ function validateFields(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const known = Object.keys(schema.fields);
-  for (const key of Object.keys(value)) {
-    if (!(key in schema.fields) && !schema.open) {
+  const isField = (key: string) => Object.hasOwn(schema.fields, key);
+  if (!schema.open) {
+    let unknown = 0;
+    let firstOverCap: string | undefined;
+    for (const key of Object.keys(value)) {
+      if (isField(key)) continue;
+      if (++unknown > MAX_UNKNOWN_KEYS_PER_MAPPING) {
+        firstOverCap ??= key;
+        continue;
+      }
       const hint = suggest(key, known);
       issues.push({
         path: [...path, key],
         message: `unknown key \`${key}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; allowed here: ${known.join(', ')}`,
       });
     }
+    if (firstOverCap !== undefined) {
+      const more = unknown - MAX_UNKNOWN_KEYS_PER_MAPPING;
+      issues.push({ path: [...path, firstOverCap], message: `${more.toLocaleString('en-US')} more unknown key${more > 1 ? 's' : ''} in this mapping, from \`${firstOverCap}\` on; allowed here: ${known.join(', ')}` });
+    }
   }
   for (const [key, fieldSchema] of Object.entries(schema.fields)) {
-    const v = value[key];
+    const v = Object.hasOwn(value, key) ? value[key] : undefined;
     if (v === undefined && schema.required?.includes(key)) {
       issues.push({ path: [...path, key], message: `missing required key \`${key}\` (expected ${expectedText(fieldSchema)})` });
       continue;
@@ -353,7 +377,7 @@ function validateFields(
     if (v === undefined && !hasDefault(fieldSchema)) continue;
     out[key] = validate(fieldSchema, v, [...path, key], issues);
   }
-  if (schema.open) for (const [key, v] of Object.entries(value)) if (!(key in schema.fields)) out[key] = v;
+  if (schema.open) for (const [key, v] of Object.entries(value)) if (!isField(key)) putOwn(out, key, v);
   return out;
 }
 
