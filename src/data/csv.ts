@@ -27,23 +27,49 @@ function headerLine(file: string): string {
   }
 }
 
-/** Splits one line on `delim` outside quotes. */
+/** Splits one line on `delim` outside quotes (a quote left open runs to the end of the line). */
 function splitFields(line: string, delim: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cur += '"', i++);
-      else if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') quoted = true;
-    else if (c === delim) (out.push(cur), (cur = ''));
-    else cur += c;
+  try {
+    return parseCsvText(line, delim)[0] ?? [''];
+  } catch {
+    return parseCsvText(line + '"', delim)[0] ?? [''];
   }
-  out.push(cur);
-  return out;
+}
+
+/**
+ * Reads CSV text into rows of cells (RFC 4180): a quoted cell may hold the delimiter, doubled
+ * quotes and line breaks. Lines end with \n or \r\n; blank lines are skipped. Throws a plain Error
+ * for an unterminated quote (callers name the file).
+ */
+export function parseCsvText(text: string, delim = ','): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  // a line is blank when it ends with nothing in it (no cell text and no quotes were seen)
+  let touched = false;
+  const endLine = () => {
+    row.push(cell);
+    if (touched || row.length > 1 || cell !== '') rows.push(row);
+    row = [];
+    cell = '';
+    touched = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') (quoted = true, (touched = true));
+    else if (ch === delim) (row.push(cell), (cell = ''), (touched = true));
+    else if (ch === '\n') endLine();
+    else if (ch === '\r' && text[i + 1] === '\n') continue;
+    else cell += ch;
+  }
+  if (quoted) throw new Error('a quoted cell is not closed');
+  if (cell !== '' || row.length > 0 || touched) endLine();
+  return rows;
 }
 
 export interface CsvLayout {

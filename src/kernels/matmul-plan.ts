@@ -45,22 +45,28 @@ function batchIndex(outer: readonly number[], shape: readonly number[], batch: n
     strides[i] = aligned[i] === 1 ? 0 : s;
     s *= aligned[i]!;
   }
-  const out = new Int32Array(batch);
-  const idx = new Array<number>(R).fill(0);
+  const out = broadcastOffsets(outer, strides, new Int32Array(batch));
+  return out.every((v, b) => v === b) ? null : out;
+}
+
+/**
+ * Fills `out` with the offsets of a broadcast view's elements in row-major order over `dims`: a
+ * mixed-radix counter that adds each dimension's stride (0 where the operand is broadcast).
+ */
+function broadcastOffsets<T extends Int32Array | Float64Array>(dims: readonly number[], strides: readonly number[], out: T): T {
+  const idx = new Array<number>(dims.length).fill(0);
   let base = 0;
-  let identity = true;
-  for (let b = 0; b < batch; b++) {
-    out[b] = base;
-    if (base !== b) identity = false;
-    for (let d = R - 1; d >= 0; d--) {
+  for (let r = 0; r < out.length; r++) {
+    out[r] = base;
+    for (let d = dims.length - 1; d >= 0; d--) {
       idx[d]!++;
       base += strides[d]!;
-      if (idx[d]! < outer[d]!) break;
+      if (idx[d]! < dims[d]!) break;
       base -= strides[d]! * idx[d]!;
       idx[d] = 0;
     }
   }
-  return identity ? null : out;
+  return out;
 }
 
 /**
@@ -128,20 +134,9 @@ export function broadcastRows(outShape: readonly number[], opShape: readonly num
   }
   const N = outShape[R - 1]!;
   const rows = N === 0 ? 0 : sizeOf(outShape) / N;
-  const rowBase = s < 2 ** 31 ? new Int32Array(rows) : new Float64Array(rows);
-  // Mixed-radix counter over the leading R-1 dimensions.
-  const idx = new Array<number>(Math.max(0, R - 1)).fill(0);
-  let base = 0;
-  for (let r = 0; r < rows; r++) {
-    rowBase[r] = base;
-    for (let d = R - 2; d >= 0; d--) {
-      idx[d]!++;
-      base += strides[d]!;
-      if (idx[d]! < outShape[d]!) break;
-      base -= strides[d]! * idx[d]!;
-      idx[d] = 0;
-    }
-  }
+  // Offsets over the leading R-1 dimensions (the rows).
+  const lead = outShape.slice(0, Math.max(0, R - 1));
+  const rowBase = broadcastOffsets(lead, strides.slice(0, lead.length), s < 2 ** 31 ? new Int32Array(rows) : new Float64Array(rows));
   return { rowBase, step: strides[R - 1]! };
 }
 

@@ -3,6 +3,8 @@
  * RFC 4180 quoting, a cell is quoted when it holds a comma, a double quote or a line break.
  */
 
+import { parseCsvText } from '../data/csv.js';
+
 /** Writes rows as CSV with a fixed header order (union of keys in first-seen order). */
 export function toCsv(rows: Record<string, unknown>[]): string {
   const cols: string[] = [];
@@ -16,37 +18,9 @@ export function toCsv(rows: Record<string, unknown>[]): string {
 }
 
 /**
- * Reads CSV text into rows of cells, undoing toCsv's quoting: a quoted cell may hold commas, doubled
- * quotes and line breaks. Lines end with \n or \r\n; blank lines are skipped. Throws a plain Error
- * for an unterminated quote (callers name the file).
+ * Reads CSV text into rows of cells, undoing toCsv's quoting (data/csv.ts holds the one CSV parser).
+ * Throws a plain Error for an unterminated quote (callers name the file).
  */
 export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  // a line is blank when it ends with nothing in it (no cell text and no quotes were seen)
-  let touched = false;
-  const endLine = () => {
-    row.push(cell);
-    if (touched || row.length > 1 || cell !== '') rows.push(row);
-    row = [];
-    cell = '';
-    touched = false;
-  };
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"', i++);
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') (quoted = true, (touched = true));
-    else if (ch === ',') (row.push(cell), (cell = ''), (touched = true));
-    else if (ch === '\n') endLine();
-    else if (ch === '\r' && text[i + 1] === '\n') continue;
-    else cell += ch;
-  }
-  if (quoted) throw new Error('a quoted cell is not closed');
-  if (cell !== '' || row.length > 0 || touched) endLine();
-  return rows;
+  return parseCsvText(text, ',');
 }
