@@ -8,11 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../src/base/errors.js';
 import { loadSweepSpec } from '../src/config/sweep.js';
 import { expandSweep, spacePoints } from '../src/app/sweep/expand.js';
+import { sweepJsonSchema } from '../src/app/sweep/sweep.js';
 import { initBackend } from '../src/kernels/backend.js';
 import { createSparseKernels, describeSparseKernels, nativeEmbeddingsUnavailableReason, setSparseThreads } from '../src/kernels/sparse-kernels.js';
 import { cli, repoRoot, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
@@ -139,6 +140,41 @@ test('a local sweep: 2 trials × 2 seeds in parallel, trials.csv and a leaderboa
   const compare = cli(['compare', refSweep, '--format', 'csv']);
   assert.equal(compare.code, 0, compare.stderr);
   assert.match(compare.stdout, /train\.optimizer\.lr/);
+});
+
+test('run-trial: the array index from the environment; a failed run is retried up to `retries`, then refused', () => {
+  const names = readdirSync(refSweep).filter((n) => n.startsWith('tiny-'));
+  const trials = JSON.parse(readFileSync(path.join(refSweep, 'trials.json'), 'utf8')) as { index: number; run: string }[];
+  const one = trials[1]!;
+  const runJson = path.join(refSweep, one.run, 'run.json');
+  const metrics = readFileSync(path.join(refSweep, one.run, 'metrics.json'), 'utf8');
+  const env = { SLURM_ARRAY_TASK_ID: '1', SLURM_CPUS_PER_TASK: '1' };
+  const skip = cli(['sweep', 'run-trial', refSweep], { env });
+  assert.equal(skip.code, 0, skip.stderr);
+  assert.equal(skip.stdout.trim(), path.join(refSweep, one.run));
+  assert.match(skip.stderr, /skipped: /);
+  assert.equal(cli(['sweep', 'run-trial', refSweep, '--index', '9']).code, 2);
+
+  const fail = () => writeFileSync(runJson, readFileSync(runJson, 'utf8').replace('"status": "completed"', '"status": "failed"'));
+  fail();
+  const retry = cli(['sweep', 'run-trial', refSweep], { env });
+  assert.equal(retry.code, 0, retry.stderr);
+  assert.match(retry.stderr, /trained: /);
+  assert.equal(readFileSync(path.join(refSweep, one.run, 'metrics.json'), 'utf8'), metrics, 'the retried run gives the same metrics');
+  fail();
+  const refused = cli(['sweep', 'run-trial', refSweep], { env });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /failed 2 time\(s\), the sweep's limit \(retries: 1\)/);
+  const status = cli(['sweep', 'status', refSweep]);
+  assert.match(status.stdout, /4 runs: (completed 3, failed 1|failed 1, completed 3)/);
+  // put the reference back for the next test
+  writeFileSync(runJson, readFileSync(runJson, 'utf8').replace('"status": "failed"', '"status": "completed"'));
+  assert.equal(names.length, 4);
+});
+
+test('schema/sweep.schema.json is current', () => {
+  const committed = JSON.parse(readFileSync(path.join(repoRoot, 'schema/sweep.schema.json'), 'utf8'));
+  assert.deepEqual(committed, JSON.parse(JSON.stringify(sweepJsonSchema())), 'run `resflow sweep schema --out schema/sweep.schema.json`');
 });
 
 test('kill -9 of the sweep mid-way, then a re-run completes it with every run\'s metrics identical', async () => {
