@@ -177,32 +177,56 @@ test('schema/sweep.schema.json is current', () => {
   assert.deepEqual(committed, JSON.parse(JSON.stringify(sweepJsonSchema())), 'run `resflow sweep schema --out schema/sweep.schema.json`');
 });
 
-test('kill -9 of the sweep mid-way, then a re-run completes it with every run\'s metrics identical', async () => {
-  const runs = path.join(dir, 'runs-kill');
-  const sweepDir = path.join(runs, 'good');
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/resflow.js'), 'sweep', goodSpec, '--runs-dir', runs], { stdio: 'ignore' });
-  // wait until some run has a checkpoint (mid-training), then kill the sweep process only
-  const t0 = Date.now();
+/** Waits for a child of the sweep to write a checkpoint after `since` (ms); returns its name. */
+async function checkpointAfter(sweepDir: string, since: number): Promise<string> {
   for (;;) {
     const names = existsSync(sweepDir) ? readdirSync(sweepDir).filter((n) => n.startsWith('tiny-')) : [];
-    if (names.some((n) => existsSync(path.join(sweepDir, n, 'checkpoint', 'state.json')))) break;
-    if (Date.now() - t0 > 60_000) throw new Error('no checkpoint appeared');
+    const hit = names.find((n) => {
+      const state = path.join(sweepDir, n, 'checkpoint', 'state.json');
+      return existsSync(state) && statSync(state).mtimeMs >= since;
+    });
+    if (hit) return hit;
+    if (Date.now() - since > 90_000) throw new Error('no checkpoint appeared');
     await new Promise((r) => setTimeout(r, 20));
   }
-  child.kill('SIGKILL');
-  await new Promise((r) => child.on('close', r));
-  const status = cli(['sweep', 'status', sweepDir]);
+}
+
+function startSweep(runs: string): { child: ReturnType<typeof spawn>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/resflow.js'), 'sweep', goodSpec, '--runs-dir', runs], { stdio: 'ignore' });
+  return { child, exit: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+}
+
+test('SIGINT, then kill -9 of the sweep mid-way: a re-run completes it with every run\'s metrics identical', async () => {
+  const runs = path.join(dir, 'runs-kill');
+  const sweepDir = path.join(runs, 'good');
+  // Ctrl-C: the workers checkpoint, the sweep exits 130, the runs are `interrupted`
+  let t = Date.now();
+  const first = startSweep(runs);
+  await checkpointAfter(sweepDir, t);
+  first.child.kill('SIGINT');
+  assert.equal(await first.exit, 130);
+  let status = cli(['sweep', 'status', sweepDir]);
+  assert.match(status.stdout, /interrupted [12]/);
+  assert.doesNotMatch(status.stdout, /running|stale/);
+
+  // kill -9 of the sweep and of the worker training a run: that run is left `running` by a dead process
+  t = Date.now();
+  const second = startSweep(runs);
+  const name = await checkpointAfter(sweepDir, t);
+  const info = JSON.parse(readFileSync(path.join(sweepDir, name, 'run.json'), 'utf8')) as { pid: number; status: string };
+  second.child.kill('SIGKILL');
+  if (info.status === 'running') process.kill(info.pid, 'SIGKILL');
+  await second.exit;
+  status = cli(['sweep', 'status', sweepDir, '--runs']);
   assert.equal(status.code, 0, status.stderr);
   assert.doesNotMatch(status.stdout, /completed 4/, 'killed before the end');
+  if (info.status === 'running') assert.match(status.stdout, new RegExp(`stale +${name}`), 'a run whose process is gone shows as stale');
 
   const r = cli(['sweep', goodSpec, '--runs-dir', runs]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /4 of 4 runs completed\./);
   assert.deepEqual(childMetrics(sweepDir), childMetrics(refSweep), 'every run ends with the uninterrupted sweep\'s metrics');
-  assert.equal(
-    readFileSync(path.join(sweepDir, 'leaderboard.md'), 'utf8'),
-    readFileSync(path.join(refSweep, 'leaderboard.md'), 'utf8'),
-  );
+  assert.equal(readFileSync(path.join(sweepDir, 'leaderboard.md'), 'utf8'), readFileSync(path.join(refSweep, 'leaderboard.md'), 'utf8'));
 });
 
 test('runtime.threads bounds the native embedding kernels (not the addon\'s default)', { skip: createSparseKernels().name === 'js' ? `native embedding kernels not available: ${nativeEmbeddingsUnavailableReason()}` : false }, async () => {

@@ -90,7 +90,7 @@ async function launchStages(dir: string, o: StageOptions, reporter: Reporter): P
     if (todo.length === 0) break;
     todo.forEach((i) => tried.add(i));
     ran += todo.length;
-    const progress = o.dryRun ? undefined : reporter.progress({ label: 'sweep', total: todo.length, unit: 'trials' });
+    const progress = o.dryRun ? undefined : reporter.progress({ label: 'sweep', total: todo.length, unit: 'runs' });
     let done = 0;
     let failed = 0;
     last = await launcher.launch(
