@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../src/base/errors.js';
-import { loadSweepSpec } from '../src/config/sweep.js';
+import { loadSweepSpec, memoryMb, timeMinutes } from '../src/config/sweep.js';
+import { bestTrials } from '../src/app/sweep/finalize.js';
 import { expandSweep, spacePoints } from '../src/app/sweep/expand.js';
 import { sweepJsonSchema } from '../src/app/sweep/sweep.js';
 import { initBackend } from '../src/kernels/backend.js';
@@ -92,6 +93,22 @@ test('expansion is deterministic: the same children, names and random draws ever
   const other = spacePoints(loadSweepSpec(writeFile(dir, 'random2.yaml', readFileSync(s, 'utf8').replace('seed: 7', 'seed: 8'))));
   assert.notDeepEqual(other, spacePoints(loadSweepSpec(s)));
   assert.throws(() => expandSweep(loadSweepSpec(spec('bad-model-key', 'space:\n  model.num_experts: { grid: [2] }\n'))), ConfigError);
+});
+
+test('selection: each group\'s best trial by the mean over seeds, in the metric\'s direction; resources parse', () => {
+  const row = (trial: number, group: string, seed: number, selection: number | null) =>
+    ({ index: 0, trial, stage: 'search' as const, group, parameters: {}, seed, status: 'completed', attempts: 1, run: '', selection, eval: null });
+  const rows = [row(0, 'a', 1, 0.6), row(0, 'a', 2, 0.7), row(1, 'a', 1, 0.66), row(1, 'a', 2, 0.66), row(2, 'b', 1, 0.5), row(3, 'b', 1, null)];
+  const auc = loadSweepSpec(goodSpec);
+  assert.deepEqual(bestTrials(auc, rows), [{ group: 'a', trial: 1 }, { group: 'b', trial: 2 }]);
+  const logloss = { ...auc, spec: { ...auc.spec, select: { ...auc.spec.select, metric: 'logloss' as const } } };
+  assert.deepEqual(bestTrials(logloss, rows), [{ group: 'a', trial: 0 }, { group: 'b', trial: 2 }]);
+  assert.equal(memoryMb('4G'), 4096);
+  assert.equal(memoryMb(512), 512);
+  assert.equal(timeMinutes('2h'), 120);
+  assert.equal(timeMinutes('1:30:00'), 90);
+  assert.equal(timeMinutes('1-00:00:00'), 1440);
+  assert.match(specProblem(spec('badtime', 'space:\n  train.optimizer.lr: { grid: [0.001] }\nresources: { time: soon }\n')), /resources\.time: expected minutes or a duration/);
 });
 
 /** metrics.json of every child of a sweep folder, by child name. */
