@@ -92,6 +92,12 @@ test('expansion is deterministic: the same children, names and random draws ever
   // another random seed draws other points
   const other = spacePoints(loadSweepSpec(writeFile(dir, 'random2.yaml', readFileSync(s, 'utf8').replace('seed: 7', 'seed: 8'))));
   assert.notDeepEqual(other, spacePoints(loadSweepSpec(s)));
+  // the final stage: the chosen trial again with the final seeds it has not run with, appended
+  const fin = loadSweepSpec(spec('final', `space:\n  train.optimizer.lr: { grid: [0.001, 0.003] }\nseeds: [1, 2]\nfinal: { seeds: [2, 3, 4] }\n`));
+  const search = expandSweep(fin);
+  const withFinal = expandSweep(fin, [{ group: 'tiny', trial: 1 }]);
+  assert.deepEqual(withFinal.children.slice(0, search.children.length).map((c) => c.name), search.children.map((c) => c.name));
+  assert.deepEqual(withFinal.children.slice(search.children.length).map((c) => [c.index, c.trial, c.seed, c.stage]), [[4, 1, 3, 'final'], [5, 1, 4, 'final']]);
   assert.throws(() => expandSweep(loadSweepSpec(spec('bad-model-key', 'space:\n  model.num_experts: { grid: [2] }\n'))), ConfigError);
 });
 
