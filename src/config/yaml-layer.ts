@@ -47,7 +47,7 @@ function readText(file: string): string {
   }
 }
 
-export function readLayer(file: string): Layer {
+export function readLayer(file: string, expected = 'a mapping of sections (data, features, tasks, ...)'): Layer {
   const text = readText(file);
   const lines = new LineCounter();
   // Duplicate keys are found by checkKeys below: the parser's own check compares each key with every
@@ -68,7 +68,7 @@ export function readLayer(file: string): Layer {
     throw new ConfigError(`${file}${at}: invalid YAML: aliases expand too much (${(err as Error).message}); write the values out instead`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(`${file}:1: expected a mapping of sections (data, features, tasks, ...), found ${Array.isArray(value) ? 'a list' : typeof value}`);
+    throw new ConfigError(`${file}:1: expected ${expected}, found ${Array.isArray(value) ? 'a list' : typeof value}`);
   }
   return { source: file, value: value as Record<string, unknown>, doc, lines };
 }
