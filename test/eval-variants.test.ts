@@ -68,7 +68,7 @@ test('eval --fusion and --set eval.* write a named variant; the run\'s own recor
   const after = records(run);
   assert.equal(own(after), own(before), 'the run\'s own eval records are unchanged');
   assert.ok(readFileSync(path.join(run, 'config.yaml')).equals(configBefore));
-  const name = 'eval@fusion=multiplicative:ctr=1,ctcvr=3;ks=[5,20];label_weights.purchase=2';
+  const name = 'eval@fusion=multiplicative:ctr=1;ctcvr=3@ks=[5;20]@label_weights.purchase=2';
   const variant = after.filter((x) => x.split === name);
   assert.ok(variant.length > 0, `split ${name}: ${[...new Set(after.map((x) => x.split))].join(', ')}`);
   for (const x of variant) {
@@ -89,7 +89,7 @@ test('eval --fusion and --set eval.* write a named variant; the run\'s own recor
   await evaluateRun(loaded, { split: variantSplit('eval', fv), oracleSplit: variantSplit('eval-oracle', fv), variant: fv, fusion }, silentReporter);
   const third = records(run);
   assert.equal(own(third), own(before));
-  assert.ok(third.some((x) => x.split === 'eval@fusion=additive:ctr=1,ctcvr=2' && x.fusion === 'additive:ctr=1,ctcvr=2' && x.settings === undefined));
+  assert.ok(third.some((x) => x.split === 'eval@fusion=additive:ctr=1;ctcvr=2' && x.fusion === 'additive:ctr=1,ctcvr=2' && x.settings === undefined));
   assert.equal(JSON.stringify(third.filter((x) => x.split === name)), JSON.stringify(variant));
 
   // a variant may not write over the run's own records; --set takes only eval.* keys, checked by the schema

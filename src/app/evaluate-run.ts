@@ -77,13 +77,17 @@ export function evalVariant(config: ExperimentConfig, fusion: Fusion | undefined
   return variant;
 }
 
-/** A variant's split name: `<base>@fusion=<spec>;<setting>=<value>...` (settings without the `eval.` prefix). */
+/**
+ * A variant's split name: `<base>@fusion=<spec>@<setting>=<value>...`, settings without the `eval.`
+ * prefix, and commas written as `;` so that the name can be given to `compare --split` (a comma
+ * separates split names there): `eval@fusion=additive:ctr=1;ctcvr=2@ks=[5;20]`.
+ */
 export function variantSplit(base: string, variant: EvalVariant): string {
   const parts = [
     ...(variant.fusion ? [`fusion=${variant.fusion}`] : []),
     ...Object.entries(variant.settings ?? {}).map(([k, v]) => `${k.replace(/^eval\./, '')}=${JSON.stringify(v)}`),
   ];
-  return `${base}@${parts.join(';')}`;
+  return [base, ...parts.map((p) => p.replace(/,/g, ';'))].join('@');
 }
 
 export interface EvaluateOptions {
