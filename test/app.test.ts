@@ -42,6 +42,7 @@ test('trainRun: stop requested -> Interrupted with a checkpoint; resume complete
   const loaded = await loadTrainedRun(done.run.dir, silentReporter, { backend: 'wasm' });
   const again = await evaluateRun(loaded, { split: 'eval', fusionGrid: [0, 1] }, rep);
   assert.deepEqual(again.records, done.evaluation!.records);
-  assert.equal(again.fusionGrid!.length, 4);
-  assert.ok(rep.lines.some((l) => l.startsWith('out: fusion grid on eval (4 settings')));
+  // weights (0,1), (1,0), (1,1) in both modes: proportional settings are one setting
+  assert.equal(again.fusionGrid!.length, 6);
+  assert.ok(rep.lines.some((l) => l.startsWith('out: fusion grid on eval (6 settings')));
 });

@@ -83,6 +83,8 @@ test('eval --fusion-grid reports WR@K and ASH@K per setting and writes fusion-gr
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /multiplicative\s+ctr=1,ctcvr=0/);
   const csv = readFileSync(path.join(run, 'fusion-grid.csv'), 'utf8').trim().split('\n');
-  assert.equal(csv.length, 1 + 4);
+  // weights (0,1), (1,0), (1,1) in both modes: every task is swept, proportional settings kept once
+  assert.equal(csv.length, 1 + 6);
+  assert.match(r.stdout, /additive\s+ctr=0,ctcvr=1/);
   assert.match(csv[0]!, /wrecall@10_macro.*ash@10_macro/);
 });

@@ -13,6 +13,10 @@ import type { MetricRecord } from '../metrics/registry.js';
 import type { Fusion } from '../eval/evaluate.js';
 import type { FusionGridRow } from '../eval/fusion-grid.js';
 import { setupBackend } from './backend.js';
+import { UsageError } from '../base/errors.js';
+import { parseOverride } from '../config/load.js';
+import type { ExperimentConfig } from '../config/experiment.js';
+import { readMetrics } from '../runs/metrics-files.js';
 import type { Reporter } from './reporter.js';
 
 /** A run folder with its trained model loaded, ready to score. */
@@ -21,11 +25,21 @@ export interface LoadedRun {
   bundle: ModelBundle;
 }
 
-/** Opens a run folder, starts the backend and loads the run's trained model. */
-export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { backend?: string } = {}): Promise<LoadedRun> {
+/**
+ * Opens a run folder, starts the backend and loads the run's trained model. `evalSettings`: --set
+ * overrides applied to the run's config, each of an eval.* key (anything else would need retraining).
+ */
+export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { backend?: string; evalSettings?: readonly string[] } = {}): Promise<LoadedRun> {
+  const overrides = [...(opts.evalSettings ?? [])];
+  for (const spec of overrides) {
+    const { path } = parseOverride(spec);
+    if (path[0] !== 'eval' || path.length < 2) {
+      throw new UsageError(`--set ${spec}: eval changes only eval.* settings (e.g. eval.ks, eval.label_weights.purchase, eval.ash_target, eval.gauc_group, eval.metrics); the others need retraining`);
+    }
+  }
   const run = RunFolder.open(dir);
   cleanLeftovers(run.dir);
-  const config = run.config((file) => loadExperiment(file).config);
+  const config = run.config((file) => loadExperiment(file, { overrides }).config);
   await setupBackend(config, reporter, opts.backend);
   const { buildBundle } = await import('../models/bundle.js');
   const { loadModel } = await import('../runs/model-io.js');
@@ -34,9 +48,55 @@ export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { ba
   return { run, bundle };
 }
 
+/**
+ * What an eval variant changed against the run's own evaluation (README.md, "Evaluation variants"):
+ * a re-fusion, eval.* settings, or both. Written into each of its records.
+ */
+export interface EvalVariant {
+  /** The fusion used, every task's weight spelled out: `mode:task=w,...`. */
+  fusion?: string;
+  /** Each --set eval.* key with the value it resolved to. */
+  settings?: Record<string, unknown>;
+}
+
+/** The variant of a re-fusion and --set eval.* overrides; undefined when there is neither. */
+export function evalVariant(config: ExperimentConfig, fusion: Fusion | undefined, evalSettings: readonly string[] = []): EvalVariant | undefined {
+  if (!fusion && evalSettings.length === 0) return undefined;
+  const variant: EvalVariant = {};
+  if (fusion) variant.fusion = `${fusion.mode}:${config.tasks.map((t) => `${t.name}=${fusion.weights[t.name] ?? 1}`).join(',')}`;
+  if (evalSettings.length) {
+    const settings: Record<string, unknown> = {};
+    for (const spec of evalSettings) {
+      const { path } = parseOverride(spec);
+      let value: unknown = config;
+      for (const key of path) value = (value as Record<string | number, unknown>)[key];
+      settings[path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${k}`)).join('')] = value;
+    }
+    variant.settings = settings;
+  }
+  return variant;
+}
+
+/**
+ * A variant's split name: `<base>@fusion=<spec>@<setting>=<value>...`, settings without the `eval.`
+ * prefix, and commas written as `;` so that the name can be given to `compare --split` (a comma
+ * separates split names there): `eval@fusion=additive:ctr=1;ctcvr=2@ks=[5;20]`.
+ */
+export function variantSplit(base: string, variant: EvalVariant): string {
+  const parts = [
+    ...(variant.fusion ? [`fusion=${variant.fusion}`] : []),
+    ...Object.entries(variant.settings ?? {}).map(([k, v]) => `${k.replace(/^eval\./, '')}=${JSON.stringify(v)}`),
+  ];
+  return [base, ...parts.map((p) => p.replace(/,/g, ';'))].join('@');
+}
+
 export interface EvaluateOptions {
   /** Split name recorded with the metrics. */
   split: string;
+  /** Split name of the oracle's records; default `<split>-oracle`. */
+  oracleSplit?: string;
+  /** Set for an eval variant: recorded in every record written, and never written over other records. */
+  variant?: EvalVariant;
   /** Files to score instead of the config's data.eval. */
   files?: string[];
   /** Re-fuse with these weights instead of the config's (no retraining). */
@@ -64,9 +124,11 @@ export interface EvaluateResult {
  */
 export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOptions, reporter: Reporter): Promise<EvaluateResult> {
   const { scoreSplit } = await import('../eval/score.js');
-  const { evaluateRows, onlineReferences, oracleProbs } = await import('../eval/evaluate.js');
+  const { evaluateRows, oracleRecords: oracleOf } = await import('../eval/evaluate.js');
   const { writeMetricTables, metricsMarkdown } = await import('../report/tables.js');
   const { split } = opts;
+  const oracleSplit = opts.oracleSplit ?? `${split}-oracle`;
+  if (opts.variant) checkVariantSplits(run, [split, oracleSplit], opts.variant);
   const progress = reporter.progress({ label: `scoring ${split}`, total: 0, unit: 'rows' });
   const scored = await scoreSplit(bundle, 'eval', opts.files, async (done, total) => {
     progress.setTotal(total);
@@ -79,12 +141,9 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   progress.stop(`scored ${scored.rows.length.toLocaleString('en-US')} rows in ${scored.seconds.toFixed(1)}s`);
   const config = bundle.config;
   const started = Date.now();
-  const records = evaluateRows(config, scored.probs, scored.rows, split, { fusion: opts.fusion });
-  const oracle = oracleProbs(config, scored.rows);
-  const oracleRecords = [
-    ...(oracle ? evaluateRows(config, oracle, scored.rows, `${split}-oracle`, { fusion: opts.fusion, metrics: config.eval.metrics.filter((m) => m !== 'online') }) : []),
-    ...onlineReferences(config, scored.rows, `${split}-oracle`),
-  ];
+  const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
+  const records = tag(evaluateRows(config, scored.probs, scored.rows, split, { fusion: opts.fusion }));
+  const oracleRecords = tag(oracleOf(config, scored.rows, oracleSplit, opts.fusion));
   reporter.debug(`metrics over ${scored.rows.length} rows in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   writeMetricTables(run, split, records, oracleRecords);
   reporter.info(metricsMarkdown([...records, ...oracleRecords]));
@@ -103,4 +162,17 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
     result.fusionGrid = rows;
   }
   return result;
+}
+
+/**
+ * A variant never replaces records written otherwise (the run's own evaluation, or another variant):
+ * a split it would write may hold only records of the same variant.
+ */
+function checkVariantSplits(run: RunFolder, splits: readonly string[], variant: EvalVariant): void {
+  const same = (r: EvalVariant) => r.fusion === variant.fusion && JSON.stringify(r.settings) === JSON.stringify(variant.settings);
+  const clash = readMetrics(run.dir).find((r) => splits.includes(r.split) && !same(r));
+  if (clash) {
+    const what = clash.fusion || clash.settings ? 'another eval variant' : "the run's own evaluation";
+    throw new UsageError(`--split ${clash.split}: ${runPath(run.dir, 'metricsJson')} holds records of ${what} there, which this variant would replace; name another split or leave out --split`);
+  }
 }

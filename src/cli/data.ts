@@ -71,6 +71,26 @@ export function registerDataCommands(program: Command): void {
     });
 
   data
+    .command('split')
+    .description('split one Parquet file into train/valid/eval files, keeping every request whole and contiguous (runs in DuckDB)')
+    .argument('<file>', 'Parquet file, one row per candidate, requests contiguous')
+    .requiredOption('--out <dir>', 'folder for train.parquet, valid.parquet and eval.parquet (existing files are not replaced)')
+    .option('--by <how>', 'request: seeded hash of the request id; time: requests ordered by --time-column, cut at the fractions', 'request')
+    .option('--fractions <f>', 'fractions of requests for train, valid and eval', '0.8,0.1,0.1')
+    .option('--request <col>', 'request column', 'request_id')
+    .option('--time-column <col>', 'time column (with --by time); a request\'s time is its earliest row\'s')
+    .option('--seed <n>', 'seed of the request hash (with --by request)', '1')
+    .addHelpText('after', '\nExamples:\n  resflow data split logs.parquet --out data/split\n  resflow data split logs.parquet --by time --time-column ts --fractions 0.7,0.15,0.15 --out data/by-time')
+    .action(async (file: string, o: { out: string; by: string; fractions: string; request: string; timeColumn?: string; seed: string }) => {
+      const { splitFile, parseFractions, SPLIT_NAMES } = await import('../data/split.js');
+      if (o.by !== 'request' && o.by !== 'time') throw new UsageError(`--by ${o.by}: expected request or time`);
+      const seed = Number(o.seed);
+      if (!/^\d+$/.test(o.seed) || !Number.isSafeInteger(seed)) throw new UsageError(`--seed ${o.seed}: expected a non-negative integer`);
+      const r = await splitFile({ input: path.resolve(file), outDir: path.resolve(o.out), by: o.by, fractions: parseFractions(o.fractions), requestColumn: o.request, timeColumn: o.timeColumn, seed });
+      for (const s of SPLIT_NAMES) log.out(`${s.padEnd(5)} ${r.files[s]}  ${r.rows[s].toLocaleString('en-US')} rows, ${r.requests[s].toLocaleString('en-US')} requests`);
+    });
+
+  data
     .command('import')
     .description('convert CSV (as public data sets ship) to Parquet, renaming columns to the data contract')
     .argument('<csv...>', 'CSV file(s) with a header row')

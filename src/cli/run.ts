@@ -7,7 +7,7 @@ import { log } from '../base/log.js';
 import type { RunFolder } from '../runs/folder.js';
 import { runPath } from '../runs/layout.js';
 import { trainRun } from '../app/train-run.js';
-import { evaluateRun, loadTrainedRun } from '../app/evaluate-run.js';
+import { evaluateRun, evalVariant, loadTrainedRun, variantSplit } from '../app/evaluate-run.js';
 import { collect } from './options.js';
 import { consoleReporter } from './reporter.js';
 
@@ -99,17 +99,18 @@ export function registerRunCommands(program: Command): void {
     .description('score a trained run on a data set and write its metric tables (no retraining)')
     .argument('<run>', 'run folder, e.g. runs/quickstart/<version>')
     .option('--data <files...>', 'data files to score (default: the config\'s data.eval)')
-    .option('--split <name>', 'split name recorded with the metrics', 'eval')
+    .option('--split <name>', 'split name recorded with the metrics (default eval; with --fusion or --set, eval@<what changed>, beside the run\'s own eval records)')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu')
     .option('--save-predictions <file>', 'write one row per input row (.parquet or .csv): request, row, labels, probabilities, fused score')
-    .option('--fusion <spec>', 're-fuse without retraining, e.g. additive:ctr=1,ctcvr=2 or multiplicative:ctr=1,ctcvr=0.5')
-    .option('--fusion-grid [weights]', 'sweep fusion weights of the tasks after the first (default 0,0.25,0.5,1,2,4) in both modes; reports WR@K and ASH@K')
+    .option('--fusion <spec>', 're-fuse without retraining, e.g. additive:ctr=1,ctcvr=2 or multiplicative:ctr=1,ctcvr=0.5 (written as a variant)')
+    .option('--set <path=value>', 'change an eval.* setting without retraining, e.g. eval.ks=[5,20] (repeatable; written as a variant)', collect, [])
+    .option('--fusion-grid [weights]', 'sweep every task\'s weight over these values (default 0,0.25,0.5,1,2,4) in both modes, each setting scaled so its largest weight is 1 and kept once; reports WR@K and ASH@K')
     .addHelpText(
       'after',
-      '\nExamples:\n  resflow eval runs/quickstart/20261123-101500-1a2b3c4d --save-predictions preds.csv\n  resflow eval runs/quickstart/<version> --fusion multiplicative:ctr=1,ctcvr=1 --split eval-mult\n  resflow eval runs/quickstart/<version> --fusion-grid 0,0.5,1,2',
+      '\nExamples:\n  resflow eval runs/quickstart/20261123-101500-1a2b3c4d --save-predictions preds.csv\n  resflow eval runs/quickstart/<version> --fusion multiplicative:ctr=1,ctcvr=1\n  resflow eval runs/quickstart/<version> --set eval.ks=[5,20] --set eval.label_weights.purchase=2\n  resflow eval runs/quickstart/<version> --fusion-grid 0,0.5,1,2',
     )
-    .action(async (dir: string, o: { data?: string[]; split: string; backend?: string; savePredictions?: string; fusion?: string; fusionGrid?: string | boolean }) => {
-      const loaded = await loadTrainedRun(dir, consoleReporter, { backend: o.backend });
+    .action(async (dir: string, o: { data?: string[]; split?: string; backend?: string; savePredictions?: string; fusion?: string; set: string[]; fusionGrid?: string | boolean }) => {
+      const loaded = await loadTrainedRun(dir, consoleReporter, { backend: o.backend, evalSettings: o.set });
       const { run, bundle } = loaded;
       if (!o.data && !bundle.config.data.eval) throw new UsageError(`${run.dir}: the config has no data.eval; pass --data FILES`);
       const { parseFusionSpec } = await import('../metrics/fusion.js');
@@ -117,7 +118,11 @@ export function registerRunCommands(program: Command): void {
       if (fusion) for (const t of Object.keys(fusion.weights)) if (!bundle.taskNames.includes(t)) throw new UsageError(`--fusion ${o.fusion}: no task named \`${t}\`; tasks: ${bundle.taskNames.join(', ')}`);
       const grid = o.fusionGrid === undefined ? undefined : typeof o.fusionGrid === 'string' ? o.fusionGrid.split(',').map(Number) : [0, 0.25, 0.5, 1, 2, 4];
       if (grid?.some((v) => !Number.isFinite(v) || v < 0)) throw new UsageError(`--fusion-grid ${o.fusionGrid}: expected non-negative numbers separated by commas`);
-      await evaluateRun(loaded, { split: o.split, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions }, consoleReporter);
+      if (grid && !grid.some((v) => v > 0)) throw new UsageError(`--fusion-grid ${o.fusionGrid}: needs a value above 0 (all weights 0 rank nothing)`);
+      const variant = evalVariant(bundle.config, fusion, o.set);
+      const split = o.split ?? (variant ? variantSplit('eval', variant) : 'eval');
+      const oracleSplit = o.split === undefined && variant ? variantSplit('eval-oracle', variant) : undefined;
+      await evaluateRun(loaded, { split, oracleSplit, variant, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions }, consoleReporter);
       log.out(runPath(run.dir, 'metricsJson'));
     });
 }

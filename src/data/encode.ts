@@ -258,6 +258,7 @@ export class BatchEncoder {
       }
       return out;
     };
+    // truth is not read for training (openSplit with truth: false)
     const truthCols = Object.fromEntries(Object.entries(cols.truth).filter(([, name]) => raw.columns.has(name)));
 
     return {
@@ -310,12 +311,11 @@ export async function openSplit(config: ExperimentConfig, split: Split, files?: 
   const spec = files ?? config.data[split];
   if (!spec) throw new DataError(`data.${split}: no files configured for the ${split} split`);
   const tables = await openTables(spec, config.data.format, `data.${split}`);
+  // Every mapped column, truth included, must be there: a misspelled truth column would otherwise
+  // silently drop the oracle (README.md, "Ground truth"). Real logs simply map no truth columns.
   const needs = neededColumns(config, opts);
-  // Truth columns are optional extras: real logs do not have them.
-  const required = needs.filter((n) => !n.role.startsWith('truth'));
-  for (const t of tables) checkColumns(t, required);
-  const present = needs.filter((n) => !n.role.startsWith('truth') || tables.every((t) => t.columns.some((c) => c.name === n.name)));
-  return { tables, needs: present };
+  for (const t of tables) checkColumns(t, needs);
+  return { tables, needs };
 }
 
 /** Streams encoded batches of a split, file after file. */

@@ -25,14 +25,16 @@ export function evaluateRows(
   probs: Record<string, Float32Array>,
   rows: EncodedBatch,
   split: string,
-  opts: { fusion?: Fusion; metrics?: readonly string[] } = {},
+  /** `tasks`: a subset of the config's tasks to evaluate; `fused`: a ranking score to use instead of fusing them. */
+  opts: { fusion?: Fusion; metrics?: readonly string[]; tasks?: readonly string[]; fused?: Float64Array } = {},
 ): MetricRecord[] {
   const fusion = opts.fusion ?? config.fusion;
-  const tasks = config.tasks.map((t) => t.name);
+  const tasks = opts.tasks ?? config.tasks.map((t) => t.name);
   let metrics = [...(opts.metrics ?? config.eval.metrics)];
   const labels: Record<string, Uint8Array> = {};
   const masks: Record<string, Uint8Array> = {};
   config.tasks.forEach((t, k) => {
+    if (!tasks.includes(t.name)) return;
     labels[t.name] = rows.labels.get(t.label)!;
     masks[t.name] = sampleSpaceMask(config, rows, k);
   });
@@ -60,7 +62,8 @@ export function evaluateRows(
     probs,
     labels,
     masks,
-    fused: fuseScores(probs, fusion.mode, fusion.weights),
+    // a subset of the tasks has no fused ranking unless one is given
+    fused: opts.fused ?? (opts.tasks ? undefined : fuseScores(probs, fusion.mode, fusion.weights)),
     requests: rows.request ?? undefined,
     users: rows.user ?? undefined,
     gaucGroup: config.eval.gauc_group,
@@ -100,15 +103,40 @@ function onlineInputs(config: ExperimentConfig, rows: EncodedBatch): EvalInput['
 }
 
 /**
- * The oracle: every task scored by the true probability of its label (synthetic data). Its
- * metrics bound what any model can reach on the same rows. Undefined without ground truth.
+ * The oracle (README.md, "Ground truth"): each task scored by the true probability of its label,
+ * for every task whose label has a truth column (data.columns.truth). Its metrics bound what any
+ * model can reach on the same rows. Empty without ground truth.
  */
-export function oracleProbs(config: ExperimentConfig, rows: EncodedBatch): Record<string, Float32Array> | undefined {
+export function oracleProbs(config: ExperimentConfig, rows: EncodedBatch): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const t of config.tasks) {
     const truth = rows.truth.get(t.label);
-    if (!truth) return undefined;
-    out[t.name] = truth;
+    if (truth) out[t.name] = truth;
   }
   return out;
 }
+
+/**
+ * The oracle's records, split `split`: with a truth column for every task, every metric (but online)
+ * of the fused true probabilities; with one for some tasks only, those tasks' own metrics (auc, gauc,
+ * logloss), and ASH@K ranked by the true probability of the ASH target (eval.ash_target) where that
+ * label has a truth column. Then the online reference points.
+ */
+export function oracleRecords(config: ExperimentConfig, rows: EncodedBatch, split: string, fusion?: Fusion): MetricRecord[] {
+  const probs = oracleProbs(config, rows);
+  const tasks = Object.keys(probs);
+  const wanted = config.eval.metrics.filter((m) => m !== 'online');
+  const out: MetricRecord[] = [];
+  if (tasks.length === config.tasks.length) out.push(...evaluateRows(config, probs, rows, split, { fusion, metrics: wanted }));
+  else {
+    if (tasks.length) out.push(...evaluateRows(config, probs, rows, split, { tasks, metrics: wanted.filter((m) => PER_TASK.includes(m)) }));
+    const target = rows.truth.get(config.eval.ash_target);
+    if (wanted.includes('ash') && target && rows.request) {
+      out.push(...evaluateRows(config, probs, rows, split, { tasks: [], metrics: ['ash'], fused: Float64Array.from(target) }));
+    }
+  }
+  return [...out, ...onlineReferences(config, rows, split)];
+}
+
+/** Metrics of one task's own scores, which need no fused ranking. */
+const PER_TASK: readonly string[] = ['auc', 'gauc', 'logloss'];

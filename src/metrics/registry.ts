@@ -46,6 +46,10 @@ export interface MetricRecord {
   split: string;
   value: number;
   variant?: 'macro' | 'micro';
+  /** Only on records of an eval variant (README.md, "Evaluation variants"): the fusion they were ranked by, `mode:task=w,...`. */
+  fusion?: string;
+  /** Only on records of an eval variant: the eval.* settings changed by --set, with their values. */
+  settings?: Record<string, unknown>;
 }
 
 /** Everything one split's evaluation provides. All per-row arrays have the same length n. */

@@ -16,7 +16,7 @@ import { runPath } from './layout.js';
  */
 export type StoredMetricRecord = Omit<MetricRecord, 'value'> & { value: number | null };
 
-const EXPECTED = 'a list of metric records, each { name, task, split, value, k?, variant? }';
+const EXPECTED = 'a list of metric records, each { name, task, split, value, k?, variant?, fusion?, settings? }';
 
 /** Reads metrics.json; [] when the run has none. Anything but a list of records is a DataError. */
 export function readMetrics(runDir: string): StoredMetricRecord[] {
@@ -31,6 +31,8 @@ export function readMetrics(runDir: string): StoredMetricRecord[] {
     expectField(file, where, r, 'value', (v) => v === null || isNumber(v), 'a number (or null)');
     expectField(file, where, r, 'k', optional(isNumber), 'a number');
     expectField(file, where, r, 'variant', optional((v) => v === 'macro' || v === 'micro'), 'macro or micro');
+    expectField(file, where, r, 'fusion', optional(isString), 'a fusion spec (a string)');
+    expectField(file, where, r, 'settings', optional(isRecord), 'a mapping of eval settings');
   });
   return doc as StoredMetricRecord[];
 }
@@ -43,10 +45,23 @@ export function finiteRecords(records: readonly StoredMetricRecord[]): MetricRec
 /** Writes metrics.json, metrics.csv and metrics.md (the Markdown rendered by the caller). */
 export function writeMetricFiles(runDir: string, records: readonly StoredMetricRecord[], markdown: string): void {
   writeJsonFile(runPath(runDir, 'metricsJson'), records);
-  writeAtomic(runPath(runDir, 'metricsCsv'), toCsv(records.map((r) => ({ split: r.split, name: r.name, task: r.task, k: r.k, variant: r.variant, value: r.value }))));
+  // fusion and settings columns appear only when an eval variant wrote records
+  const row = (r: StoredMetricRecord) => ({
+    split: r.split,
+    name: r.name,
+    task: r.task,
+    k: r.k,
+    variant: r.variant,
+    value: r.value,
+    ...(r.fusion !== undefined ? { fusion: r.fusion } : {}),
+    ...(r.settings !== undefined ? { settings: JSON.stringify(r.settings) } : {}),
+  });
+  writeAtomic(runPath(runDir, 'metricsCsv'), toCsv(records.map(row)));
   writeAtomic(runPath(runDir, 'metricsMd'), markdown);
 }
 
+/** fusion-grid.csv: numbers written at full precision (the shortest text that reads back as the same double). */
 export function writeFusionGrid(runDir: string, rows: Record<string, string | number>[]): void {
-  writeAtomic(runPath(runDir, 'fusionGrid'), toCsv(rows));
+  const exact = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? String(v) : v])));
+  writeAtomic(runPath(runDir, 'fusionGrid'), toCsv(exact));
 }
