@@ -155,6 +155,21 @@ test('the schedule callback sets the factor before each step, at epoch starts, a
   // step 1: 1/2 warm-up; step 2: 1; steps 3, 4: 1; epoch 2 (steps 4, 5): 0.5
   assert.deepEqual(set, [0.5, 0.5, 1, 1, 1, 0.5, 0.5]);
   close(row.lr!, 0.001, 'lr column: the rate step 3 ran with');
+
+  // plateau watches the history column early stopping would (val_ctr_auc), and a resumed run replays it
+  const plateau = loadConfig(writeFile(tempDir(), 'exp.yaml', tinyConfigYaml()), { overrides: ['train.lr_schedule={decay: plateau, factor: 0.5, patience: 1}'] }).config as ExperimentConfig;
+  const history = [{ epoch: 1, val_ctr_auc: 0.6 }, { epoch: 2, val_ctr_auc: 0.59 }];
+  const seen: number[] = [];
+  const p = new LrScheduleCallback(plateau, { history: [], learningRate: 1, setLearningRateFactor: (f: number) => void seen.push(f) });
+  p.onTrainBegin({ epochs: 3, startEpoch: 0, startStep: 0 });
+  p.onEpochEnd({ row: {}, history: history.slice(0, 1) } as never);
+  p.onEpochBegin({ epoch: 1 });
+  p.onEpochEnd({ row: {}, history } as never);
+  p.onEpochBegin({ epoch: 2 });
+  const resumed: number[] = [];
+  new LrScheduleCallback(plateau, { history, learningRate: 1, setLearningRateFactor: (f: number) => void resumed.push(f) }).onTrainBegin({ epochs: 3, startEpoch: 2, startStep: 40 });
+  assert.deepEqual(seen, [1, 1, 0.5]);
+  assert.deepEqual(resumed, [0.5]);
 });
 
 // ---- loss balancing -----------------------------------------------------------------------------
