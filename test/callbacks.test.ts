@@ -91,7 +91,7 @@ test('CallbackList calls hooks in list order and stops when a callback asks', as
     onTrainAbort: () => void calls.push(`${name}.abort`),
   });
   const list = new CallbackList([cb('a'), cb('b')]);
-  await list.trainBegin({ epochs: 1, trainRows: 0, startEpoch: 0 });
+  await list.trainBegin({ epochs: 1, trainRows: 0, startEpoch: 0, startStep: 0 });
   await list.epochBegin({ epoch: 0, epochs: 1, trainRows: 0 });
   const sums = { samples: 0, steps: 0, loss: 0, tasks: [], extra: 0, seconds: 0 };
   await list.batchEnd({ epoch: 0, stepInEpoch: 1, globalStep: 1, rowsRead: 0, loss: { total: 0, perTask: [], extra: 0 }, sums });

@@ -13,7 +13,7 @@ export async function setupBackend(config: ExperimentConfig, reporter: Reporter,
   const requested = (override ?? config.runtime.backend) as BackendName;
   const { describeSparseKernels, nativeEmbeddingsUnavailableReason } = await import('../kernels/sparse-kernels.js');
   const info = await initBackend(requested, { threads: config.runtime.threads });
-  const detail = `${info.detail}; embeddings: ${describeSparseKernels()}`;
+  const detail = `${info.detail}; embeddings: ${describeSparseKernels({ l2: config.train.embedding_l2 })}`;
   reporter.info(`backend: ${detail}`);
   if (nativeEmbeddingsUnavailableReason()) reporter.debug(`native embedding kernels not used: ${nativeEmbeddingsUnavailableReason()}`);
   return detail;

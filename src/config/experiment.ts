@@ -44,15 +44,36 @@ const files = union([str(), arr(str(), { minItems: 1 })], {
   description: 'A Parquet/Arrow file, a glob (`data/*.parquet`), or a list of them. Relative paths are resolved from the config file.',
 });
 
-const optimizer = (defaultLr: number) =>
+const optimizerFields = (defaultLr: number) => ({
+  type: oneOf(['adam', 'adagrad', 'sgd'], { default: 'adam' }),
+  lr: num({ above: 0, default: defaultLr, description: 'Learning rate.' }),
+  beta1: num({ min: 0, max: 1, default: 0.9 }),
+  beta2: num({ min: 0, max: 1, default: 0.999 }),
+  epsilon: num({ above: 0, default: 1e-8 }),
+  initial_accumulator: num({ min: 0, default: 0.1, description: 'Adagrad only.' }),
+});
+const optimizer = (defaultLr: number) => obj(optimizerFields(defaultLr));
+/** The dense optimizer: the embedding one plus decoupled weight decay (README.md, "Regularisation and schedules"). */
+const denseOptimizer = (defaultLr: number) =>
   obj({
-    type: oneOf(['adam', 'adagrad', 'sgd'], { default: 'adam' }),
-    lr: num({ above: 0, default: defaultLr, description: 'Learning rate.' }),
-    beta1: num({ min: 0, max: 1, default: 0.9 }),
-    beta2: num({ min: 0, max: 1, default: 0.999 }),
-    epsilon: num({ above: 0, default: 1e-8 }),
-    initial_accumulator: num({ min: 0, default: 0.1, description: 'Adagrad only.' }),
+    ...optimizerFields(defaultLr),
+    weight_decay: num({ min: 0, default: 0, description: 'Decoupled (AdamW-style) weight decay of the dense weights: each step multiplies them by 1 - lr x weight_decay before the update; 0: off.' }),
   });
+
+/** Learning-rate schedule of both optimizers: a factor on their lr (train/lr-schedule.ts). */
+const lrSchedule = obj({
+  warmup_steps: int({ min: 0, default: 0, description: 'Linear warm-up: the factor rises from 1/N to 1 over the first N steps.' }),
+  decay: oneOf(['none', 'cosine', 'step', 'plateau'], { default: 'none' }),
+  min_factor: num({ min: 0, max: 1, default: 0, description: 'cosine: the factor at the end of the run (the floor).' }),
+  total_steps: nullable(int({ min: 1 }), { default: null, description: 'cosine by step: steps of the run (required there).' }),
+  factor: num({ above: 0, max: 1, default: 0.1, description: 'step and plateau: the factor each decay multiplies by.' }),
+  every: int({ min: 1, default: 1, description: 'step: decay every this many units.' }),
+  unit: oneOf(['epoch', 'step'], { default: 'epoch', description: 'cosine and step: decay by epoch (the factor changes at epoch starts) or by step.' }),
+  metric: oneOf(VALIDATION_METRICS, { default: 'auc', description: 'plateau: validation metric watched (as in early_stopping).' }),
+  k: int({ min: 1, description: 'plateau: cutoff for @K metrics.' }),
+  task: str({ description: 'plateau: task whose metric is watched; default the first.' }),
+  patience: int({ min: 1, default: 1, description: 'plateau: epochs without improvement before a decay.' }),
+});
 
 export const lossSchema = tagged(
   'type',
@@ -143,9 +164,14 @@ export const experimentSchema = obj(
       batch_size: int({ min: 1, default: 1024, description: 'Rows per step (whole requests when a list-wise loss or sampling needs them).' }),
       shuffle: bool({ default: true }),
       shuffle_buffer: int({ min: 1, default: 262144, description: 'Rows held for seeded streaming shuffle.' }),
-      optimizer: optimizer(1e-3),
+      optimizer: denseOptimizer(1e-3),
       embedding_optimizer: nullable(optimizer(1e-3), { default: null, description: 'Sparse optimizer for embedding rows; null: same as optimizer.' }),
       grad_clip: nullable(num({ above: 0 }), { default: null, description: 'Clip dense gradients to this global norm.' }),
+      embedding_l2: num({ min: 0, default: 0, description: 'L2 on the embedding rows a batch touches, applied lazily at their update: adds embedding_l2 x row to their gradient; 0: off.' }),
+      lr_schedule: nullable(lrSchedule, { default: null, description: 'Learning-rate warm-up and decay for the dense and embedding optimizers; null: constant lr.' }),
+      loss_balancing: oneOf(['fixed', 'uncertainty', 'gradnorm'], { default: 'fixed', description: 'fixed: tasks[].weight; uncertainty: learned log-variances; gradnorm: learned weights (README.md).' }),
+      gradnorm_alpha: num({ min: 0, default: 1.5, description: 'GradNorm\'s asymmetry alpha.' }),
+      balancing_lr: nullable(num({ above: 0 }), { default: null, description: 'Learning rate of the gradnorm weights (plain gradient descent); null: train.optimizer.lr.' }),
       early_stopping: nullable(
         obj({
           metric: oneOf(VALIDATION_METRICS, { default: 'auc', description: 'Validation metric watched; its direction comes from the metric registry.' }),
@@ -186,7 +212,12 @@ export const experimentSchema = obj(
 
 /** `name` is always set: loadConfig names the experiment after its file when the config does not. */
 export type ExperimentConfig = Omit<Infer<typeof experimentSchema>, 'name'> & { name: string };
-export type OptimizerConfig = ExperimentConfig['train']['optimizer'];
+/** An optimizer's settings (the embedding rows' optimizer has no weight decay: embedding_l2 regularises them). */
+export type OptimizerConfig = NonNullable<ExperimentConfig['train']['embedding_optimizer']>;
+export type EmbeddingOptimizerConfig = OptimizerConfig;
+/** train.optimizer: an OptimizerConfig with decoupled weight decay. */
+export type DenseOptimizerConfig = ExperimentConfig['train']['optimizer'];
+export type LrScheduleConfig = NonNullable<ExperimentConfig['train']['lr_schedule']>;
 export type LossConfig = Infer<typeof lossSchema>;
 export type FeatureConfig = ExperimentConfig['features'][number];
 export type TaskConfig = ExperimentConfig['tasks'][number];

@@ -261,16 +261,25 @@ function metricChecks(c: ExperimentConfig, add: (p: Path, message: string) => vo
   if (wanted.some((m) => needsUsers(m, group)) && !cols.user) add(['eval', 'gauc_group'], 'gAUC by user needs data.columns.user');
 
   const es = c.train.early_stopping;
-  if (!es) return;
+  if (es) monitorChecks(c, add, 'early_stopping', es, 'early stopping');
+  const s = c.train.lr_schedule;
+  if (s?.decay === 'plateau') monitorChecks(c, add, 'lr_schedule', s, 'the plateau schedule');
+  if (s?.decay === 'cosine' && s.unit === 'step' && s.total_steps === null) add(['train', 'lr_schedule', 'total_steps'], 'cosine by step needs the number of steps of the run (or unit: epoch)');
+}
+
+/** The validation metric train.<key> watches (early stopping, the plateau schedule) must be one validation reports. */
+function monitorChecks(c: ExperimentConfig, add: (p: Path, message: string) => void, key: string, es: { metric: NonNullable<ExperimentConfig['train']['early_stopping']>['metric']; task?: string; k?: number }, what: string): void {
+  const group = c.eval.gauc_group;
+  const cols = c.data.columns;
   const taskNames = c.tasks.map((t) => t.name);
-  if (es.task !== undefined && !taskNames.includes(es.task)) add(['train', 'early_stopping', 'task'], `no task named \`${es.task}\`; tasks: ${taskNames.join(', ')}`);
-  if (!c.data.validation) add(['train', 'early_stopping'], 'early stopping needs data.validation');
+  if (es.task !== undefined && !taskNames.includes(es.task)) add(['train', key, 'task'], `no task named \`${es.task}\`; tasks: ${taskNames.join(', ')}`);
+  if (!c.data.validation) add(['train', key], `${what} needs data.validation`);
   const decl = METRIC_DECLARATIONS[es.metric];
-  if (!decl.perTask && es.task !== undefined) add(['train', 'early_stopping', 'task'], `\`${es.metric}\` is a metric of the fused ranking and has no task; drop the task`);
-  if (decl.hasK && es.k === undefined) add(['train', 'early_stopping', 'k'], `\`${es.metric}\` is reported per K: set train.early_stopping.k (eval.ks: ${c.eval.ks.join(', ')})`);
-  if (!decl.hasK && es.k !== undefined) add(['train', 'early_stopping', 'k'], `\`${es.metric}\` takes no k`);
-  if (needsRequests(es.metric, group) && !cols.request) add(['train', 'early_stopping', 'metric'], `\`${es.metric}\` needs data.columns.request`);
-  if (needsUsers(es.metric, group) && !cols.user) add(['train', 'early_stopping', 'metric'], `\`${es.metric}\` by user needs data.columns.user`);
+  if (!decl.perTask && es.task !== undefined) add(['train', key, 'task'], `\`${es.metric}\` is a metric of the fused ranking and has no task; drop the task`);
+  if (decl.hasK && es.k === undefined) add(['train', key, 'k'], `\`${es.metric}\` is reported per K: set train.${key}.k (eval.ks: ${c.eval.ks.join(', ')})`);
+  if (!decl.hasK && es.k !== undefined) add(['train', key, 'k'], `\`${es.metric}\` takes no k`);
+  if (needsRequests(es.metric, group) && !cols.request) add(['train', key, 'metric'], `\`${es.metric}\` needs data.columns.request`);
+  if (needsUsers(es.metric, group) && !cols.user) add(['train', key, 'metric'], `\`${es.metric}\` by user needs data.columns.user`);
 }
 
 /** `a, b and c`. */

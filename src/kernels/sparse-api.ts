@@ -1,5 +1,5 @@
 /** What the sparse embedding kernels (sparse-kernels.ts) take and do, whichever implementation runs. */
-import type { OptimizerConfig } from '../config/experiment.js';
+import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
 
 /** The tables' data as the kernels see it. */
 export interface TableData {
@@ -20,7 +20,11 @@ export interface TableData {
 
 /** The optimizer constants of one step; Adam's bias corrections are folded into lrT and epsHat. */
 export interface SparseStep {
-  optimizer: OptimizerConfig;
+  optimizer: EmbeddingOptimizerConfig;
+  /** This step's learning rate: optimizer.lr times the schedule's factor (train.lr_schedule). */
+  lr: number;
+  /** train.embedding_l2: adds l2 x row to each touched row's summed gradient; 0: off (the native kernels run only then). */
+  l2: number;
   lrT: number;
   epsHat: number;
 }
@@ -34,8 +38,8 @@ export interface SparseKernels {
 }
 
 /** The optimizer constants of global step `step` (1-based); lazy Adam's bias corrections use the global step, as TensorFlow's LazyAdam does. */
-export function sparseStep(optimizer: OptimizerConfig, step: number): SparseStep {
-  if (optimizer.type !== 'adam') return { optimizer, lrT: 0, epsHat: 0 };
+export function sparseStep(optimizer: EmbeddingOptimizerConfig, step: number, lr: number = optimizer.lr, l2 = 0): SparseStep {
+  if (optimizer.type !== 'adam') return { optimizer, lr, l2, lrT: 0, epsHat: 0 };
   const c2 = Math.sqrt(1 - Math.pow(optimizer.beta2, step));
-  return { optimizer, lrT: (optimizer.lr * c2) / (1 - Math.pow(optimizer.beta1, step)), epsHat: optimizer.epsilon * c2 };
+  return { optimizer, lr, l2, lrT: (lr * c2) / (1 - Math.pow(optimizer.beta1, step)), epsHat: optimizer.epsilon * c2 };
 }

@@ -1,5 +1,5 @@
 /** The check that two implementations of the sparse kernels give the same bits (the native one's load-time self-check). */
-import type { OptimizerConfig } from '../config/experiment.js';
+import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
 import { Rng } from '../base/rng.js';
 import { sparseStep, type SparseKernels, type TableData } from './sparse-api.js';
 
@@ -18,7 +18,7 @@ export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): st
     { rows: 20, dim: 16, width: 3, mean: false },
   ];
   const base = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7, initial_accumulator: 0.1 };
-  const optimizers: OptimizerConfig[] = [
+  const optimizers: EmbeddingOptimizerConfig[] = [
     { ...base, type: 'adam', lr: 0.01 },
     { ...base, type: 'adagrad', lr: 0.05 },
     { ...base, type: 'sgd', lr: 0.1 },

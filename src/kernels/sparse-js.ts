@@ -37,8 +37,9 @@ export class JsSparseKernels implements SparseKernels {
         t.width === 1
           ? sumSingleIdGradients(ids[ti]!, n, gradX, D, t.offset, t.dim, slot, touched, acc)
           : sumListGradients(ids[ti]!, n, t.width, t.mean, gradX, D, t.offset, t.dim, slot, touched, acc);
-      if (o.type === 'sgd') sgdRows(t.weights, touched, count, acc, t.dim, o.lr);
-      else if (o.type === 'adagrad') adagradRows(t.weights, t.m!, touched, count, acc, t.dim, o.lr, o.epsilon);
+      if (step.l2 !== 0) addL2(t.weights, touched, count, acc, t.dim, step.l2);
+      if (o.type === 'sgd') sgdRows(t.weights, touched, count, acc, t.dim, step.lr);
+      else if (o.type === 'adagrad') adagradRows(t.weights, t.m!, touched, count, acc, t.dim, step.lr, o.epsilon);
       else lazyAdamRows(t.weights, t.m!, t.v!, touched, count, acc, t.dim, o.beta1, o.beta2, step.lrT, step.epsHat);
       for (let s = 0; s < count; s++) slot[touched[s]!] = -1;
     }
@@ -130,6 +131,18 @@ function sumListGradients(ids: Int32Array, n: number, w: number, mean: boolean, 
     }
   }
   return count;
+}
+
+/**
+ * Lazy L2 (train.embedding_l2): the gradient of (l2 / 2) x |row|^2 added to each touched row's
+ * summed gradient, rounded to float32 as the sums are; rows the batch does not touch are left alone.
+ */
+function addL2(W: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, l2: number): void {
+  for (let s = 0; s < count; s++) {
+    const base = rows[s]! * dim;
+    const gs = s * dim;
+    for (let d = 0; d < dim; d++) grad[gs + d]! += l2 * W[base + d]!;
+  }
 }
 
 function sgdRows(W: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, lr: number): void {

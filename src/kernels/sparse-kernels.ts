@@ -53,15 +53,18 @@ function threadsOf(native: LoadedNative): number {
 
 /**
  * The kernels a new set of tables should use: the addon's when it is built, loads and passes the
- * self-check, else JavaScript. RESFLOW_NO_NATIVE=1 forces JavaScript.
+ * self-check, else JavaScript. RESFLOW_NO_NATIVE=1 forces JavaScript, and so does an L2 term
+ * (train.embedding_l2), which only the JavaScript kernels apply.
  */
-export function createSparseKernels(): SparseKernels {
+export function createSparseKernels(opts: { l2?: number } = {}): SparseKernels {
+  if (opts.l2) return new JsSparseKernels();
   const native = nativeEmbeddings();
   return native === null ? new JsSparseKernels() : new NativeSparseKernels(native.fns, threadsOf(native));
 }
 
 /** Which kernels createSparseKernels() gives, for logs and run.json: `native, 2 threads` or `js`. */
-export function describeSparseKernels(): string {
+export function describeSparseKernels(opts: { l2?: number } = {}): string {
+  if (opts.l2) return 'js (train.embedding_l2 is on; the native kernels have no L2 term)';
   const native = nativeEmbeddings();
   if (native === null) return 'js';
   const n = threadsOf(native);

@@ -26,8 +26,10 @@ export class NativeSparseKernels implements SparseKernels {
 
   update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void {
     const o = step.optimizer;
+    // The addon has no L2 term: tables with train.embedding_l2 on get the JavaScript kernels (createSparseKernels).
+    if (step.l2 !== 0) throw new Error('the native embedding kernels do not apply train.embedding_l2');
     const h = this.hyper;
-    h[0] = o.lr;
+    h[0] = step.lr;
     h[1] = o.epsilon;
     h[2] = o.beta1;
     h[3] = o.beta2;

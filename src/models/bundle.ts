@@ -25,7 +25,7 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
   const builder = modelRegistry[config.model.type];
   if (!builder) throw new UsageError(`model.type: unknown model \`${config.model.type}\`; known: ${Object.keys(modelRegistry).join(', ')}`);
   // Separate streams so that adding a feature does not change the dense initialisation.
-  const tables = new EmbeddingTables(plan, new Rng(config.runtime.seed, 1), config.train.embedding_optimizer ?? config.train.optimizer);
+  const tables = new EmbeddingTables(plan, new Rng(config.runtime.seed, 1), config.train.embedding_optimizer ?? config.train.optimizer, undefined, config.train.embedding_l2);
   const params = new ParamStore(new Rng(config.runtime.seed, 2));
   const taskNames = config.tasks.map((t) => t.name);
   const model = builder(config.model, tables.inputDim, taskNames, params);

@@ -7,7 +7,7 @@
  * the vocabulary size, and no tfjs gather/scatter kernels are needed. The loops themselves are
  * the kernels of kernels/sparse-kernels.ts (JavaScript, or the native addon when it is built).
  */
-import type { OptimizerConfig } from '../config/experiment.js';
+import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
 import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js';
 import type { Rng } from '../base/rng.js';
 import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from '../kernels/sparse-kernels.js';
@@ -21,13 +21,19 @@ export class EmbeddingTables {
   readonly numericCount: number;
   readonly inputDim: number;
   private step = 0;
+  readonly kernels: SparseKernels;
+  /** The learning rate of the next update: optimizer.lr unless a schedule sets it (train/lr-schedule.ts). */
+  learningRate: number;
 
   constructor(
     plan: FeaturePlan,
     rng: Rng,
-    readonly optimizer: OptimizerConfig,
-    readonly kernels: SparseKernels = createSparseKernels(),
+    readonly optimizer: EmbeddingOptimizerConfig,
+    kernels?: SparseKernels,
+    /** train.embedding_l2 (0: off); only the JavaScript kernels apply it, so they are the default then. */
+    readonly l2 = 0,
   ) {
+    this.kernels = kernels ?? createSparseKernels({ l2 });
     this.tables = plan.sparse.map((f) => {
       const size = f.tableSize * f.dim;
       const weights = new Float32Array(size);
@@ -45,6 +51,7 @@ export class EmbeddingTables {
         v: optimizer.type === 'adam' ? new Float32Array(size) : null,
       };
     });
+    this.learningRate = optimizer.lr;
     this.numericCount = plan.numeric.length;
     let off = 0;
     for (const t of this.tables) {
@@ -78,6 +85,6 @@ export class EmbeddingTables {
   /** Applies the gradient of the input matrix to the rows the batch touched. */
   applyGradients(batch: EncodedBatch, gradX: Float32Array): void {
     this.step++;
-    this.kernels.update(this.tables, batch.ids, batch.length, gradX, this.inputDim, sparseStep(this.optimizer, this.step));
+    this.kernels.update(this.tables, batch.ids, batch.length, gradX, this.inputDim, sparseStep(this.optimizer, this.step, this.learningRate, this.l2));
   }
 }

@@ -28,6 +28,8 @@ export interface CheckpointState {
   epochSums: { samples: number; steps: number; loss: number; tasks: number[]; extra: number; seconds: number };
   /** Training is over (the interrupt came during the final evaluation): a resume only evaluates. */
   finished?: boolean;
+  /** What train.loss_balancing learned (train/loss-balancing.ts); absent for `fixed`. */
+  balancing?: { logVars?: number[]; weights?: number[]; initialLosses?: number[] | null };
 }
 
 /** The checkpoint folder of a run (a model folder for saveModel/loadModel). */
@@ -78,6 +80,7 @@ export function readCheckpointState(runDir: string): CheckpointState {
   expectField(file, '', s, 'history', (v) => Array.isArray(v) && v.every(isRecord), 'a list of epoch rows');
   expectField(file, '', s, 'epochSums', (v) => isRecord(v) && Array.isArray(v['tasks']), 'the running sums of the epoch');
   expectField(file, '', s, 'finished', (v) => v === undefined || typeof v === 'boolean', 'true or false');
+  expectField(file, '', s, 'balancing', (v) => v === undefined || isRecord(v), 'the learned loss-balancing values');
   return s as unknown as CheckpointState;
 }
 

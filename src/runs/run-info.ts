@@ -26,6 +26,8 @@ export interface RunInfo {
   error?: string;
   resumed?: string[];
   cost?: Record<string, number>;
+  /** Regularisation, learning-rate schedule and loss balancing as resolved (only when one is on; README.md, "Regularisation and schedules"). */
+  training?: Record<string, unknown>;
   /** Size and SHA-256 of every model and checkpoint file, by path in the run folder (integrity.ts). */
   files?: FileRecords;
   /** The machine and process training the run, and when it last said it is alive (status.ts tells a dead run from a live one). */

@@ -29,6 +29,8 @@ export interface TrainBeginLogs {
   trainRows: number;
   /** The epoch training starts from (0 unless resuming). */
   startEpoch: number;
+  /** Steps already done (0 unless resuming). */
+  startStep: number;
 }
 
 export interface EpochBeginLogs {

@@ -151,3 +151,32 @@ export function makeDenseOptimizer(o: OptimizerConfig): tf.Optimizer {
   if (o.type === 'adagrad') return tf.train.adagrad(o.lr, o.initial_accumulator);
   return tf.train.sgd(o.lr);
 }
+
+/** An optimizer's current learning rate (tfjs keeps it in `learningRate`). */
+export function learningRateOf(optimizer: tf.Optimizer): number {
+  return (optimizer as unknown as { learningRate: number }).learningRate;
+}
+
+/**
+ * Sets a tfjs optimizer's learning rate for its next step. Adam, Adagrad and NativeStepAdam read
+ * `learningRate` at every step; SGD keeps a scalar of it, which setLearningRate renews.
+ */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  const opt = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (opt.learningRate === lr) return;
+  if (opt.setLearningRate) opt.setLearningRate(lr);
+  else opt.learningRate = lr;
+}
+
+/**
+ * Decoupled weight decay (train.optimizer.weight_decay, AdamW-style): each weight with a gradient
+ * this step is multiplied by `keep` = 1 - lr x weight_decay (lr: the current, scheduled one, in
+ * float32) before the optimizer's update, which never sees the decay.
+ */
+export function decayWeights(weights: readonly tf.Variable[], grads: readonly (tf.Tensor | undefined)[], keep: number): void {
+  tf.tidy(() => {
+    weights.forEach((v, i) => {
+      if (grads[i]) v.assign(tf.mul(v, keep));
+    });
+  });
+}

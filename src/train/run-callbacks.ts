@@ -2,7 +2,7 @@
  * The callbacks that keep a run folder up to date while training: history.csv after each epoch,
  * the model folder holding the best (or latest) finished epoch, a checkpoint and an Interrupted
  * error when a stop is requested (after a step, while reading ahead or validating), periodic
- * checkpoints (`train.checkpoint_every`), early stopping when configured, and removal of the
+ * checkpoints (`train.checkpoint_every`), the learning-rate schedule and early stopping when configured, and removal of the
  * stale mid-epoch checkpoint once training finishes (README.md, "Reliability").
  */
 import { ConfigError, Interrupted } from '../base/errors.js';
@@ -11,6 +11,7 @@ import { removeCheckpoint } from '../runs/checkpoint.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
 import type { TrainerCallback } from './callbacks.js';
 import { EarlyStopping, monitorFor } from './early-stopping.js';
+import { LrScheduleCallback } from './lr-schedule.js';
 import type { Trainer } from './trainer.js';
 
 export interface RunCallbackOptions {
@@ -98,6 +99,20 @@ export function checkpointCleanup(trainer: Trainer): TrainerCallback {
   return { onTrainEnd: () => removeCheckpoint(trainer.run.dir) };
 }
 
+/** Records in run.json the regularisation, schedule and loss balancing the run trains with, when any is on. */
+export function trainingSettingsRecorder(trainer: Trainer): TrainerCallback {
+  const t = trainer.bundle.config.train;
+  const on = t.embedding_l2 > 0 || t.optimizer.weight_decay > 0 || t.lr_schedule !== null || t.loss_balancing !== 'fixed';
+  const training = {
+    embedding_l2: t.embedding_l2,
+    weight_decay: t.optimizer.weight_decay,
+    lr_schedule: t.lr_schedule,
+    loss_balancing: t.loss_balancing,
+    ...(t.loss_balancing === 'gradnorm' ? { gradnorm_alpha: t.gradnorm_alpha, balancing_lr: t.balancing_lr ?? t.optimizer.lr } : {}),
+  };
+  return on ? { onTrainBegin: () => trainer.run.update({ training }) } : {};
+}
+
 /** The run-folder callbacks in the order they must run. */
 export function runCallbacks(trainer: Trainer, opts: RunCallbackOptions): TrainerCallback[] {
   const es = trainer.bundle.config.train.early_stopping;
@@ -114,5 +129,7 @@ export function runCallbacks(trainer: Trainer, opts: RunCallbackOptions): Traine
       ]
     : [];
   const every = opts.checkpointEvery !== undefined ? opts.checkpointEvery : parseCheckpointEvery(trainer.bundle.config.train.checkpoint_every);
-  return [checkpointOnStop(trainer, opts.stopRequested), periodicCheckpoint(trainer, every), historyWriter(trainer), ...stopper, bestModelSaver(trainer), checkpointCleanup(trainer)];
+  // The schedule first: it sets the next step's learning rates and writes the lr column before history.csv is written.
+  const schedule = trainer.bundle.config.train.lr_schedule ? [new LrScheduleCallback(trainer.bundle.config, trainer)] : [];
+  return [trainingSettingsRecorder(trainer), ...schedule, checkpointOnStop(trainer, opts.stopRequested), periodicCheckpoint(trainer, every), historyWriter(trainer), ...stopper, bestModelSaver(trainer), checkpointCleanup(trainer)];
 }

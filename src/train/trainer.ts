@@ -18,11 +18,12 @@ import { loadModel, modelFiles } from '../runs/model-io.js';
 import { epochBatches, type BatchPlan } from '../data/batches.js';
 import { sampleSpaceMask } from '../eval/evaluate.js';
 import { validate, validationColumns, validationMetrics } from '../eval/validation.js';
-import { makeDenseOptimizer } from './dense-optimizer.js';
+import { decayWeights, learningRateOf, makeDenseOptimizer, setLearningRate } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { lossRegistry, needsWholeRequests, type LossInputs } from './losses.js';
 import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
 import type { EarlyStoppingState } from './early-stopping.js';
+import { LossBalancer, checkedBalancing, taskGradientNorms } from './loss-balancing.js';
 
 export type { HistoryRow } from './callbacks.js';
 
@@ -47,6 +48,8 @@ export interface ForwardBackward {
   gradX: Float32Array;
   /** Gradients of params.trainable, in order. */
   denseGrads: tf.Tensor[];
+  /** Gradients of the loss balancer's variables (uncertainty weighting's s_t), in order; empty otherwise. */
+  balancingGrads: tf.Tensor[];
   /** Model state updates (e.g. batch-norm statistics) to assign after the step. */
   updates: [tf.Variable, tf.Tensor][];
   release: tf.Tensor[];
@@ -88,6 +91,8 @@ export class Trainer {
   private readonly plan: BatchPlan;
   private readonly needsTeacher: boolean;
   private state: TrainState;
+  /** train.loss_balancing; `fixed` keeps the loop's own weighting. */
+  readonly balancer: LossBalancer;
 
   constructor(
     readonly bundle: ModelBundle,
@@ -97,10 +102,28 @@ export class Trainer {
     this.state = { epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], best: null, bestEpoch: null, badEpochs: 0, epochSums: emptySums(bundle.config.tasks.length) };
     this.plan = batchPlan(bundle.config);
     this.needsTeacher = bundle.config.tasks.some((t) => t.losses.some((l) => l.type === 'distill'));
+    this.balancer = new LossBalancer(bundle.config);
   }
 
   private get config(): ExperimentConfig {
     return this.bundle.config;
+  }
+
+  /** The finished epochs' rows (the schedule replays plateau decays from them). */
+  get history(): readonly HistoryRow[] {
+    return this.state.history;
+  }
+
+  /** The dense optimizer's current learning rate. */
+  get learningRate(): number {
+    return learningRateOf(this.optimizer);
+  }
+
+  /** Sets the dense and the embedding optimizer's learning rates to their configured lr times `factor` (train/lr-schedule.ts). */
+  setLearningRateFactor(factor: number): void {
+    const train = this.config.train;
+    setLearningRate(this.optimizer, train.optimizer.lr * factor);
+    this.bundle.tables.learningRate = (train.embedding_optimizer ?? train.optimizer).lr * factor;
   }
 
   /** Early stopping's best value and epoch, part of the checkpointed state. */
@@ -157,20 +180,27 @@ export class Trainer {
     });
 
     const trainable = params.trainable;
+    const taskLossOf = (logits: tf.Tensor1D, k: number): tf.Scalar => {
+      const t = config.tasks[k]!;
+      let taskLoss = tf.scalar(0);
+      for (const l of t.losses) {
+        const inputs: LossInputs = { logits, ...taskTensors[k]!, posWeight: t.pos_weight, ...shared };
+        taskLoss = tf.add(taskLoss, tf.mul(lossRegistry[l.type](inputs, l), l.weight));
+      }
+      return taskLoss;
+    };
+    const balanced = this.balancer.mode !== 'fixed';
     const { value, grads } = tf.engine().gradients(
       () => {
         const out = model.forward(x, { training: true, dropoutSeed });
         updates = out.updates;
         let total = tf.scalar(0);
         config.tasks.forEach((t, k) => {
-          let taskLoss = tf.scalar(0);
-          for (const l of t.losses) {
-            const inputs: LossInputs = { logits: out.logits[k]!, ...taskTensors[k]!, posWeight: t.pos_weight, ...shared };
-            taskLoss = tf.add(taskLoss, tf.mul(lossRegistry[l.type](inputs, l), l.weight));
-          }
+          const taskLoss = taskLossOf(out.logits[k]!, k);
           perTaskLoss.push(tf.keep(taskLoss));
-          total = tf.add(total, tf.mul(taskLoss, t.weight));
+          if (!balanced) total = tf.add(total, tf.mul(taskLoss, t.weight));
         });
+        if (balanced) total = this.balancer.combine(perTaskLoss);
         // Model-specific terms (e.g. AITM's calibration), already weighted by the model.
         if (out.extraLoss) {
           extraLoss = tf.keep(out.extraLoss);
@@ -178,7 +208,7 @@ export class Trainer {
         }
         return total;
       },
-      [x, ...trainable],
+      [x, ...trainable, ...this.balancer.variables],
       undefined,
       true,
     );
@@ -194,7 +224,16 @@ export class Trainer {
       );
     }
     const gradX = grads[0]!.dataSync() as Float32Array;
-    return { losses: { total, perTask, extra }, gradX, denseGrads: grads.slice(1), updates, release: [value, ...grads, ...perTaskLoss, ...keepAlive] };
+    if (this.balancer.mode === 'gradnorm') this.balancer.updateWeights(perTask, taskGradientNorms(model, x, dropoutSeed, config.tasks.length, taskLossOf));
+    const nDense = trainable.length;
+    return {
+      losses: { total, perTask, extra },
+      gradX,
+      denseGrads: grads.slice(1, 1 + nDense),
+      balancingGrads: grads.slice(1 + nDense),
+      updates,
+      release: [value, ...grads, ...perTaskLoss, ...keepAlive],
+    };
   }
 
   /** Dense update: optional global-norm clipping, then the dense optimizer. Returns the clipped gradients. */
@@ -208,7 +247,10 @@ export class Trainer {
         return dense.map((g) => (g ? tf.mul(g, scale) : g));
       });
     }
-    this.optimizer.applyGradients(this.bundle.params.trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })).filter((g) => g.tensor));
+    const decay = this.config.train.optimizer.weight_decay;
+    if (decay > 0) decayWeights(this.bundle.params.trainable, dense, 1 - this.learningRate * decay);
+    const balancing = this.balancer.variables.map((v, i) => ({ name: v.name, tensor: pass.balancingGrads[i]! }));
+    this.optimizer.applyGradients([...this.bundle.params.trainable.map((v, i) => ({ name: v.name, tensor: dense[i]! })).filter((g) => g.tensor), ...balancing]);
     return dense;
   }
 
@@ -258,7 +300,8 @@ export class Trainer {
     // step by step; saving the running values keeps a resumed run bit-identical.
     const adam = this.optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
     if (adam.accBeta1 && adam.accBeta2) optState.push({ name: ADAM_BETA1, tensor: adam.accBeta1 }, { name: ADAM_BETA2, tensor: adam.accBeta2 });
-    writeCheckpoint(this.run.dir, modelFiles(this.bundle.model.type, this.bundle.params, this.bundle.tables, optState), this.state);
+    const balancing = this.balancer.state();
+    writeCheckpoint(this.run.dir, modelFiles(this.bundle.model.type, this.bundle.params, this.bundle.tables, optState), balancing ? { ...this.state, balancing } : this.state);
   }
 
   /** Loads the checkpoint of an interrupted run. */
@@ -275,6 +318,8 @@ export class Trainer {
       for (const b of betas) (b.name === ADAM_BETA1 ? adam.accBeta1 : adam.accBeta2)?.assign(b.tensor);
     }
     this.state = readCheckpointState(this.run.dir);
+    this.balancer.restore(checkedBalancing(this.state, this.balancer.mode, this.config.tasks.length, `${dir}/state.json`));
+    delete this.state.balancing;
   }
 
   async fit(opts: FitOptions = {}): Promise<HistoryRow[]> {
@@ -289,7 +334,7 @@ export class Trainer {
       await callbacks.safePoint({ epoch: this.state.epoch, stepInEpoch: this.state.stepInEpoch, globalStep: this.state.globalStep, phase });
     };
     try {
-      await callbacks.trainBegin({ epochs, trainRows, startEpoch: this.state.epoch });
+      await callbacks.trainBegin({ epochs, trainRows, startEpoch: this.state.epoch, startStep: this.state.globalStep });
       // `finished`: a checkpoint written after training, during the final evaluation
       for (let epoch = this.state.epoch; epoch < epochs && !this.state.finished; epoch++) {
         const started = Date.now();
@@ -319,6 +364,7 @@ export class Trainer {
         const row: HistoryRow = { epoch: epoch + 1, steps: this.state.globalStep, samples, seconds: Number(seconds.toFixed(3)), train_loss: sums.loss / Math.max(steps, 1) };
         config.tasks.forEach((t, k) => (row[`train_${t.name}_loss`] = sums.tasks[k]! / Math.max(steps, 1)));
         if (sums.extra !== 0) row.train_model_term = sums.extra / Math.max(steps, 1);
+        if (this.balancer.mode !== 'fixed') Object.assign(row, this.balancer.historyColumns());
         let validation: MetricRecord[] = [];
         if (config.data.validation) {
           validation = await validate(this.bundle, metrics, () => safePoint('validation'));
@@ -345,3 +391,4 @@ export class Trainer {
     return { epoch: this.state.epoch, step_in_epoch: this.state.stepInEpoch, global_step: this.state.globalStep };
   }
 }
+
