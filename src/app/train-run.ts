@@ -20,8 +20,11 @@ import { evaluateRun, type EvaluateResult } from './evaluate-run.js';
 import type { Reporter } from './reporter.js';
 import { trainingProgress } from './training-progress.js';
 
-/** A new run from a config (into `runsDir`), or the run folder `resume` carried on. */
-export type TrainSource = { config: ExperimentConfig; runsDir: string } | { resume: string };
+/**
+ * A new run from a config (into `runsDir`, or at exactly `runDir`, as a sweep names its trials), or
+ * the run folder `resume` carried on.
+ */
+export type TrainSource = { config: ExperimentConfig; runsDir: string } | { config: ExperimentConfig; runDir: string } | { resume: string };
 
 export interface TrainRunOptions {
   /** Overrides runtime.backend. */
@@ -96,7 +99,12 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   const { runCallbacks } = await import('../train/run-callbacks.js');
   await yieldToEvents();
   if (stopRequested()) throw new Interrupted('interrupted before training started; no run folder was made or changed');
-  const run = 'runsDir' in source ? RunFolder.create(source.runsDir, config, { tfjs: tf.version.tfjs }) : resumed!;
+  const run =
+    'runsDir' in source
+      ? RunFolder.create(source.runsDir, config, { tfjs: tf.version.tfjs })
+      : 'runDir' in source
+        ? RunFolder.createAt(source.runDir, config, { tfjs: tf.version.tfjs })
+        : resumed!;
   if (resumed) {
     // nothing else writes into a resumable run: whatever a killed writer left is removed
     for (const f of cleanLeftovers(run.dir, { anyPid: true })) reporter.debug(`removed a leftover of a killed write: ${f}`);

@@ -9,6 +9,7 @@ import { registerDataCommands } from './data.js';
 import { registerConfigCommands } from './config.js';
 import { registerRunCommands } from './run.js';
 import { registerCompareCommand } from './compare.js';
+import { registerSweepCommand } from './sweep.js';
 import { version } from '../base/version.js';
 
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ Examples:
   resflow train configs/quickstart.yaml                        train; prints the run folder
   resflow eval runs/quickstart/<version>                       metric tables for a trained run
   resflow compare runs/quickstart                              runs side by side
+  resflow sweep configs/sweeps/quickstart.yaml                 search × seeds in parallel; ends with a leaderboard
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
     );
@@ -43,6 +45,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
   registerConfigCommands(program);
   registerRunCommands(program);
   registerCompareCommand(program);
+  registerSweepCommand(program);
   program.exitOverride();
   return program;
 }

@@ -11,7 +11,7 @@ import { evaluateRun, loadTrainedRun } from '../app/evaluate-run.js';
 import { collect } from './options.js';
 import { consoleReporter } from './reporter.js';
 
-const EXIT_CODE = { SIGINT: 130, SIGTERM: 143 } as const;
+export const EXIT_CODE = { SIGINT: 130, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof EXIT_CODE;
 
 /**
@@ -20,7 +20,7 @@ type StopSignal = keyof typeof EXIT_CODE;
  * checkpoint; a third exits at once, marking the run `failed` unless its checkpoint is already
  * written.
  */
-class StopSignals {
+export class StopSignals {
   first: StopSignal | undefined;
   folder: RunFolder | undefined;
   private count = 0;

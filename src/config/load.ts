@@ -12,7 +12,7 @@ import { COMMON_MODEL_KEYS, experimentSchema, type ExperimentConfig } from './ex
 import { METRIC_DECLARATIONS, needsLabelWeights, needsRequests, needsUsers, reads } from './metrics.js';
 
 /** One layer of the merged config: a file of the extends chain, or the command-line overrides. */
-interface Layer {
+export interface Layer {
   source: string;
   value: Record<string, unknown>;
   doc?: Document;
@@ -38,7 +38,7 @@ export interface LoadOptions {
   refine?: (config: ExperimentConfig, issues: SchemaIssue[]) => ExperimentConfig;
 }
 
-function readLayer(file: string): Layer {
+export function readLayer(file: string, expected = 'a mapping of sections (data, features, tasks, ...)'): Layer {
   if (!existsSync(file)) throw new ConfigError(`${file}: config file not found`);
   const text = readFileSync(file, 'utf8');
   const lines = new LineCounter();
@@ -50,7 +50,7 @@ function readLayer(file: string): Layer {
   }
   const value = doc.toJS() ?? {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(`${file}:1: expected a mapping of sections (data, features, tasks, ...), found ${Array.isArray(value) ? 'a list' : typeof value}`);
+    throw new ConfigError(`${file}:1: expected ${expected}, found ${Array.isArray(value) ? 'a list' : typeof value}`);
   }
   return { source: file, value: value as Record<string, unknown>, doc, lines };
 }
@@ -107,7 +107,8 @@ function lineOf(layer: Layer, p: Path): { line: number; exact: boolean } | undef
   return line === undefined ? undefined : { line, exact: depth === p.length };
 }
 
-function locate(layers: Layer[], p: Path): string {
+/** `file:line` of the key path `p` in the highest-priority layer that holds it (the file alone when no line is known). */
+export function locate(layers: Layer[], p: Path): string {
   // Highest-priority layer that holds the exact path wins; else the deepest partial match.
   let fallback: string | undefined;
   for (const layer of layers) {

@@ -22,6 +22,7 @@ import { log } from '../base/log.js';
 import { quietly } from './tf-quiet.js';
 import { addonUnavailableReason, loadAddon } from './addon.js';
 import { nativeMatmulThreads, registerNativeMatmulKernels } from './native-matmul.js';
+import { setSparseThreads } from './sparse-kernels.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -208,6 +209,7 @@ export async function initBackend(
   if (threads != null && (!Number.isInteger(threads) || threads < 1)) {
     throw new UsageError(`threads must be a positive integer, got ${threads}`);
   }
+  setSparseThreads(threads); // the embedding kernels made from now on use these threads
   const key = `${requested}/${threads ?? ''}`;
   const prev = chosen.get(key);
   if (prev !== undefined && tf.getBackend() === prev.name) return prev;

@@ -21,13 +21,34 @@ export { compareKernels } from './sparse-check.js';
 export { JsSparseKernels } from './sparse-js.js';
 export { NativeSparseKernels, type NativeEmbeddingFunctions } from './sparse-native.js';
 
-let loaded: { fns: NativeEmbeddingFunctions; threads: number } | null | undefined;
+interface LoadedNative {
+  fns: NativeEmbeddingFunctions;
+  /** The addon's default: the machine's threads, capped by the addon. */
+  threads: number;
+  maxThreads: number;
+}
+let loaded: LoadedNative | null | undefined;
 let nativeReason = '';
+/** runtime.threads (or a sweep launcher's grant), set by initBackend; null: the addon's default. */
+let requestedThreads: number | null = null;
 
 /** The addon's embedding functions once per process, or null (the reason in nativeReason). */
-function nativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } | null {
+function nativeEmbeddings(): LoadedNative | null {
   if (loaded === undefined) loaded = loadNativeEmbeddings();
   return loaded;
+}
+
+/**
+ * Bounds the threads of the kernels createSparseKernels() makes from now on (README.md, "Sweeps":
+ * runtime.threads bounds every thread pool, so trials packed on one machine do not oversubscribe
+ * it); null gives the addon's default. Results do not depend on it (the kernels split work by table).
+ */
+export function setSparseThreads(threads: number | null): void {
+  requestedThreads = threads;
+}
+
+function threadsOf(native: LoadedNative): number {
+  return requestedThreads === null ? native.threads : Math.max(1, Math.min(requestedThreads, native.maxThreads));
 }
 
 /**
@@ -36,13 +57,15 @@ function nativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } 
  */
 export function createSparseKernels(): SparseKernels {
   const native = nativeEmbeddings();
-  return native === null ? new JsSparseKernels() : new NativeSparseKernels(native.fns, native.threads);
+  return native === null ? new JsSparseKernels() : new NativeSparseKernels(native.fns, threadsOf(native));
 }
 
 /** Which kernels createSparseKernels() gives, for logs and run.json: `native, 2 threads` or `js`. */
 export function describeSparseKernels(): string {
   const native = nativeEmbeddings();
-  return native === null ? 'js' : `native, ${native.threads} thread${native.threads === 1 ? '' : 's'}`;
+  if (native === null) return 'js';
+  const n = threadsOf(native);
+  return `native, ${n} thread${n === 1 ? '' : 's'}`;
 }
 
 /** Why createSparseKernels() gives the JavaScript kernels ('' when it gives the native ones). */
@@ -51,7 +74,7 @@ export function nativeEmbeddingsUnavailableReason(): string {
   return nativeReason;
 }
 
-function loadNativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: number } | null {
+function loadNativeEmbeddings(): LoadedNative | null {
   const addon = loadAddon();
   if (addon === null) {
     nativeReason = `the native module is not available: ${addonUnavailableReason()}`;
@@ -64,7 +87,7 @@ function loadNativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: numbe
   }
   const fns: NativeEmbeddingFunctions = { embeddingLookup, embeddingUpdate };
   // The machine's threads (capped by the addon), as the matmul uses by default; tables are spread over them.
-  const threads = addon.info().threads;
+  const { threads, maxThreads } = addon.info();
   let problem: string | null;
   try {
     problem = compareKernels(new NativeSparseKernels(fns, threads), new JsSparseKernels());
@@ -75,5 +98,5 @@ function loadNativeEmbeddings(): { fns: NativeEmbeddingFunctions; threads: numbe
     nativeReason = `embedding self-check failed: ${problem}`;
     return null;
   }
-  return { fns, threads };
+  return { fns, threads, maxThreads };
 }

@@ -44,6 +44,13 @@ export interface LaunchOptions {
   /** Where a launcher prints (the app's Reporter `out`/`info`). */
   out: (line: string) => void;
   info: (line: string) => void;
+  /**
+   * Launchers that run trials here (local) call these as each trial starts and ends, so the sweep
+   * use case can draw its progress bar over trials (report/progress.ts sits in a room launchers/
+   * may not import). `exitCode`: run-trial's (0 done, 130/143 interrupted, else failed).
+   */
+  onTrialStart?: (index: number) => void;
+  onTrialEnd?: (index: number, exitCode: number) => void;
 }
 
 export interface LaunchResult {
@@ -56,6 +63,8 @@ export interface LaunchResult {
   jobIds?: string[];
   /** Files written (batch scripts, manifests), absolute paths. */
   files?: string[];
+  /** The signal that stopped a local launch early (its workers checkpointed; a re-run continues). */
+  interrupted?: 'SIGINT' | 'SIGTERM';
 }
 
 export interface Launcher {

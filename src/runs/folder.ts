@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { version as resflowVersion } from '../base/version.js';
+import { UsageError } from '../base/errors.js';
 import { writeAtomic, writeFailure } from './atomic.js';
 import { writeJsonFile } from './json-file.js';
 import { checkpointDir } from './checkpoint.js';
@@ -48,7 +49,21 @@ export class RunFolder {
     const expDir = path.resolve(runsDir, config.name);
     let version = base;
     for (let i = 2; existsSync(path.join(expDir, version)); i++) version = `${base}-${i}`;
-    const dir = path.join(expDir, version);
+    return RunFolder.make(path.join(expDir, version), config, extraVersions, now);
+  }
+
+  /**
+   * Makes a new run folder at a chosen path (a sweep's child runs are named by their trial's
+   * config, so that re-expanding a sweep finds them); the folder must not exist yet.
+   */
+  static createAt(dir: string, config: ExperimentConfig, extraVersions: Record<string, string> = {}): RunFolder {
+    if (existsSync(dir)) throw new UsageError(`${dir}: already exists; a new run folder needs a free name`);
+    return RunFolder.make(path.resolve(dir), config, extraVersions, new Date());
+  }
+
+  private static make(dir: string, config: ExperimentConfig, extraVersions: Record<string, string>, now: Date): RunFolder {
+    const hash = configHash(config);
+    const version = path.basename(dir);
     try {
       mkdirSync(dir, { recursive: true });
     } catch (err) {
@@ -127,5 +142,10 @@ export class RunFolder {
     this.info.updated = new Date().toISOString();
     if (this.info.status === 'running') this.info.heartbeat = this.info.updated;
     writeRunInfo(this.dir, this.info);
+  }
+
+  /** Removes a run folder whole (a sweep retrying a failed trial, or one that stopped before its first checkpoint, from scratch). */
+  static remove(dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,22 @@
+/**
+ * The launchers a sweep can run through, by name (`resflow sweep SPEC --launcher NAME`). Adding a
+ * launcher is one module behind the interface in ./launcher.ts and one entry here.
+ */
+import { UsageError } from '../base/errors.js';
+import type { Launcher } from './launcher.js';
+import { localLauncher } from './local.js';
+
+const LAUNCHERS: Record<string, () => Launcher> = {
+  local: localLauncher,
+};
+
+export function launcherNames(): string[] {
+  return Object.keys(LAUNCHERS);
+}
+
+/** The launcher called `name`; UsageError (exit 2) naming the known ones otherwise. */
+export function getLauncher(name: string): Launcher {
+  const make = LAUNCHERS[name];
+  if (!make) throw new UsageError(`--launcher ${name}: unknown launcher (known: ${launcherNames().join(', ')})`);
+  return make();
+}
