@@ -14,8 +14,9 @@ import { RuntimeFailure, UsageError } from '../src/base/errors.js';
 import type { LaunchOptions, LaunchPlan } from '../src/launchers/launcher.js';
 import { finalizeScript, parseJobId, SlurmLauncher, trialsScript } from '../src/launchers/slurm.js';
 import { KubernetesLauncher } from '../src/launchers/kubernetes.js';
-import { findOnPath, indexRanges } from '../src/launchers/shell.js';
-import { tempDir, writeFile } from './helpers/fixtures.js';
+import { indexRanges } from '../src/launchers/shell.js';
+import { cli, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
+import { clusterSkip } from './helpers/slurm.js';
 
 const dir = tempDir('resflow-slurm-');
 
@@ -186,15 +187,34 @@ test('Kubernetes: any index list maps completion index i to the i-th trial', asy
   assert.deepEqual(ran, [3, 5, 9].map((i) => `sweep run-trial ${p.sweepDir} --index ${i}`));
 });
 
+test('resflow sweep --launcher slurm: no sbatch on PATH exits 2 naming it before anything is written; --dry-run prints the scripts', () => {
+  writeFile(dir, 'exp.yaml', tinyConfigYaml());
+  const spec = writeFile(dir, 'cli.yaml', 'name: cli\nconfigs: [exp.yaml]\nspace: { train.optimizer.lr: { grid: [0.001, 0.003] } }\nseeds: [1, 2]\nresources: { threads: 1, memory: 2G, time: 1h, partition: cpu, extra: [--qos=low] }\nparallel: 2\n');
+  const noSlurm = { PATH: path.join(dir, 'empty-bin') };
+  const r = cli(['sweep', spec, '--launcher', 'slurm', '--runs-dir', path.join(dir, 'cli-runs')], { env: noSlurm });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /sbatch not found on PATH/);
+  assert.equal(r.stderr.includes('    at '), false, 'no stack trace');
+  assert.equal(existsSync(path.join(dir, 'cli-runs')), false);
+
+  const dry = cli(['sweep', spec, '--launcher', 'slurm', '--dry-run', '--runs-dir', path.join(dir, 'cli-runs')], { env: noSlurm });
+  assert.equal(dry.code, 0, dry.stderr);
+  for (const d of ['--array=0-3%2', '--cpus-per-task=1', '--mem=2048M', '--time=60', '--partition=cpu', '--qos=low']) assert.ok(dry.stdout.includes(`#SBATCH ${d}\n`), d);
+  assert.match(dry.stdout, /sweep run-trial \S+\/cli-runs\/cli --index "\$\{SLURM_ARRAY_TASK_ID\}"/);
+  assert.match(dry.stdout, /exec \S+ \S+ sweep finalize \S+\/cli-runs\/cli\n/);
+  assert.equal(existsSync(path.join(dir, 'cli-runs/cli/slurm')), false, 'a dry run writes no scripts');
+
+  const k8s = cli(['sweep', spec, '--launcher', 'kubernetes', '--dry-run', '--runs-dir', path.join(dir, 'cli-runs')], { env: { RESFLOW_IMAGE: 'r:1' } });
+  assert.equal(k8s.code, 0, k8s.stderr);
+  assert.match(k8s.stdout, /completionMode: Indexed\n\s+completions: 4\n\s+parallelism: 2\n/);
+  const unknown = cli(['sweep', spec, '--launcher', 'pbs', '--runs-dir', path.join(dir, 'cli-runs')]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /--launcher pbs: unknown launcher \(known: local, slurm, kubernetes\)/);
+});
+
 // ---- a real cluster (scripts/slurm-local.sh) ----
 
-function clusterState(): string | false {
-  if (!findOnPath('sbatch', process.env.PATH) || !findOnPath('sinfo', process.env.PATH)) return 'sbatch/sinfo not on PATH (run scripts/slurm-local.sh as root to start a local cluster)';
-  const r = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0 || !/\b(idle|mixed|allocated)\b/.test(r.stdout)) return `no Slurm node is up (sinfo: ${(r.stderr || r.stdout).trim() || 'no nodes'}); run scripts/slurm-local.sh`;
-  return false;
-}
-export const needCluster = { skip: clusterState() };
+const needCluster = { skip: clusterSkip() };
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {
   const t0 = Date.now();
