@@ -243,12 +243,19 @@ else
 fi
 `;
 
-test('cluster: every index runs once, a task sent SIGTERM requeues itself and runs again, finalize runs after all', needCluster, async () => {
+test('cluster: every index runs once, a task sent SIGTERM (scancel, or the time-limit warning) requeues itself and runs again, finalize runs after all', needCluster, async () => {
   const sweepDir = path.join(dir, 'cluster-fake');
   mkdirSync(sweepDir, { recursive: true });
   const fake = writeFile(dir, 'fake-resflow.sh', FAKE_RESFLOW);
   writeFile(sweepDir, 'hold-3', '');
   const p = plan({ sweepDir, indices: [0, 1, 3], resflow: ['/bin/bash', fake], parallel: 2 }, { cpus: 1, memoryMb: 200, timeMinutes: 5, partition: undefined, extraArgs: [] });
+  // beside it, a trial that outlives a one-minute limit: Slurm's warning (--signal=TERM@30) must reach it
+  const limited = path.join(dir, 'cluster-limit');
+  mkdirSync(limited, { recursive: true });
+  writeFile(limited, 'hold-0', '');
+  const pl = plan({ sweepDir: limited, name: 'limit', indices: [0], resflow: ['/bin/bash', fake], parallel: 1 }, { cpus: 1, memoryMb: 200, timeMinutes: 1, partition: undefined, extraArgs: [] });
+  assert.ok(directives(trialsScript(pl)).includes('--signal=TERM@30'));
+  await new SlurmLauncher().launch(pl, capture(false).opts);
   const { opts } = capture(false);
   const r = await new SlurmLauncher().launch(p, opts);
   const [arrayId] = r.jobIds!;
@@ -263,4 +270,8 @@ test('cluster: every index runs once, a task sent SIGTERM requeues itself and ru
   assert.match(log, /interrupted \(exit 143\): requeueing/);
   assert.match(log, /run 2,/);
   assert.deepEqual(readdirSync(path.join(sweepDir, 'slurm/logs')).sort(), ['finalize.log', 'trial-0.log', 'trial-1.log', 'trial-3.log']);
+
+  await waitFor('the time-limited sweep\'s finalize job', () => existsSync(path.join(limited, 'finalized')), 120_000);
+  assert.equal(readFileSync(path.join(limited, 'ran-0'), 'utf8'), 'start cpus=1 restart=0\nterm\nstart cpus=1 restart=1\ndone\n');
+  assert.match(readFileSync(path.join(limited, 'slurm/logs/trial-0.log'), 'utf8'), /interrupted \(exit 143\): requeueing/);
 });
