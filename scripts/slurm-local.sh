@@ -137,7 +137,8 @@ if [[ ! -s /etc/munge/munge.key ]]; then
 fi
 mkdir -p "$MUNGE_RUN" /var/log/munge /var/lib/munge
 chown munge:munge "$MUNGE_RUN" /var/log/munge /var/lib/munge
-if ! alive "$MUNGE_RUN/munged.pid"; then
+# a munged already answering (started by this script, or by the system) is kept
+if ! alive "$MUNGE_RUN/munged.pid" && ! { munge -n 2>/dev/null | unmunge > /dev/null 2>&1; }; then
   runuser -u munge -- /usr/sbin/munged --pid-file="$MUNGE_RUN/munged.pid"
   say "started munged"
 fi
