@@ -8,11 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../src/base/errors.js';
-import { loadSweepSpec } from '../src/config/sweep.js';
+import { loadSweepSpec, memoryMb, timeMinutes } from '../src/config/sweep.js';
+import { bestTrials } from '../src/app/sweep/finalize.js';
 import { expandSweep, spacePoints } from '../src/app/sweep/expand.js';
+import { sweepJsonSchema } from '../src/app/sweep/sweep.js';
 import { initBackend } from '../src/kernels/backend.js';
 import { createSparseKernels, describeSparseKernels, nativeEmbeddingsUnavailableReason, setSparseThreads } from '../src/kernels/sparse-kernels.js';
 import { cli, repoRoot, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
@@ -90,7 +92,29 @@ test('expansion is deterministic: the same children, names and random draws ever
   // another random seed draws other points
   const other = spacePoints(loadSweepSpec(writeFile(dir, 'random2.yaml', readFileSync(s, 'utf8').replace('seed: 7', 'seed: 8'))));
   assert.notDeepEqual(other, spacePoints(loadSweepSpec(s)));
+  // the final stage: the chosen trial again with the final seeds it has not run with, appended
+  const fin = loadSweepSpec(spec('final', `space:\n  train.optimizer.lr: { grid: [0.001, 0.003] }\nseeds: [1, 2]\nfinal: { seeds: [2, 3, 4] }\n`));
+  const search = expandSweep(fin);
+  const withFinal = expandSweep(fin, [{ group: 'tiny', trial: 1 }]);
+  assert.deepEqual(withFinal.children.slice(0, search.children.length).map((c) => c.name), search.children.map((c) => c.name));
+  assert.deepEqual(withFinal.children.slice(search.children.length).map((c) => [c.index, c.trial, c.seed, c.stage]), [[4, 1, 3, 'final'], [5, 1, 4, 'final']]);
   assert.throws(() => expandSweep(loadSweepSpec(spec('bad-model-key', 'space:\n  model.num_experts: { grid: [2] }\n'))), ConfigError);
+});
+
+test('selection: each group\'s best trial by the mean over seeds, in the metric\'s direction; resources parse', () => {
+  const row = (trial: number, group: string, seed: number, selection: number | null) =>
+    ({ index: 0, trial, stage: 'search' as const, group, parameters: {}, seed, status: 'completed', attempts: 1, run: '', selection, eval: null });
+  const rows = [row(0, 'a', 1, 0.6), row(0, 'a', 2, 0.7), row(1, 'a', 1, 0.66), row(1, 'a', 2, 0.66), row(2, 'b', 1, 0.5), row(3, 'b', 1, null)];
+  const auc = loadSweepSpec(goodSpec);
+  assert.deepEqual(bestTrials(auc, rows), [{ group: 'a', trial: 1 }, { group: 'b', trial: 2 }]);
+  const logloss = { ...auc, spec: { ...auc.spec, select: { ...auc.spec.select, metric: 'logloss' as const } } };
+  assert.deepEqual(bestTrials(logloss, rows), [{ group: 'a', trial: 0 }, { group: 'b', trial: 2 }]);
+  assert.equal(memoryMb('4G'), 4096);
+  assert.equal(memoryMb(512), 512);
+  assert.equal(timeMinutes('2h'), 120);
+  assert.equal(timeMinutes('1:30:00'), 90);
+  assert.equal(timeMinutes('1-00:00:00'), 1440);
+  assert.match(specProblem(spec('badtime', 'space:\n  train.optimizer.lr: { grid: [0.001] }\nresources: { time: soon }\n')), /resources\.time: expected minutes or a duration/);
 });
 
 /** metrics.json of every child of a sweep folder, by child name. */
@@ -141,32 +165,91 @@ test('a local sweep: 2 trials × 2 seeds in parallel, trials.csv and a leaderboa
   assert.match(compare.stdout, /train\.optimizer\.lr/);
 });
 
-test('kill -9 of the sweep mid-way, then a re-run completes it with every run\'s metrics identical', async () => {
-  const runs = path.join(dir, 'runs-kill');
-  const sweepDir = path.join(runs, 'good');
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/resflow.js'), 'sweep', goodSpec, '--runs-dir', runs], { stdio: 'ignore' });
-  // wait until some run has a checkpoint (mid-training), then kill the sweep process only
-  const t0 = Date.now();
+test('run-trial: the array index from the environment; a failed run is retried up to `retries`, then refused', () => {
+  const names = readdirSync(refSweep).filter((n) => n.startsWith('tiny-'));
+  const trials = JSON.parse(readFileSync(path.join(refSweep, 'trials.json'), 'utf8')) as { index: number; run: string }[];
+  const one = trials[1]!;
+  const runJson = path.join(refSweep, one.run, 'run.json');
+  const metrics = readFileSync(path.join(refSweep, one.run, 'metrics.json'), 'utf8');
+  const env = { SLURM_ARRAY_TASK_ID: '1', SLURM_CPUS_PER_TASK: '1' };
+  const skip = cli(['sweep', 'run-trial', refSweep], { env });
+  assert.equal(skip.code, 0, skip.stderr);
+  assert.equal(skip.stdout.trim(), path.join(refSweep, one.run));
+  assert.match(skip.stderr, /skipped: /);
+  assert.equal(cli(['sweep', 'run-trial', refSweep, '--index', '9']).code, 2);
+
+  const fail = () => writeFileSync(runJson, readFileSync(runJson, 'utf8').replace('"status": "completed"', '"status": "failed"'));
+  fail();
+  const retry = cli(['sweep', 'run-trial', refSweep], { env });
+  assert.equal(retry.code, 0, retry.stderr);
+  assert.match(retry.stderr, /trained: /);
+  assert.equal(readFileSync(path.join(refSweep, one.run, 'metrics.json'), 'utf8'), metrics, 'the retried run gives the same metrics');
+  fail();
+  const refused = cli(['sweep', 'run-trial', refSweep], { env });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /failed 2 time\(s\), the sweep's limit \(retries: 1\)/);
+  const status = cli(['sweep', 'status', refSweep]);
+  assert.match(status.stdout, /4 runs: (completed 3, failed 1|failed 1, completed 3)/);
+  // put the reference back for the next test
+  writeFileSync(runJson, readFileSync(runJson, 'utf8').replace('"status": "failed"', '"status": "completed"'));
+  assert.equal(names.length, 4);
+});
+
+test('schema/sweep.schema.json is current', () => {
+  const committed = JSON.parse(readFileSync(path.join(repoRoot, 'schema/sweep.schema.json'), 'utf8'));
+  assert.deepEqual(committed, JSON.parse(JSON.stringify(sweepJsonSchema())), 'run `resflow sweep schema --out schema/sweep.schema.json`');
+});
+
+/** Waits for a child of the sweep to write a checkpoint after `since` (ms); returns its name. */
+async function checkpointAfter(sweepDir: string, since: number): Promise<string> {
   for (;;) {
     const names = existsSync(sweepDir) ? readdirSync(sweepDir).filter((n) => n.startsWith('tiny-')) : [];
-    if (names.some((n) => existsSync(path.join(sweepDir, n, 'checkpoint', 'state.json')))) break;
-    if (Date.now() - t0 > 60_000) throw new Error('no checkpoint appeared');
+    const hit = names.find((n) => {
+      const state = path.join(sweepDir, n, 'checkpoint', 'state.json');
+      return existsSync(state) && statSync(state).mtimeMs >= since;
+    });
+    if (hit) return hit;
+    if (Date.now() - since > 90_000) throw new Error('no checkpoint appeared');
     await new Promise((r) => setTimeout(r, 20));
   }
-  child.kill('SIGKILL');
-  await new Promise((r) => child.on('close', r));
-  const status = cli(['sweep', 'status', sweepDir]);
+}
+
+function startSweep(runs: string): { child: ReturnType<typeof spawn>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/resflow.js'), 'sweep', goodSpec, '--runs-dir', runs], { stdio: 'ignore' });
+  return { child, exit: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+}
+
+test('SIGINT, then kill -9 of the sweep mid-way: a re-run completes it with every run\'s metrics identical', async () => {
+  const runs = path.join(dir, 'runs-kill');
+  const sweepDir = path.join(runs, 'good');
+  // Ctrl-C: the workers checkpoint, the sweep exits 130, the runs are `interrupted`
+  let t = Date.now();
+  const first = startSweep(runs);
+  await checkpointAfter(sweepDir, t);
+  first.child.kill('SIGINT');
+  assert.equal(await first.exit, 130);
+  let status = cli(['sweep', 'status', sweepDir]);
+  assert.match(status.stdout, /interrupted [12]/);
+  assert.doesNotMatch(status.stdout, /running|stale/);
+
+  // kill -9 of the sweep and of the worker training a run: that run is left `running` by a dead process
+  t = Date.now();
+  const second = startSweep(runs);
+  const name = await checkpointAfter(sweepDir, t);
+  const info = JSON.parse(readFileSync(path.join(sweepDir, name, 'run.json'), 'utf8')) as { pid: number; status: string };
+  second.child.kill('SIGKILL');
+  if (info.status === 'running') process.kill(info.pid, 'SIGKILL');
+  await second.exit;
+  status = cli(['sweep', 'status', sweepDir, '--runs']);
   assert.equal(status.code, 0, status.stderr);
   assert.doesNotMatch(status.stdout, /completed 4/, 'killed before the end');
+  if (info.status === 'running') assert.match(status.stdout, new RegExp(`stale +${name}`), 'a run whose process is gone shows as stale');
 
   const r = cli(['sweep', goodSpec, '--runs-dir', runs]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /4 of 4 runs completed\./);
   assert.deepEqual(childMetrics(sweepDir), childMetrics(refSweep), 'every run ends with the uninterrupted sweep\'s metrics');
-  assert.equal(
-    readFileSync(path.join(sweepDir, 'leaderboard.md'), 'utf8'),
-    readFileSync(path.join(refSweep, 'leaderboard.md'), 'utf8'),
-  );
+  assert.equal(readFileSync(path.join(sweepDir, 'leaderboard.md'), 'utf8'), readFileSync(path.join(refSweep, 'leaderboard.md'), 'utf8'));
 });
 
 test('runtime.threads bounds the native embedding kernels (not the addon\'s default)', { skip: createSparseKernels().name === 'js' ? `native embedding kernels not available: ${nativeEmbeddingsUnavailableReason()}` : false }, async () => {

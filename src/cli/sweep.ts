@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Interrupted, UsageError } from '../base/errors.js';
+import { Interrupted, RuntimeFailure, UsageError } from '../base/errors.js';
 import { log } from '../base/log.js';
 import { INDEX_ENV } from '../launchers/launcher.js';
 import { WORKER_ENV } from '../launchers/local.js';
@@ -60,6 +60,10 @@ export function registerSweepCommand(program: Command): void {
       }
       if (result.launch?.jobIds?.length) log.info(`submitted: ${result.launch.jobIds.join(', ')}`);
       log.out(result.dir);
+      const failed = result.final?.rows.filter((r) => r.status === 'failed') ?? [];
+      if (failed.length > 0) {
+        throw new RuntimeFailure(`${failed.length} run(s) failed (${failed.map((r) => r.index).join(', ')}; see trials.csv and logs/); running the sweep again retries them (retries: ${result.final!.retries})`);
+      }
     });
 
   sweep

@@ -41,7 +41,7 @@ export const sweepSchema = obj(
       metric: oneOf(METRICS, { default: 'auc', description: 'Metric that picks each group\'s best trial (mean over seeds).' }),
       task: str({ description: 'Task of a per-task metric; default the first task.' }),
       k: int({ min: 1, description: 'Cutoff of an @K metric (required for them).' }),
-      variant: str({ description: 'macro or micro, for metrics reported both ways.' }),
+      variant: oneOf(['macro', 'micro'], { description: 'For metrics reported both ways (wrecall, ash).' }),
       split: oneOf(['validation', 'eval'], { default: 'validation', description: 'Split the selection reads; never the reported (eval) split.' }),
     }),
     final: nullable(obj({ seeds: arr(int({ min: 0 }), { minItems: 1, description: 'Seeds each group\'s best trial is re-run with (added to its search seeds) before the leaderboard.' }) }, { required: ['seeds'] }), { default: null }),

@@ -40,6 +40,7 @@ export interface FinalizeResult {
   leaderboard: string;
   /** Whether every child ended (completed, or failed with no attempts left). */
   done: boolean;
+  retries: number;
 }
 
 function rowsOf(dir: string, sweep: LoadedSweep, expansion: Expansion): { rows: ChildRow[]; states: ChildState[] } {
@@ -102,7 +103,7 @@ export function finalizeSweep(dir: string): FinalizeResult {
   writeAtomic(sweepPath(sweepDir, 'trialsCsv'), toCsv(rows.map((r) => ({ ...r, parameters: JSON.stringify(r.parameters) }))));
   const leaderboard = leaderboardText(sweep, rows, todo.length);
   writeAtomic(sweepPath(sweepDir, 'leaderboard'), leaderboard);
-  return { rows, expansion, todo, leaderboard, done: todo.length === 0 };
+  return { rows, expansion, todo, leaderboard, done: todo.length === 0, retries: sweep.spec.retries };
 }
 
 const f4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '—');

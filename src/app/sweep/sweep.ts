@@ -65,8 +65,8 @@ export async function runSweep(specFile: string, opts: RunSweepOptions, reporter
   const { parallel, threads } = shareCores(sweep.spec, opts.parallel);
   const groups = expansion.groups.length;
   reporter.info(`sweep ${sweep.spec.name}: ${groups} group(s) × ${expansion.trials.length / groups} point(s) × ${sweep.spec.seeds.length} seed(s) = ${expansion.children.length} runs; ${parallel} at once, ${threads} thread(s) each; folder ${dir}`);
-  writeSweepSpec(dir, sweep.spec, sweep.file);
-  writeLaunchRecord(dir, { launcher: launcher.name, parallel, threads });
+  writeSweepSpec(dir, sweep.spec, sweep.file); // a dry run writes this too: run-trial and batch scripts read it
+  if (!opts.dryRun) writeLaunchRecord(dir, { launcher: launcher.name, parallel, threads });
   return launchStages(dir, { launcherName: launcher.name, parallel, threads, dryRun: opts.dryRun, resflow: opts.resflow }, reporter);
 }
 
@@ -90,7 +90,7 @@ async function launchStages(dir: string, o: StageOptions, reporter: Reporter): P
     if (todo.length === 0) break;
     todo.forEach((i) => tried.add(i));
     ran += todo.length;
-    const progress = o.dryRun ? undefined : reporter.progress({ label: 'sweep', total: todo.length, unit: 'trials' });
+    const progress = o.dryRun ? undefined : reporter.progress({ label: 'sweep', total: todo.length, unit: 'runs' });
     let done = 0;
     let failed = 0;
     last = await launcher.launch(
