@@ -4,10 +4,14 @@
  */
 import { UsageError } from '../base/errors.js';
 import type { Launcher } from './launcher.js';
+import { KubernetesLauncher } from './kubernetes.js';
 import { localLauncher } from './local.js';
+import { SlurmLauncher } from './slurm.js';
 
 const LAUNCHERS: Record<string, () => Launcher> = {
   local: localLauncher,
+  slurm: () => new SlurmLauncher(),
+  kubernetes: () => new KubernetesLauncher(),
 };
 
 export function launcherNames(): string[] {
