@@ -452,20 +452,26 @@ test('compare writes SVG plots and a self-contained report.html', () => {
   const r = cli(['-q', 'compare', exp, '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   const files = readdirSync(out).sort();
-  for (const f of ['metric-auc.svg', 'metric-logloss.svg', 'metric-wrecall.svg', 'report.html']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
-  const curves = files.filter((f) => f.startsWith('curves-'));
-  assert.equal(curves.length, 8, 'one training-curves chart per run with a history');
+  for (const f of ['metric-auc.svg', 'metric-logloss.svg', 'metric-wrecall.svg', 'curves.svg', 'report.html']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
+  assert.ok(!files.includes('tradeoff.svg'), 'no run records a scoring cost: no quality-vs-latency chart');
   for (const f of files.filter((f) => f.endsWith('.svg'))) {
     const svg = readFileSync(path.join(out, f), 'utf8');
     assert.match(svg, /^<svg/);
     assert.match(svg, /<\/svg>\s*$/);
   }
-  const curve = readFileSync(path.join(out, curves[0]!), 'utf8');
-  assert.match(curve, /training loss/);
-  assert.match(curve, /validation AUC/);
+  // one training-curves chart: a line per row (4 rows, the failed one included), a panel per series
+  const curve = readFileSync(path.join(out, 'curves.svg'), 'utf8');
+  assert.match(curve, /training curves/);
+  assert.match(curve, /validation ctr AUC/);
+  assert.match(curve, /train ctcvr loss/);
+  for (const label of ['model.residual=both', 'model.residual=none', 'model.residual=feature']) assert.ok(curve.includes(label), label);
+  // dot and interval, not bars: no bar path is cut above zero
+  const auc = readFileSync(path.join(out, 'metric-auc.svg'), 'utf8');
+  assert.match(auc, /95% t interval/);
   const html = readFileSync(path.join(out, 'report.html'), 'utf8');
   assert.equal((html.match(/<svg/g) ?? []).length, files.filter((f) => f.endsWith('.svg')).length);
-  assert.match(html, /<table>/);
+  assert.match(html, /<div class="scroll"><table>/);
+  assert.match(html, /Holm–Bonferroni across the 2 leader tests/);
   assert.match(html, /model\.residual=both/);
   assert.doesNotMatch(html, /<script/i);
   assert.doesNotMatch(html, /<link/i);
@@ -505,7 +511,9 @@ test('compare end to end: two real quick runs', () => {
   assert.match(table.stdout, /runtime\.seed=2/);
   assert.match(table.stdout, /0\.\d{4}[?]/, 'one run per row: the leader is untested');
   assert.ok(existsSync(path.join(exp, 'compare', 'report.html')));
-  assert.ok(readdirSync(path.join(exp, 'compare')).filter((f) => f.startsWith('curves-')).length === 2);
+  const written = readdirSync(path.join(exp, 'compare'));
+  assert.ok(written.includes('curves.svg') && written.includes('tradeoff.svg'), written.join(', '));
+  assert.match(readFileSync(path.join(exp, 'compare', 'tradeoff.svg'), 'utf8'), /Pareto front/);
 });
 
 test('rows are labelled by the configs\' descriptions when those tell them apart', () => {

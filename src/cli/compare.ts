@@ -23,6 +23,7 @@ interface CompareFlags {
   plots: boolean;
   all?: boolean;
   correction: string;
+  tradeoff?: string;
 }
 
 /** Width of the text table when stdout is not a terminal (issue: fits 120 columns when piped). */
@@ -52,6 +53,7 @@ export function registerCompareCommand(program: Command): void {
     .option('--baseline <file>', 'YAML/JSON list of expected values, e.g. - { name: auc, task: ctr, min: 0.58 }; exit 1 if a row misses one')
     .option('--out <dir>', 'folder for the SVG plots and report.html (default: <first experiment folder>/compare)')
     .option('--no-plots', 'write no plots and no report.html')
+    .option('--tradeoff <metric>', 'metric of the report\'s quality-vs-latency chart, name or name@K (default: wrecall at the main K, else ash, else the first auc)')
     .addHelpText(
       'after',
       `
@@ -110,7 +112,7 @@ Examples:
         const full = cmp.columns.length > 0 && !o.all && o.metrics === undefined && format !== 'csv' && format !== 'json'
           ? buildComparison(runs, { splits, group: o.group, ...(o.reference !== undefined ? { reference: o.reference } : {}), view: 'all', correction: o.correction as Correction })
           : cmp;
-        const files = await writeCompareReport(full, outDir, baseline);
+        const files = await writeCompareReport(full, outDir, baseline, o.tradeoff !== undefined ? { tradeoff: o.tradeoff } : {});
         log.info(`plots: ${files.svgs.length} SVG files in ${files.dir}`);
         log.info(`report: ${files.report}`);
       }
