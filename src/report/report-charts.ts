@@ -134,7 +134,8 @@ export function groupCurvesSpec(cmp: Comparison): VlSpec | null {
   return {
     title: { text: 'training curves', subtitle: 'one line per row: mean over its seeds; band: min to max across seeds' },
     data: { values: data },
-    facet: { field: 'panel', type: 'nominal', title: null, sort: panels, columns: 3 },
+    facet: { field: 'panel', type: 'nominal', title: null, sort: panels },
+    columns: 3,
     spec: {
       width: 240,
       height: 160,
