@@ -40,8 +40,8 @@ export function bestNote(cmp: Comparison): string[] {
   const lower = [...new Set(cmp.columns.filter((c) => !c.higherIsBetter).map((c) => c.name))];
   return [
     ...markLegend(cmp.correction),
-    `higher is better${lower.length ? `; lower for ${lower.join(', ')}` : ''}` +
-      (cmp.hasGroups ? '; groups: mean ± sample std over seeds (95% t intervals in --format json/csv and the report)' : ''),
+    `higher is better${lower.length ? `; lower for ${lower.join(', ')}` : ''}`,
+    ...(cmp.hasGroups ? ['groups: mean ± sample std over seeds (95% t intervals in --format json/csv and the report)'] : []),
     correctionNote(cmp),
   ];
 }

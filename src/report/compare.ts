@@ -179,14 +179,10 @@ export function runValue(run: ComparedRun, key: string): number | undefined {
   return run.records.find((r) => recordKey(r) === key)?.value;
 }
 
-/** Per seed, the mean value of a column over the row's runs with that seed. */
-function valuesBySeed(row: Row, key: string): Map<number, number> {
-  return bySeed(row.runs.map((run) => ({ seed: run.seed, value: runValue(run, key) })).filter((x): x is { seed: number | null; value: number } => x.value !== undefined));
-}
-
-/** Paired tests of `row` against `ref` on one column, runs paired by seed. */
+/** Paired tests of `row` against `ref` on one column, runs paired by seed (a seed's runs averaged). */
 export function pairedBySeed(row: Row, ref: Row, key: string): PairTest {
-  const { xs, ys } = pairUp(valuesBySeed(row, key), valuesBySeed(ref, key));
+  const bySeedOf = (r: Row) => bySeed(r.runs.flatMap((run) => (runValue(run, key) === undefined ? [] : [{ seed: run.seed, value: runValue(run, key)! }])));
+  const { xs, ys } = pairUp(bySeedOf(row), bySeedOf(ref));
   return pairTests(xs, ys);
 }
 
@@ -365,10 +361,7 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
     (col) =>
       rows
         .filter((r) => !r.excluded)
-        .flatMap((r) => {
-          const cell = r.cells.get(col.key);
-          return cell && Number.isFinite(cell.mean) ? [{ row: r, mean: cell.mean, setMark: (m: Mark) => (cell.mark = m) }] : [];
-        }),
+        .flatMap((r) => (Number.isFinite(r.cells.get(col.key)?.mean) ? [{ row: r, mean: r.cells.get(col.key)!.mean, setMark: (m: Mark) => (r.cells.get(col.key)!.mark = m) }] : [])),
     (col) => col.higherIsBetter,
     (a, b, col) => pairedBySeed(a, b, col.key),
     correction,

@@ -207,7 +207,7 @@ export function tradeoffSpec(cmp: Comparison, metricSpec?: string): VlSpec | nul
           x: { field: 'cost', type: 'quantitative', title: 'scoring µs / 1,000 candidates', scale: { zero: false } },
           y: { field: 'quality', type: 'quantitative', title: label, scale: { zero: false } },
           shape: { field: 'front', type: 'nominal', title: null, legend: LEGEND, scale: { domain: ['Pareto front', 'dominated'], range: ['diamond', 'circle'] } },
-          color: { field: 'front', type: 'nominal', legend: null, scale: { domain: ['Pareto front', 'dominated'], range: ['#2e7d32', '#9e9e9e'] } },
+          color: { field: 'front', type: 'nominal', title: null, legend: LEGEND, scale: { domain: ['Pareto front', 'dominated'], range: ['#2e7d32', '#9e9e9e'] } },
         },
       },
       { data: { values: data }, mark: { type: 'text', align: 'left', dx: 8, dy: -6, fontSize: 10, limit: 200 }, encoding: { x: { field: 'cost', type: 'quantitative' }, y: { field: 'quality', type: 'quantitative' }, text: { field: 'row' } } },
