@@ -137,6 +137,7 @@ interface JsonCell {
   n: number;
   values: number[];
   best: boolean;
+  mark: string | null;
   p_value?: number | null;
   pairs?: number;
   significant?: boolean;
@@ -274,28 +275,39 @@ test('compare: seed groups, best values, config differences and p-values (json)'
   assert.deepEqual(failed.metrics, {});
 });
 
-test('compare: text table marks the best values; md and csv outputs', () => {
+test('compare: text table marks significant, tied and untested leaders; md and csv outputs', () => {
   const exp = fakeExperiment();
-  const r = cli(['-q', 'compare', exp, '--no-plots']);
+  const r = cli(['-q', 'compare', exp, '--no-plots', '--all']);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
   assert.match(r.stdout, /config differences.*\n\s+model\.residual\s+both \| none \| feature \| logit\n\s+runtime\.seed\s+1 \| 2 \| 3/);
   assert.doesNotMatch(r.stdout, /^\s+description/m);
   const row = (label: string) => lines.find((l) => l.startsWith(label))!;
-  assert.match(row('model.residual=feature'), /0\.7500\*/);
+  // auc: feature (one run) leads but shares one seed with the runner-up: untested
+  assert.match(row('model.residual=feature'), /0\.7500\?/);
   assert.match(row('model.residual=both'), /0\.7200 ± 0\.0200 /);
+  // logloss: both beats none, p = 0.0027406 and wrecall p = 0.00916; Holm over these 2 leader
+  // tests: 0.0054812 and 0.00916, both < 0.05
   assert.match(row('model.residual=both'), /0\.2900 ± 0\.0100\*/);
-  assert.doesNotMatch(row('model.residual=none'), /\*/);
+  assert.match(row('model.residual=both'), /0\.5200 ± 0\.0200\*/);
+  assert.doesNotMatch(row('model.residual=none'), /\d[*=?]/);
   assert.match(row('abl/20260101-000008-11111111'), /failed/);
-  // p-value table: logloss significant, auc not
+  assert.match(r.stdout, /^\* best, and better than the runner-up: paired t-test by seed, Holm-adjusted p < 0\.05$/m);
+  assert.match(r.stdout, /^= tied for best/m);
+  assert.match(r.stdout, /^\? best value, untested/m);
+  assert.match(r.stdout, /^correction: Holm–Bonferroni across the 2 leader tests of this table/m);
+  // p-value table, Holm-adjusted over none's 3 tests (feature's are n/a): logloss 3 · 0.0027406 =
+  // 0.0082218 (significant), wrecall 2 · 0.00916 = 0.0183, auc 0.0572 (not)
   const pLine = lines.filter((l) => l.startsWith('model.residual=none')).at(-1)!;
   assert.match(pLine, /0\.0572 /);
-  assert.match(pLine, /0\.0027\*/);
+  assert.match(pLine, /0\.0082\*/);
+  assert.match(pLine, /0\.0183\*/);
 
-  const md = cli(['-q', 'compare', exp, '--no-plots', '--format', 'md']);
+  const md = cli(['-q', 'compare', exp, '--no-plots', '--format', 'md', '--all']);
   assert.equal(md.code, 0, md.stderr);
   assert.match(md.stdout, /\| group \| n \| seeds \| status \| ctr auc \| ctr logloss \| fused wrecall@10 \(macro\) \|/);
-  assert.match(md.stdout, /\| model\.residual=feature \| 1 \| 1 \| completed \| 0\.7500\* \|/);
+  assert.match(md.stdout, /\| model\.residual=feature \| 1 \| 1 \| completed \| 0\.7500\? \|/);
+  assert.match(md.stdout, /^- \\\* best, and better than the runner-up/m);
 
   const csv = cli(['-q', 'compare', exp, '--no-plots', '--format', 'csv']);
   assert.equal(csv.code, 0, csv.stderr);
@@ -304,11 +316,50 @@ test('compare: text table marks the best values; md and csv outputs', () => {
   assert.equal(rows.length, 5);
   assert.ok(rows.every((r) => r.length === head.length), 'every csv line has as many cells as the header');
   const col = (name: string) => head.indexOf(name);
-  assert.ok(col('ctr auc') > 0 && col('ctr auc std') > 0 && col('ctr auc p') > 0);
+  assert.ok(col('ctr auc') > 0 && col('ctr auc std') > 0 && col('ctr auc p') > 0 && col('ctr logloss') > 0, 'csv keeps every metric');
+  const tLog = 0.011 / (0.001 / Math.sqrt(3));
+  close(Number(rows[2]![col('ctr logloss p adj')]), 3 * (1 - tLog / Math.sqrt(2 + tLog * tLog)), 1e-9);
+  assert.equal(rows[1]![col('ctr logloss mark')], 'significant');
+  // t interval of both's auc: 0.72 ± t(0.975, 2) · 0.02 / sqrt 3, t = 4.302653
+  close(Number(rows[1]![col('ctr auc ci low')]), 0.72 - (4.302653 * 0.02) / Math.sqrt(3), 1e-6);
   close(Number(rows[1]![col('ctr auc')]), 0.72, 1e-7);
   close(Number(rows[2]![col('ctr auc std')]), 0.0208167, 1e-7);
   assert.equal(rows[4]![col('status')], 'failed');
   assert.equal(rows[1]![col('runtime.seed')], '1, 2, 3');
+});
+
+test('compare: the compact default fits 120 columns; leaders not significant after correction are tied', () => {
+  const exp = fakeExperiment();
+  const r = cli(['-q', 'compare', exp, '--no-plots']);
+  assert.equal(r.code, 0, r.stderr);
+  const long = r.stdout.split('\n').filter((l) => l.length > 120);
+  assert.deepEqual(long, [], 'every line fits 120 columns');
+  // compact: ctr auc and fused wrecall@10 (macro), no logloss
+  assert.match(r.stdout, /ctr\s+fused\s*\n.*auc\s+wrecall@10 \(macro\)/);
+  assert.doesNotMatch(r.stdout, /logloss\s/);
+  // only both and none: auc 0.72 against 0.7067, p = 0.0572 -> tied
+  const dirs = readdirSync(exp).sort().slice(0, 6).map((d) => path.join(exp, d));
+  const two = cli(['-q', 'compare', ...dirs, '--no-plots', '--metrics', 'auc']);
+  assert.equal(two.code, 0, two.stderr);
+  const line = (label: string) => two.stdout.split('\n').find((l) => l.startsWith(label))!;
+  assert.match(line('model.residual=both'), /0\.7200 ± 0\.0200=/);
+  assert.match(line('model.residual=none'), /0\.7067 ± 0\.0208=/);
+  const js = compareJson([...dirs, '--metrics', 'auc,logloss']);
+  assert.equal((js as unknown as { correction: string }).correction, 'holm');
+  assert.deepEqual(js.rows.map((x) => x.metrics['ctr auc']!.mark), ['tied', 'tied']);
+  assert.deepEqual(js.rows.map((x) => x.metrics['ctr logloss']!.mark), ['significant', null]);
+  // Holm over the 2 leader tests: auc 0.0572 stays, logloss 2 · 0.0027406
+  const lead = (js.columns.find((c) => c.key === 'ctr logloss') as unknown as { leader_test: { p_adjusted: number; effect_size_dz: number; wilcoxon_p: number } }).leader_test;
+  const tLog = 0.011 / (0.001 / Math.sqrt(3));
+  close(lead.p_adjusted, 2 * (1 - tLog / Math.sqrt(2 + tLog * tLog)), 1e-9);
+  close(lead.effect_size_dz, -11, 1e-9); // both - none = (-0.01, -0.011, -0.012)
+  close(lead.wilcoxon_p, 0.25, 1e-12); // exact, n = 3: the smallest two-sided p is 2 / 8
+  const none = cli(['-q', 'compare', ...dirs, '--no-plots', '--correction', 'none', '--format', 'json']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.equal((JSON.parse(none.stdout) as { correction: string }).correction, 'none');
+  const bad = cli(['-q', 'compare', exp, '--no-plots', '--correction', 'bonferroni']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--correction bonferroni: expected one of holm, none/);
 });
 
 test('compare: --split, --metrics, --reference and --no-group', () => {
@@ -401,20 +452,26 @@ test('compare writes SVG plots and a self-contained report.html', () => {
   const r = cli(['-q', 'compare', exp, '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   const files = readdirSync(out).sort();
-  for (const f of ['metric-auc.svg', 'metric-logloss.svg', 'metric-wrecall.svg', 'report.html']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
-  const curves = files.filter((f) => f.startsWith('curves-'));
-  assert.equal(curves.length, 8, 'one training-curves chart per run with a history');
+  for (const f of ['metric-auc.svg', 'metric-logloss.svg', 'metric-wrecall.svg', 'curves.svg', 'report.html']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
+  assert.ok(!files.includes('tradeoff.svg'), 'no run records a scoring cost: no quality-vs-latency chart');
   for (const f of files.filter((f) => f.endsWith('.svg'))) {
     const svg = readFileSync(path.join(out, f), 'utf8');
     assert.match(svg, /^<svg/);
     assert.match(svg, /<\/svg>\s*$/);
   }
-  const curve = readFileSync(path.join(out, curves[0]!), 'utf8');
-  assert.match(curve, /training loss/);
-  assert.match(curve, /validation AUC/);
+  // one training-curves chart: a line per row (4 rows, the failed one included), a panel per series
+  const curve = readFileSync(path.join(out, 'curves.svg'), 'utf8');
+  assert.match(curve, /training curves/);
+  assert.match(curve, /validation ctr AUC/);
+  assert.match(curve, /train ctcvr loss/);
+  for (const label of ['model.residual=both', 'model.residual=none', 'model.residual=feature']) assert.ok(curve.includes(label), label);
+  // dot and interval, not bars: no bar path is cut above zero
+  const auc = readFileSync(path.join(out, 'metric-auc.svg'), 'utf8');
+  assert.match(auc, /95% t interval/);
   const html = readFileSync(path.join(out, 'report.html'), 'utf8');
   assert.equal((html.match(/<svg/g) ?? []).length, files.filter((f) => f.endsWith('.svg')).length);
-  assert.match(html, /<table>/);
+  assert.match(html, /<div class="scroll"><table>/);
+  assert.match(html, /Holm–Bonferroni across the 2 leader tests/);
   assert.match(html, /model\.residual=both/);
   assert.doesNotMatch(html, /<script/i);
   assert.doesNotMatch(html, /<link/i);
@@ -452,9 +509,11 @@ test('compare end to end: two real quick runs', () => {
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /runtime\.seed=1/);
   assert.match(table.stdout, /runtime\.seed=2/);
-  assert.match(table.stdout, /\*/);
+  assert.match(table.stdout, /0\.\d{4}[?]/, 'one run per row: the leader is untested');
   assert.ok(existsSync(path.join(exp, 'compare', 'report.html')));
-  assert.ok(readdirSync(path.join(exp, 'compare')).filter((f) => f.startsWith('curves-')).length === 2);
+  const written = readdirSync(path.join(exp, 'compare'));
+  assert.ok(written.includes('curves.svg') && written.includes('tradeoff.svg'), written.join(', '));
+  assert.match(readFileSync(path.join(exp, 'compare', 'tradeoff.svg'), 'utf8'), /Pareto front/);
 });
 
 test('rows are labelled by the configs\' descriptions when those tell them apart', () => {

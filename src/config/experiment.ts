@@ -193,7 +193,10 @@ export const experimentSchema = obj(
         default: [...METRICS],
         description: '`online` (simulated expected purchases) needs synthetic ground truth and is skipped without it.',
       }),
-      ks: arr(int({ min: 1 }), { minItems: 1, default: [10, 50] }),
+      ks: union([arr(int({ min: 1 }), { minItems: 1 }), obj({ from: int({ min: 1 }), to: int({ min: 1 }), step: int({ min: 1, default: 1 }) }, { required: ['from', 'to'] })], {
+        default: [10, 50],
+        description: 'Cutoffs K of the @K metrics: a list, or a range { from, to, step } (every K from `from` to `to`, at most 1000 of them).',
+      }),
       gauc_group: oneOf(['request', 'user'], { default: 'request' }),
       label_weights: record(num({ min: 0 }), { default: { purchase: 1 }, description: 'W_i = sum of weight x label, for Weighted Recall@K.' }),
       ash_target: oneOf(['all_purchase', 'all_click'], { default: 'all_purchase' }),
@@ -210,8 +213,26 @@ export const experimentSchema = obj(
 
 // ---- resolved types (after defaults are filled in) ----------------------------------------------
 
-/** `name` is always set: loadConfig names the experiment after its file when the config does not. */
-export type ExperimentConfig = Omit<Infer<typeof experimentSchema>, 'name'> & { name: string };
+type CheckedConfig = Infer<typeof experimentSchema>;
+/** `eval.ks` as written: a list or a range. */
+export type KsSpec = CheckedConfig['eval']['ks'];
+/**
+ * `name` is always set: loadConfig names the experiment after its file when the config does not;
+ * `eval.ks` is always a list: loadConfig expands a range (expandKs).
+ */
+export type ExperimentConfig = Omit<CheckedConfig, 'name' | 'eval'> & { name: string; eval: Omit<CheckedConfig['eval'], 'ks'> & { ks: number[] } };
+
+/** The most Ks a range may give (each K costs a little per request, not a sort). */
+export const MAX_KS = 1000;
+
+/** `eval.ks` as a list: a range { from, to, step } becomes from, from + step, ..., up to `to`. An error (why) when the range is empty or too long. */
+export function expandKs(ks: KsSpec): { ks: number[] } | { error: string } {
+  if (Array.isArray(ks)) return { ks };
+  if (ks.from > ks.to) return { error: `the range is empty: from ${ks.from} is above to ${ks.to}` };
+  const count = Math.floor((ks.to - ks.from) / ks.step) + 1;
+  if (count > MAX_KS) return { error: `the range gives ${count} values of K; at most ${MAX_KS} (raise step)` };
+  return { ks: Array.from({ length: count }, (_, i) => ks.from + i * ks.step) };
+}
 /** An optimizer's settings (the embedding rows' optimizer has no weight decay: embedding_l2 regularises them). */
 export type OptimizerConfig = NonNullable<ExperimentConfig['train']['embedding_optimizer']>;
 export type EmbeddingOptimizerConfig = OptimizerConfig;

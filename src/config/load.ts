@@ -10,7 +10,7 @@ import { check, formatPath, suggest, type Path, type SchemaIssue } from './schem
 import { isForbiddenKey, putOwn } from './keys.js';
 import { locate, readLayer, type Layer } from './yaml-layer.js';
 import { sizeChecks } from './sizes.js';
-import { COMMON_MODEL_KEYS, experimentSchema, type ExperimentConfig } from './experiment.js';
+import { COMMON_MODEL_KEYS, expandKs, experimentSchema, type ExperimentConfig } from './experiment.js';
 import { METRIC_DECLARATIONS, needsLabelWeights, needsRequests, needsUsers, reads } from './metrics.js';
 
 export interface LoadedConfig {
@@ -144,7 +144,12 @@ export function loadConfig(file: string, opts: LoadOptions = {}): LoadedConfig {
 
   const issues: SchemaIssue[] = [];
   const checked = check(experimentSchema, merged, [], issues);
-  let config: ExperimentConfig = { ...checked, name: checked.name ?? fileName };
+  // eval.ks may be a range; the resolved config holds the list (checked only when the section is well formed)
+  const evalSection = isObj(checked.eval) ? checked.eval : undefined;
+  const expanded = evalSection && evalSection.ks !== undefined && issues.length === 0 ? expandKs(evalSection.ks) : undefined;
+  if (expanded && 'error' in expanded) issues.push({ path: ['eval', 'ks'], message: expanded.error });
+  const ks = expanded && 'ks' in expanded ? expanded.ks : (evalSection?.ks as number[]);
+  let config: ExperimentConfig = { ...checked, name: checked.name ?? fileName, eval: { ...checked.eval, ks } };
   const sectionNotMapping = issues.some((i) => i.path.length === 1 && i.path[0] === 'model');
   if (opts.refine && !sectionNotMapping) {
     // The refining step checks the whole model section again (type, common and own parameters), so

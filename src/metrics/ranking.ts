@@ -38,6 +38,8 @@ export interface MacroMicroResult {
   requestsCounted: number;
   /** Requests with at least one row (in the mask). */
   requestsTotal: number;
+  /** Rows with a positive weight (or label) over all requests. */
+  positives: number;
 }
 
 export interface RecallResult {
@@ -47,6 +49,8 @@ export interface RecallResult {
   requestsCounted: number;
   /** Requests with at least one row (in the mask). */
   requestsTotal: number;
+  /** Positive rows over all requests. */
+  positives: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,6 +68,7 @@ interface TopKSums {
   micro: Float64Array;
   counted: number;
   total: number;
+  positives: number;
 }
 
 /**
@@ -87,6 +92,7 @@ function topKSums(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, k
   let totSum = 0;
   let counted = 0;
   let total = 0;
+  let positives = 0;
   const { order, groupStart } = ranked;
   const G = groupStart.length - 1;
   for (let g = 0; g < G; g++) {
@@ -98,6 +104,7 @@ function topKSums(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, k
     let d = 0;
     for (let j = s; j < e; j++) {
       const v = w[order[j]];
+      if (v > 0) positives++;
       cum += binary ? (v > 0 ? 1 : 0) : v;
       const pos = j - s + 1;
       while (d < nd && kArr[d] === pos) cumAt[d++] = cum;
@@ -118,7 +125,7 @@ function topKSums(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, k
     macro[i] = counted > 0 ? macroSum[t] / counted : NaN;
     micro[i] = totSum > 0 ? topSum[t] / totSum : NaN;
   }
-  return { ks: [...ks], macro, micro, counted, total };
+  return { ks: [...ks], macro, micro, counted, total, positives };
 }
 
 function toMacroMicro(r: TopKSums): MacroMicroResult {
@@ -126,13 +133,14 @@ function toMacroMicro(r: TopKSums): MacroMicroResult {
     perK: r.ks.map((k, i) => ({ k, macro: r.macro[i], micro: r.micro[i] })),
     requestsCounted: r.counted,
     requestsTotal: r.total,
+    positives: r.positives,
   };
 }
 
 /** Recall@K over an existing ranking (see recallAtK). */
 export function recallFromRanking(ranked: RankedGroups, labels: LabelArray, ks: readonly number[]): RecallResult {
   const r = topKSums(ranked, labels, true, ks);
-  return { perK: r.ks.map((k, i) => ({ k, value: r.macro[i] })), requestsCounted: r.counted, requestsTotal: r.total };
+  return { perK: r.ks.map((k, i) => ({ k, value: r.macro[i] })), requestsCounted: r.counted, requestsTotal: r.total, positives: r.positives };
 }
 
 /** Weighted Recall@K over an existing ranking (see weightedRecallAtK). */

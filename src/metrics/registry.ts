@@ -10,6 +10,13 @@
  * - `wrecall`, `ash`: task `fused`, one record per K and variant (`macro`, then `micro`).
  * Records come metric by metric in the order asked for, then task by task, then K by K.
  *
+ * Support: every record says what it rests on. `n_positives`: positive rows counted (AUC, gAUC,
+ * LogLoss: the task's positives in its sample space; Recall@K: the task's positives; WR@K: rows
+ * with W > 0; ASH@K: target rows). `n_requests`: requests counted (gAUC: groups with both classes;
+ * @K metrics: requests with a positive total, the ones the macro mean is over; AUC and LogLoss:
+ * requests with a row in the sample space, when request ids are given). `resflow compare` shows
+ * them beside the values.
+ *
  * Sharing: the fused ranking is computed once for all @K metrics; per task, AUC and gAUC share one
  * sort of the task's probabilities.
  *
@@ -30,6 +37,7 @@ import {
   sortRowsByScore,
   weightedRecallFromRanking,
   type LabelArray,
+  type MacroMicroResult,
   type RankedGroups,
   type ScoreArray,
   type WeightArray,
@@ -50,6 +58,10 @@ export interface MetricRecord {
   fusion?: string;
   /** Only on records of an eval variant: the eval.* settings changed by --set, with their values. */
   settings?: Record<string, unknown>;
+  /** Requests the value rests on (see the module comment). */
+  n_requests?: number;
+  /** Positive rows the value rests on (see the module comment). */
+  n_positives?: number;
 }
 
 /** Everything one split's evaluation provides. All per-row arrays have the same length n. */
@@ -141,6 +153,21 @@ function missing(metric: string, what: MetricInput): DataError {
   return new DataError(`metric \`${metric}\` needs ${INPUT_SOURCES[what]}`);
 }
 
+/** Positive rows of a task's sample space, and the requests with a row in it (when request ids are given). */
+function taskSupport(ctx: EvalContext, task: string): { n_requests?: number; n_positives: number } {
+  const { labels, mask } = taskArrays(ctx, task);
+  const requests = ctx.input.requests;
+  let positives = 0;
+  let count = 0;
+  const seen = requests ? new Uint8Array(countGroups(requests)) : null;
+  for (let i = 0; i < labels.length; i++) {
+    if (mask && !mask[i]) continue;
+    if (labels[i]! > 0) positives++;
+    if (seen && !seen[requests![i]!]) (seen[requests![i]!] = 1), count++;
+  }
+  return seen ? { n_requests: count, n_positives: positives } : { n_positives: positives };
+}
+
 function taskArrays(ctx: EvalContext, task: string): { probs: ScoreArray; labels: LabelArray; mask: Uint8Array | undefined } {
   const { input } = ctx;
   const probs = input.probs[task];
@@ -154,7 +181,7 @@ export const METRIC_REGISTRY = {
   auc: define('auc', (ctx) =>
     ctx.input.tasks.map((task) => {
       const { probs, labels } = taskArrays(ctx, task);
-      return { name: 'auc', task, split: ctx.input.split, value: aucFromSorted(ctx.taskOrder(task), probs, labels) };
+      return { name: 'auc', task, split: ctx.input.split, value: aucFromSorted(ctx.taskOrder(task), probs, labels), ...taskSupport(ctx, task) };
     }),
   ),
   gauc: define('gauc', (ctx) => {
@@ -163,13 +190,14 @@ export const METRIC_REGISTRY = {
     return ctx.input.tasks.map((task) => {
       const { probs, labels } = taskArrays(ctx, task);
       const part = partitionByGroup(ctx.taskOrder(task), groups, G);
-      return { name: 'gauc', task, split: ctx.input.split, value: gaucFromPartition(part, probs, labels).value };
+      const g = gaucFromPartition(part, probs, labels);
+      return { name: 'gauc', task, split: ctx.input.split, value: g.value, n_requests: g.groupsUsed, n_positives: taskSupport(ctx, task).n_positives };
     });
   }),
   logloss: define('logloss', (ctx) =>
     ctx.input.tasks.map((task) => {
       const { probs, labels, mask } = taskArrays(ctx, task);
-      return { name: 'logloss', task, split: ctx.input.split, value: logloss(probs, labels, mask) };
+      return { name: 'logloss', task, split: ctx.input.split, value: logloss(probs, labels, mask), ...taskSupport(ctx, task) };
     }),
   ),
   recall: define('recall', (ctx) => {
@@ -177,19 +205,20 @@ export const METRIC_REGISTRY = {
     const out: MetricRecord[] = [];
     for (const task of ctx.input.tasks) {
       const { labels } = taskArrays(ctx, task);
-      for (const { k, value } of recallFromRanking(ranked, labels, ctx.ks).perK) {
-        out.push({ name: 'recall', task, k, split: ctx.input.split, value });
+      const r = recallFromRanking(ranked, labels, ctx.ks);
+      for (const { k, value } of r.perK) {
+        out.push({ name: 'recall', task, k, split: ctx.input.split, value, n_requests: r.requestsCounted, n_positives: r.positives });
       }
     }
     return out;
   }),
   wrecall: define('wrecall', (ctx) => {
     const W = ctx.get('wrecall', 'label_weights');
-    return macroMicroRecords('wrecall', weightedRecallFromRanking(ctx.fusedRanking('wrecall'), W, ctx.ks).perK, ctx.input.split);
+    return macroMicroRecords('wrecall', weightedRecallFromRanking(ctx.fusedRanking('wrecall'), W, ctx.ks), ctx.input.split);
   }),
   ash: define('ash', (ctx) => {
     const T = ctx.get('ash', 'ash_targets');
-    return macroMicroRecords('ash', hitRateFromRanking(ctx.fusedRanking('ash'), T, ctx.ks).perK, ctx.input.split);
+    return macroMicroRecords('ash', hitRateFromRanking(ctx.fusedRanking('ash'), T, ctx.ks), ctx.input.split);
   }),
   online: define('online', (ctx) => {
     const inputs = ctx.get('online', 'truth');
@@ -197,11 +226,12 @@ export const METRIC_REGISTRY = {
   }),
 } as const satisfies { [M in MetricName]: MetricDefinition & { name: M } };
 
-function macroMicroRecords(name: string, perK: ReadonlyArray<{ k: number; macro: number; micro: number }>, split: string): MetricRecord[] {
+function macroMicroRecords(name: string, res: MacroMicroResult, split: string): MetricRecord[] {
   const out: MetricRecord[] = [];
-  for (const r of perK) {
-    out.push({ name, task: 'fused', k: r.k, split, value: r.macro, variant: 'macro' });
-    out.push({ name, task: 'fused', k: r.k, split, value: r.micro, variant: 'micro' });
+  const support = { n_requests: res.requestsCounted, n_positives: res.positives };
+  for (const r of res.perK) {
+    out.push({ name, task: 'fused', k: r.k, split, value: r.macro, variant: 'macro', ...support });
+    out.push({ name, task: 'fused', k: r.k, split, value: r.micro, variant: 'micro', ...support });
   }
   return out;
 }

@@ -4,6 +4,7 @@ import { baselineJson, type BaselineResult } from './baseline.js';
 import type { Comparison } from './compare.js';
 import { mainTable, pValueTable, renderMarkdownTable, renderTextTable, rowConfigValue } from './compare-tables.js';
 import { SEED_KEY, distinctValues } from './config-diff.js';
+import { markLegend } from './compare-marks.js';
 import { SIGNIFICANCE } from './statistics.js';
 
 function runsSummary(cmp: Comparison): string {
@@ -26,17 +27,32 @@ function diffLines(cmp: Comparison): string[] {
   ];
 }
 
-function bestNote(cmp: Comparison): string {
+/** The correction, stated: what it adjusts and across how many tests. */
+export function correctionNote(cmp: Comparison): string {
+  const m = cmp.leaders.size;
+  return cmp.correction === 'holm'
+    ? `correction: Holm–Bonferroni across the ${m} leader test${m === 1 ? '' : 's'} of this table (--correction none to turn it off)`
+    : `correction: none (p-values unadjusted; --correction holm adjusts them)`;
+}
+
+/** The legend of the main table: every mark, the direction, what a group's cell shows, the correction. */
+export function bestNote(cmp: Comparison): string[] {
   const lower = [...new Set(cmp.columns.filter((c) => !c.higherIsBetter).map((c) => c.name))];
-  return `* best in its column (higher is better${lower.length ? `; lower for ${lower.join(', ')}` : ''})` + (cmp.hasGroups ? '; groups: mean ± sample std over seeds' : '');
+  return [
+    ...markLegend(cmp.correction),
+    `higher is better${lower.length ? `; lower for ${lower.join(', ')}` : ''}`,
+    ...(cmp.hasGroups ? ['groups: mean ± sample std over seeds (95% t intervals in --format json/csv and the report)'] : []),
+    correctionNote(cmp),
+  ];
 }
 
 function pNote(cmp: Comparison): string {
-  return `paired t-test against \`${cmp.reference!.label}\` per metric (runs paired by ${SEED_KEY}; two-sided p; * p < ${SIGNIFICANCE}; n/a: fewer than 2 pairs)`;
+  const adj = cmp.correction === 'holm' ? 'Holm-adjusted across this table' : 'unadjusted';
+  return `paired t-test against \`${cmp.reference!.label}\` per metric\n(runs paired by ${SEED_KEY}; two-sided p, ${adj};\n* adjusted p < ${SIGNIFICANCE}; n/a: fewer than 2 pairs)`;
 }
 
 export function renderText(cmp: Comparison, width = Infinity): string {
-  const out = [runsSummary(cmp), ...diffLines(cmp), '', renderTextTable(mainTable(cmp), width), bestNote(cmp)];
+  const out = [runsSummary(cmp), ...diffLines(cmp), '', renderTextTable(mainTable(cmp), width), ...bestNote(cmp)];
   const p = pValueTable(cmp);
   if (p) out.push('', pNote(cmp).replace(/`/g, ''), renderTextTable(p, width));
   return out.join('\n');
@@ -46,9 +62,9 @@ export function renderMarkdown(cmp: Comparison): string {
   const out = [`## Comparison`, '', runsSummary(cmp), ''];
   if (cmp.diffKeys.length === 0) out.push('Config: identical across runs (name and description ignored).', '');
   else out.push('Config differences (name and description ignored):', '', ...cmp.diffKeys.map((k) => `- \`${k}\`: ${distinctValues(cmp.runs, k).map((v) => `\`${v}\``).join(', ')}`), '');
-  out.push(renderMarkdownTable(mainTable(cmp)), '', bestNote(cmp).replace(/^\*/, '\\*'));
+  out.push(renderMarkdownTable(mainTable(cmp)), '', ...bestNote(cmp).map((l) => `- ${l.replace(/^\*/, '\\*').replace(/^=/, '\\=')}`));
   const p = pValueTable(cmp);
-  if (p) out.push('', '### Significance', '', pNote(cmp).replace('* p', '\\* p'), '', renderMarkdownTable(p));
+  if (p) out.push('', '### Significance', '', pNote(cmp).replace(/\n/g, ' ').replace('* adjusted', '\\* adjusted'), '', renderMarkdownTable(p));
   return out.join('\n') + '\n';
 }
 
@@ -66,7 +82,13 @@ export function renderCsv(cmp: Comparison): string {
       const cell = row.cells.get(c.key);
       o[c.title] = cell?.mean;
       if (cmp.hasGroups) o[`${c.title} std`] = cell && cell.n > 1 ? cell.std : undefined;
-      if (cmp.hasGroups && cmp.reference) o[`${c.title} p`] = cell?.test && !Number.isNaN(cell.test.p) ? cell.test.p : undefined;
+      if (cmp.hasGroups) o[`${c.title} ci low`] = cell && Number.isFinite(cell.ci.low) ? cell.ci.low : undefined;
+      if (cmp.hasGroups) o[`${c.title} ci high`] = cell && Number.isFinite(cell.ci.high) ? cell.ci.high : undefined;
+      if (cmp.hasGroups && cmp.reference && c.kind === 'metric') {
+        o[`${c.title} p`] = cell?.test && !Number.isNaN(cell.test.p) ? cell.test.p : undefined;
+        o[`${c.title} p adj`] = cell?.test && !Number.isNaN(cell.test.pAdjusted) ? cell.test.pAdjusted : undefined;
+      }
+      o[`${c.title} mark`] = cell?.mark ?? '';
     }
     return o;
   });
@@ -75,11 +97,20 @@ export function renderCsv(cmp: Comparison): string {
 
 const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
+function leaderJson(cmp: Comparison, key: string): unknown {
+  const l = cmp.leaders.get(key)!;
+  const t = l.test;
+  return { leader: l.leader.label, runner_up: l.runnerUp.label, pairs: t.n, p_value: num(t.p), p_adjusted: num(t.pAdjusted), wilcoxon_p: num(t.wilcoxonP), effect_size_dz: num(t.dz) };
+}
+
 export function comparisonJson(cmp: Comparison): unknown {
   return {
     splits: cmp.splits,
     grouped: cmp.grouped,
     reference: cmp.reference?.label ?? null,
+    correction: cmp.correction,
+    significance: SIGNIFICANCE,
+    main_k: cmp.mainK,
     config_differences: Object.fromEntries(cmp.diffKeys.map((k) => [k, distinctValues(cmp.runs, k)])),
     columns: cmp.columns.map((c) => ({
       key: c.title,
@@ -89,6 +120,7 @@ export function comparisonJson(cmp: Comparison): unknown {
       ...(c.k !== undefined ? { k: c.k } : {}),
       ...(c.variant ? { variant: c.variant } : {}),
       higher_is_better: c.higherIsBetter,
+      ...(cmp.leaders.has(c.key) ? { leader_test: leaderJson(cmp, c.key) } : {}),
     })),
     rows: cmp.rows.map((row) => ({
       label: row.label,
@@ -112,7 +144,21 @@ export function comparisonJson(cmp: Comparison): unknown {
                 n: cell.n,
                 values: cell.values,
                 best: cell.best,
-                ...(cell.test ? { p_value: num(cell.test.p), pairs: cell.test.n, significant: cell.test.p < SIGNIFICANCE } : {}),
+                mark: cell.mark ?? null,
+                ci_low: num(cell.ci.low),
+                ci_high: num(cell.ci.high),
+                ...(cell.support?.requests !== undefined ? { n_requests: cell.support.requests } : {}),
+                ...(cell.support?.positives !== undefined ? { n_positives: cell.support.positives } : {}),
+                ...(cell.test
+                  ? {
+                      p_value: num(cell.test.p),
+                      p_adjusted: num(cell.test.pAdjusted),
+                      wilcoxon_p: num(cell.test.wilcoxonP),
+                      effect_size_dz: num(cell.test.dz),
+                      pairs: cell.test.n,
+                      significant: cell.test.pAdjusted < SIGNIFICANCE,
+                    }
+                  : {}),
               },
             ];
           }),

@@ -3,14 +3,15 @@
  * as aligned text and as Markdown.
  */
 import type { Cell, Comparison, Row } from './compare.js';
+import { MARK_SYMBOL } from './compare-marks.js';
 import { SEED_KEY, distinctValues } from './config-diff.js';
 import { SIGNIFICANCE } from './statistics.js';
 import { fmt } from './tables.js';
 
-/** One cell of a rendered table: its text, and whether it is a best value or a significant p. */
+/** One cell of a rendered table: its text, and its mark (compare-marks.ts: `*`, `=`, `?`). */
 export interface TableCell {
   text: string;
-  mark?: boolean;
+  mark?: string;
   numeric?: boolean;
 }
 
@@ -32,7 +33,8 @@ export function rowConfigValue(row: Row, key: string): string {
   return distinctValues(row.runs, key).join(', ');
 }
 
-function cellText(c: Cell): string {
+function cellText(c: Cell, cost: boolean): string {
+  if (cost) return c.n > 1 && c.std > 0 ? `${c.mean.toFixed(0)} ± ${c.std.toFixed(0)}` : c.mean.toFixed(0);
   return c.n > 1 ? `${fmt(c.mean)} ± ${fmt(c.std)}` : fmt(c.mean);
 }
 
@@ -54,14 +56,20 @@ export function mainTable(cmp: Comparison): TableModel {
     for (const k of configCols) cells.push({ text: rowConfigValue(row, k) });
     for (const c of cmp.columns) {
       const cell = row.cells.get(c.key);
-      cells.push(row.excluded ? { text: '-', numeric: true } : cell ? { text: cellText(cell), mark: cell.best, numeric: true } : { text: '', numeric: true });
+      cells.push(
+        row.excluded
+          ? { text: '-', numeric: true }
+          : cell
+            ? { text: cellText(cell, c.kind === 'cost'), ...(cell.mark ? { mark: MARK_SYMBOL[cell.mark] } : {}), numeric: true }
+            : { text: '', numeric: true },
+      );
     }
     return cells;
   });
   return { head, rows };
 }
 
-/** p-value table against the reference (rows other than the reference and excluded ones). */
+/** p-value table against the reference (rows other than the reference and excluded ones): adjusted p, `*` when < SIGNIFICANCE. */
 export function pValueTable(cmp: Comparison): TableModel | null {
   if (!cmp.reference || !cmp.hasGroups) return null;
   const others = cmp.rows.filter((r) => !r.excluded && r !== cmp.reference);
@@ -70,13 +78,14 @@ export function pValueTable(cmp: Comparison): TableModel | null {
     { top: '', bottom: cmp.hasGroups ? 'group' : 'run', numeric: false },
     { top: '', bottom: 'pairs', numeric: true },
   ];
-  for (const c of cmp.columns) head.push({ top: `${cmp.splits.length > 1 ? `${c.split}: ` : ''}${c.task}`, bottom: c.label, numeric: true });
+  const tested = cmp.columns.filter((c) => c.kind === 'metric');
+  for (const c of tested) head.push({ top: `${cmp.splits.length > 1 ? `${c.split}: ` : ''}${c.task}`, bottom: c.label, numeric: true });
   const rows = others.map((row) => {
     const pairs = Math.max(0, ...[...row.cells.values()].map((c) => c.test?.n ?? 0));
     const cells: TableCell[] = [{ text: row.label }, { text: String(pairs), numeric: true }];
-    for (const c of cmp.columns) {
+    for (const c of tested) {
       const t = row.cells.get(c.key)?.test;
-      cells.push(t ? { text: fmtP(t.p), mark: t.p < SIGNIFICANCE, numeric: true } : { text: '', numeric: true });
+      cells.push(t ? { text: fmtP(t.pAdjusted), ...(t.pAdjusted < SIGNIFICANCE ? { mark: '*' } : {}), numeric: true } : { text: '', numeric: true });
     }
     return cells;
   });
@@ -87,7 +96,7 @@ export function pValueTable(cmp: Comparison): TableModel | null {
 export function renderTextTable(model: TableModel, width = Infinity): string {
   // a marked column pads unmarked numbers by one space so that the digits stay aligned
   const marked = model.head.map((_, i) => model.rows.some((r) => r[i]!.mark));
-  const text = (c: TableCell, i: number) => `${c.text}${c.mark ? '*' : c.numeric && marked[i] ? ' ' : ''}`;
+  const text = (c: TableCell, i: number) => `${c.text}${c.mark ?? (c.numeric && marked[i] ? ' ' : '')}`;
   const widths = model.head.map((h, i) => Math.max(h.top.length, h.bottom.length, ...model.rows.map((r) => text(r[i]!, i).length)));
   const hasTop = model.head.some((h) => h.top !== '');
   // blocks of columns: the label column repeats in each block
@@ -135,7 +144,7 @@ export function renderMarkdownTable(model: TableModel): string {
   const lines = [
     `| ${model.head.map(title).join(' | ')} |`,
     `|${model.head.map((h) => (h.numeric ? '---:' : '---')).join('|')}|`,
-    ...model.rows.map((r) => `| ${r.map((c) => mdEscape(`${c.text}${c.mark ? '*' : ''}`)).join(' | ')} |`),
+    ...model.rows.map((r) => `| ${r.map((c) => mdEscape(`${c.text}${c.mark ?? ''}`)).join(' | ')} |`),
   ];
   return lines.join('\n');
 }

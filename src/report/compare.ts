@@ -5,10 +5,14 @@
  *
  * - Rows are labelled by the config keys that tell them apart (config-diff.ts).
  * - Seed groups: completed runs whose configs differ only in `runtime.seed` form one row, reported as
- *   mean ± sample standard deviation (n - 1) with n. Between rows, a paired t-test per metric pairs
- *   the runs of two rows by seed (seeds present in both; runs sharing a seed are averaged first) and
- *   gives the two-sided p-value against the reference row (the first, or `--reference`).
- * - The best value of each column (mean for groups) is marked, using the registry's higherIsBetter.
+ *   mean ± sample standard deviation (n - 1) with n and a t-based 95% interval. Between rows, paired
+ *   tests by seed (compare-marks.ts) give p-values against the reference row (the first, or
+ *   `--reference`), adjusted across the table (Holm by default).
+ * - A column's leader is marked only when it beats the runner-up significantly after correction;
+ *   otherwise the leaders are marked tied (compare-marks.ts has the one legend).
+ * - Columns: every metric record, and the scoring cost (run.json `cost.scoring_us_per_1000`); the
+ *   compact view keeps per-task AUC, the fused WR@K and ASH@K (macro) at the main K (the first of
+ *   `eval.ks`) and the cost.
  *
  * Runs that are not `completed` are listed with their status and left out of every statistic.
  */
@@ -17,7 +21,8 @@ import { UsageError } from '../base/errors.js';
 import { METRIC_REGISTRY, metricDefinition, type MetricRecord } from '../metrics/registry.js';
 import type { ComparedRun } from './compare-runs.js';
 import { IGNORED_KEYS, SEED_KEY, configDiff } from './config-diff.js';
-import { mean, pairedTTest, sampleStd, type PairedTTest } from './statistics.js';
+import { adjust, bySeed, markLeaders, pairTests, pairUp, type Correction, type LeaderTest, type Mark, type PairTest } from './compare-marks.js';
+import { mean, sampleStd, tInterval, type Interval } from './statistics.js';
 import { metricLabel } from './tables.js';
 
 export interface Column {
@@ -33,7 +38,12 @@ export interface Column {
   /** Column title: `[split: ]task label`. */
   title: string;
   higherIsBetter: boolean;
+  /** `cost`: the scoring cost from run.json, not a metric record (not marked, not tested). */
+  kind: 'metric' | 'cost';
 }
+
+/** The cost column: µs to score 1,000 candidates (run.json `cost.scoring_us_per_1000`). */
+export const COST_KEY = 'cost|scoring_us_per_1000|cost||';
 
 export interface Cell {
   values: number[];
@@ -41,9 +51,16 @@ export interface Cell {
   /** Sample std; NaN with one value. */
   std: number;
   n: number;
+  /** The column's best mean. */
   best: boolean;
-  /** Paired t-test against the reference row (absent for the reference and excluded rows). */
-  test?: PairedTTest;
+  /** What the main table marks (compare-marks.ts); absent: no mark. */
+  mark?: Mark;
+  /** 95% interval of the mean over seeds (t-based); NaN bounds with one value. */
+  ci: Interval;
+  /** Requests and positives the metric rests on (metrics.json `n_requests`, `n_positives`), when recorded. */
+  support?: { requests?: number; positives?: number };
+  /** Paired tests against the reference row (absent for the reference and excluded rows). */
+  test?: PairTest;
 }
 
 export interface Row {
@@ -73,6 +90,12 @@ export interface Comparison {
   /** Whether any row holds more than one run. */
   hasGroups: boolean;
   reference: Row | null;
+  /** The multiple-comparison correction of each table. */
+  correction: Correction;
+  /** Per column key, the test of the leader against the runner-up. */
+  leaders: Map<string, LeaderTest<Row>>;
+  /** The main K of the compact view, when one is known. */
+  mainK: number | null;
 }
 
 export interface CompareOptions {
@@ -84,6 +107,10 @@ export interface CompareOptions {
   metrics?: string[];
   /** Row the p-values are against: label, 1-based row number, run folder, version or experiment/version. */
   reference?: string;
+  /** Columns without --metrics: `compact` (default) or `all`. */
+  view?: 'compact' | 'all';
+  /** Multiple-comparison correction (default holm). */
+  correction?: Correction;
 }
 
 export function recordKey(r: Pick<MetricRecord, 'split' | 'name' | 'task' | 'k' | 'variant'>): string {
@@ -143,31 +170,34 @@ function rowFromRuns(runs: ComparedRun[], excluded: boolean): Row {
   };
 }
 
-/** Per seed, the mean value of a metric over the row's runs with that seed. */
-function valuesBySeed(row: Row, key: string): Map<number, number> {
-  const acc = new Map<number, number[]>();
-  for (const run of row.runs) {
-    if (run.seed === null) continue;
-    const rec = run.records.find((r) => recordKey(r) === key);
-    if (!rec) continue;
-    let l = acc.get(run.seed);
-    if (!l) acc.set(run.seed, (l = []));
-    l.push(rec.value);
+/** A run's value in a column: its metric record, or its scoring cost. */
+export function runValue(run: ComparedRun, key: string): number | undefined {
+  if (key === COST_KEY) {
+    const v = run.info.cost?.['scoring_us_per_1000'];
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   }
-  return new Map([...acc].map(([s, v]) => [s, mean(v)]));
+  return run.records.find((r) => recordKey(r) === key)?.value;
 }
 
-/** Paired t-test of `row` against `ref` on one metric, runs paired by seed. */
-export function pairedBySeed(row: Row, ref: Row, key: string): PairedTTest {
-  const a = valuesBySeed(row, key);
-  const b = valuesBySeed(ref, key);
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (const [seed, v] of a) {
-    const w = b.get(seed);
-    if (w !== undefined) (xs.push(v), ys.push(w));
-  }
-  return pairedTTest(xs, ys);
+/** Paired tests of `row` against `ref` on one column, runs paired by seed (a seed's runs averaged). */
+export function pairedBySeed(row: Row, ref: Row, key: string): PairTest {
+  const bySeedOf = (r: Row) => bySeed(r.runs.flatMap((run) => (runValue(run, key) === undefined ? [] : [{ seed: run.seed, value: runValue(run, key)! }])));
+  const { xs, ys } = pairUp(bySeedOf(row), bySeedOf(ref));
+  return pairTests(xs, ys);
+}
+
+/** The compact view's K: the first of `eval.ks` in the first run's config, else the smallest K recorded. */
+function mainKOf(runs: readonly ComparedRun[], columns: readonly Column[]): number | null {
+  const ks = (runs[0]?.config['eval'] as { ks?: unknown } | undefined)?.ks;
+  const present = [...new Set(columns.filter((c) => c.k !== undefined).map((c) => c.k!))].sort((a, b) => a - b);
+  if (Array.isArray(ks) && typeof ks[0] === 'number' && present.includes(ks[0])) return ks[0];
+  return present[0] ?? null;
+}
+
+function inCompactView(c: Column, mainK: number | null): boolean {
+  if (c.kind === 'cost') return true;
+  if (c.name === 'auc') return true;
+  return (c.name === 'wrecall' || c.name === 'ash') && c.k === mainK && (c.variant === undefined || c.variant === 'macro');
 }
 
 const MAX_LABEL = 60;
@@ -277,10 +307,21 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
           label,
           title: `${multiSplit ? `${split}: ` : ''}${r.task} ${label}`,
           higherIsBetter: higherIsBetter(r.name),
+          kind: 'metric',
         };
         if (!keep || keep(col)) columns.push(col);
       }
     }
+  }
+  const hasCost = completed.some((run) => runValue(run, COST_KEY) !== undefined);
+  const wantCost = opts.metrics ? opts.metrics.some((m) => /^(cost|scoring_us_per_1000)$/i.test(m.trim())) : true;
+  const mainK = mainKOf(completed, columns);
+  if (!keep && (opts.view ?? 'compact') === 'compact') {
+    const compact = columns.filter((c) => inCompactView(c, mainK));
+    if (compact.length > 0) columns.splice(0, columns.length, ...compact);
+  }
+  if (hasCost && wantCost && columns.length > 0) {
+    columns.push({ key: COST_KEY, split: splits[0]!, name: 'scoring_us_per_1000', task: 'cost', label: 'µs/1000', title: 'cost µs/1000', higherIsBetter: false, kind: 'cost' });
   }
   if (completed.length > 0 && columns.length === 0) {
     const present = [...new Set(completed.flatMap((r) => r.records.map((x) => x.split)))];
@@ -295,9 +336,14 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
   for (const row of rows) {
     if (row.excluded) continue;
     for (const col of columns) {
-      const values = row.runs.map((run) => run.records.find((r) => recordKey(r) === col.key)?.value).filter((v): v is number => v !== undefined);
+      const values = row.runs.map((run) => runValue(run, col.key)).filter((v): v is number => v !== undefined);
       if (values.length === 0) continue;
-      row.cells.set(col.key, { values, mean: mean(values), std: sampleStd(values), n: values.length, best: false });
+      const cell: Cell = { values, mean: mean(values), std: sampleStd(values), n: values.length, best: false, ci: tInterval(values) };
+      const rec = row.runs.flatMap((run) => run.records.filter((r) => recordKey(r) === col.key))[0];
+      if (rec && (rec.n_requests !== undefined || rec.n_positives !== undefined)) {
+        cell.support = { ...(rec.n_requests !== undefined ? { requests: rec.n_requests } : {}), ...(rec.n_positives !== undefined ? { positives: rec.n_positives } : {}) };
+      }
+      row.cells.set(col.key, cell);
     }
   }
   for (const col of columns) {
@@ -308,16 +354,30 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
   }
 
   const labelKeys = labelRows(rows, grouped);
+  const correction = opts.correction ?? 'holm';
+  const tested = columns.filter((c) => c.kind === 'metric');
+  const leaders = markLeaders(
+    tested,
+    (col) =>
+      rows
+        .filter((r) => !r.excluded)
+        .flatMap((r) => (Number.isFinite(r.cells.get(col.key)?.mean) ? [{ row: r, mean: r.cells.get(col.key)!.mean, setMark: (m: Mark) => (r.cells.get(col.key)!.mark = m) }] : [])),
+    (col) => col.higherIsBetter,
+    (a, b, col) => pairedBySeed(a, b, col.key),
+    correction,
+  );
   const reference = findReference(rows, opts.reference);
   if (reference) {
     reference.isReference = true;
+    const all: PairTest[] = [];
     for (const row of rows) {
       if (row === reference || row.excluded) continue;
-      for (const col of columns) {
+      for (const col of tested) {
         const cell = row.cells.get(col.key);
-        if (cell) cell.test = pairedBySeed(row, reference, col.key);
+        if (cell) all.push((cell.test = pairedBySeed(row, reference, col.key)));
       }
     }
+    adjust(all, correction);
   }
   return {
     runs,
@@ -329,5 +389,8 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
     grouped,
     hasGroups: rows.some((r) => !r.excluded && r.runs.length > 1),
     reference,
+    correction,
+    leaders: new Map([...leaders].map(([c, t]) => [c.key, t])),
+    mainK,
   };
 }

@@ -1,7 +1,11 @@
 /**
- * The statistics of `resflow compare`: mean, sample standard deviation, and the paired t-test with
- * the Student t distribution it needs (through the regularized incomplete beta function).
+ * The statistics of `resflow compare` (docs/domain.md, Comparing runs): mean, sample standard
+ * deviation, t-based confidence intervals over seeds, the paired t-test and the Wilcoxon signed-rank
+ * test (exact for n <= 20), Holm–Bonferroni adjustment, Cohen's d_z, and a seeded percentile
+ * bootstrap over requests. The Student t distribution comes from the regularized incomplete beta
+ * function. Nothing here reads files or knows about runs.
  */
+import { Rng } from '../base/rng.js';
 
 /** p-values below this are marked as significant. */
 export const SIGNIFICANCE = 0.05;
@@ -127,4 +131,188 @@ export function pairedTTest(a: readonly number[], b: readonly number[]): PairedT
   }
   const t = md / (sd / Math.sqrt(n));
   return { n, meanDiff: md, t, df, p: tTwoSidedP(t, df) };
+}
+
+/** The quantile of Student's t: the t with P(T <= t) = p (0 < p < 1), by bisection on the CDF. */
+export function tQuantile(p: number, df: number): number {
+  if (!(p > 0 && p < 1) || !(df > 0)) return NaN;
+  if (p === 0.5) return 0;
+  if (p < 0.5) return -tQuantile(1 - p, df);
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-13 * Math.max(1, hi); i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+export interface Interval {
+  low: number;
+  high: number;
+  /** Confidence level, e.g. 0.95. */
+  level: number;
+  /** How it was computed: `t` (over seeds) or `bootstrap` (over requests). */
+  method: 't' | 'bootstrap';
+}
+
+/** t-based confidence interval of the mean: mean ± t_{(1+level)/2, n-1} · s / √n; NaN bounds with fewer than 2 values. */
+export function tInterval(xs: readonly number[], level = 0.95): Interval {
+  const n = xs.length;
+  if (n < 2) return { low: NaN, high: NaN, level, method: 't' };
+  const m = mean(xs);
+  const half = tQuantile((1 + level) / 2, n - 1) * (sampleStd(xs) / Math.sqrt(n));
+  return { low: m - half, high: m + half, level, method: 't' };
+}
+
+/** Cohen's d_z for paired values: mean(a - b) / sd(a - b); NaN with fewer than 2 pairs or sd 0. */
+export function cohenDz(a: readonly number[], b: readonly number[]): number {
+  const d = a.map((x, i) => x - b[i]!);
+  const sd = sampleStd(d);
+  return d.length < 2 || !(sd > 0) ? NaN : mean(d) / sd;
+}
+
+export interface WilcoxonTest {
+  /** Pairs with a nonzero difference (zeros are dropped, Wilcoxon's rule). */
+  n: number;
+  /** Sum of the ranks of |d| over positive differences. */
+  wPlus: number;
+  /** Two-sided p-value; NaN when no difference is nonzero. */
+  p: number;
+  exact: boolean;
+}
+
+/** Midranks (1-based, ties share their mean rank) of values. */
+function midranks(xs: readonly number[]): number[] {
+  const idx = xs.map((_, i) => i).sort((i, j) => xs[i]! - xs[j]!);
+  const r = new Array<number>(xs.length);
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && xs[idx[j + 1]!] === xs[idx[i]!]) j++;
+    for (let k = i; k <= j; k++) r[idx[k]!] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return r;
+}
+
+/** Largest n for which the Wilcoxon p-value is exact (all 2^n sign assignments, counted by dynamic programming). */
+export const WILCOXON_EXACT_MAX = 20;
+
+/**
+ * Wilcoxon signed-rank test of a against b (paired by position). For n <= 20 nonzero differences
+ * the p-value is exact: the null distribution of W+ over the 2^n equally likely sign assignments of
+ * the (mid)ranks, so ties are handled exactly; above, the normal approximation with tie correction
+ * and continuity correction. Two-sided p = min(1, 2 · min(P(W+ <= w), P(W+ >= w))).
+ */
+export function wilcoxonSignedRank(a: readonly number[], b: readonly number[]): WilcoxonTest {
+  if (a.length !== b.length) throw new RangeError(`Wilcoxon test: ${a.length} values against ${b.length}`);
+  const d = a.map((x, i) => x - b[i]!).filter((x) => x !== 0);
+  const n = d.length;
+  if (n === 0) return { n, wPlus: 0, p: NaN, exact: true };
+  const ranks = midranks(d.map(Math.abs));
+  let wPlus = 0;
+  d.forEach((x, i) => (x > 0 ? (wPlus += ranks[i]!) : 0));
+  if (n <= WILCOXON_EXACT_MAX) {
+    // doubled ranks are integers (midranks are multiples of 1/2)
+    const r2 = ranks.map((r) => Math.round(2 * r));
+    const total = r2.reduce((s, x) => s + x, 0);
+    let dist = new Float64Array(total + 1);
+    dist[0] = 1;
+    for (const r of r2) {
+      const next = new Float64Array(total + 1);
+      for (let s = 0; s <= total; s++) {
+        if (dist[s] === 0) continue;
+        next[s] += dist[s]!;
+        next[s + r] += dist[s]!;
+      }
+      dist = next;
+    }
+    const w2 = Math.round(2 * wPlus);
+    let le = 0;
+    let ge = 0;
+    for (let s = 0; s <= total; s++) {
+      if (s <= w2) le += dist[s]!;
+      if (s >= w2) ge += dist[s]!;
+    }
+    const all = 2 ** n;
+    return { n, wPlus, p: Math.min(1, (2 * Math.min(le, ge)) / all), exact: true };
+  }
+  const mu = (n * (n + 1)) / 4;
+  const counts = new Map<number, number>();
+  for (const r of ranks) counts.set(r, (counts.get(r) ?? 0) + 1);
+  let tie = 0;
+  for (const t of counts.values()) tie += t * t * t - t;
+  const sigma = Math.sqrt((n * (n + 1) * (2 * n + 1)) / 24 - tie / 48);
+  const z = (Math.abs(wPlus - mu) - 0.5) / sigma;
+  return { n, wPlus, p: Math.min(1, 2 * normalUpperTail(Math.max(0, z))), exact: false };
+}
+
+/** P(Z >= z) for a standard normal Z. */
+export function normalUpperTail(z: number): number {
+  return 0.5 * erfc(z / Math.SQRT2);
+}
+
+/** Complementary error function (a Chebyshev-fitted rational approximation; relative error < 1.2e-7). */
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
+
+/**
+ * Holm–Bonferroni adjusted p-values (step-down): with the m finite p-values sorted ascending,
+ * adj_(i) = max_{j <= i} min(1, (m - j + 1) · p_(j)). NaN stays NaN and does not count in m.
+ * Rejecting where adj < alpha controls the family-wise error rate at alpha.
+ */
+export function holmAdjust(ps: readonly number[]): number[] {
+  const idx = ps.map((_, i) => i).filter((i) => Number.isFinite(ps[i]!)).sort((i, j) => ps[i]! - ps[j]!);
+  const m = idx.length;
+  const out = ps.map(() => NaN);
+  let running = 0;
+  idx.forEach((i, rank) => {
+    running = Math.max(running, Math.min(1, (m - rank) * ps[i]!));
+    out[i] = running;
+  });
+  return out;
+}
+
+/**
+ * Percentile bootstrap interval of `statistic` over units (requests): `resamples` draws of n units
+ * with replacement from a seeded Rng (same seed, same interval). `statistic` gets the count of each
+ * unit in the resample. Returns NaN bounds for no units.
+ */
+export function bootstrapInterval(
+  n: number,
+  statistic: (counts: Uint32Array) => number,
+  opts: { resamples: number; seed: number; level?: number },
+): Interval {
+  const level = opts.level ?? 0.95;
+  if (n === 0 || opts.resamples < 1) return { low: NaN, high: NaN, level, method: 'bootstrap' };
+  const rng = new Rng(opts.seed, 0xb007);
+  const counts = new Uint32Array(n);
+  const stats: number[] = [];
+  for (let b = 0; b < opts.resamples; b++) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[rng.int(n)]!++;
+    const v = statistic(counts);
+    if (Number.isFinite(v)) stats.push(v);
+  }
+  stats.sort((x, y) => x - y);
+  return { low: quantileSorted(stats, (1 - level) / 2), high: quantileSorted(stats, (1 + level) / 2), level, method: 'bootstrap' };
+}
+
+/** Linear-interpolation quantile (type 7) of ascending values. */
+export function quantileSorted(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const h = (xs.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(xs.length - 1, lo + 1);
+  return xs[lo]! + (h - lo) * (xs[hi]! - xs[lo]!);
 }

@@ -30,6 +30,8 @@ export function readMetrics(runDir: string): StoredMetricRecord[] {
     for (const key of ['name', 'task', 'split']) expectField(file, where, r, key, isString, 'a string');
     expectField(file, where, r, 'value', (v) => v === null || isNumber(v), 'a number (or null)');
     expectField(file, where, r, 'k', optional(isNumber), 'a number');
+    expectField(file, where, r, 'n_requests', optional(isNumber), 'a number');
+    expectField(file, where, r, 'n_positives', optional(isNumber), 'a number');
     expectField(file, where, r, 'variant', optional((v) => v === 'macro' || v === 'micro'), 'macro or micro');
     expectField(file, where, r, 'fusion', optional(isString), 'a fusion spec (a string)');
     expectField(file, where, r, 'settings', optional(isRecord), 'a mapping of eval settings');
