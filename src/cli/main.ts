@@ -9,6 +9,7 @@ import { registerDataCommands } from './data.js';
 import { registerConfigCommands } from './config.js';
 import { registerRunCommands } from './run.js';
 import { registerCompareCommand } from './compare.js';
+import { registerExportCommand } from './export.js';
 import { version } from '../base/version.js';
 
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ Examples:
   resflow train configs/quickstart.yaml                        train; prints the run folder
   resflow eval runs/quickstart/<version>                       metric tables for a trained run
   resflow compare runs/quickstart                              runs side by side
+  resflow export runs/quickstart/<version> --format onnx       ONNX graph + features.json for serving
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
     );
@@ -43,6 +45,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
   registerConfigCommands(program);
   registerRunCommands(program);
   registerCompareCommand(program);
+  registerExportCommand(program);
   forEachCommand(program, oneLineUsageErrors);
   return program;
 }
