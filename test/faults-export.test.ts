@@ -92,7 +92,17 @@ const FAULTS: { name: string; damage: (copy: string) => void; file: RegExp }[] =
       assert.match(text, /- 16\n/);
       writeFileSync(f, text.replace(/- 16\n/, '- 12\n'));
     },
-    file: /config\.yaml|weights\.bin|model\.json/,
+    file: /config\.yaml: SHA-256 \w+… differs from \w+… recorded in .*run\.json/,
+  },
+  {
+    name: 'edited config that still fits the weights (residual: none)',
+    damage: (c) => {
+      const f = path.join(c, 'config.yaml');
+      const text = readFileSync(f, 'utf8');
+      assert.match(text, /residual: both\n/);
+      writeFileSync(f, text.replace(/residual: both\n/, 'residual: none\n'));
+    },
+    file: /config\.yaml: SHA-256 \w+… differs from \w+… recorded in .*run\.json \(same size: altered after it was written\)/,
   },
   {
     name: 'edited config (an unknown key)',
