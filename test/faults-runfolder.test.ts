@@ -279,7 +279,7 @@ test('a save killed before its files are in place leaves files that still verify
   run.update({ status: 'interrupted' }); // a RunFolder rewriting run.json keeps what the writers recorded
   const file = path.join(run.dir, 'checkpoint/state.json');
   const infoFile = path.join(run.dir, 'run.json');
-  assert.deepEqual(Object.keys(readRunInfo(run.dir).files!), ['checkpoint/state.json']);
+  assert.deepEqual(Object.keys(readRunInfo(run.dir).files!), ['checkpoint/state.json', 'config.yaml']);
   assert.equal(readRunInfo(run.dir).files!['checkpoint/state.json']!.size, statSync(file).size);
   // a process killed after run.json took the new record, before the new file was renamed into place
   const next = JSON.stringify(state(2), null, 2);
@@ -306,7 +306,7 @@ test('a save killed before its files are in place leaves files that still verify
   writeFileSync(file, JSON.stringify(state(1), null, 2));
   assert.throws(() => readCheckpointState(run.dir), (err: unknown) => err instanceof DataError && err.message.startsWith(`${file}: `) && /recorded in .*run\.json|records/.test(err.message));
   assert.throws(() => verifyCheckpoint(run.dir), DataError);
-  // the checkpoint's records go with it
+  // the checkpoint's records go with it (config.yaml's stays)
   removeCheckpoint(run.dir);
-  assert.deepEqual(readRunInfo(run.dir).files, {});
+  assert.deepEqual(Object.keys(readRunInfo(run.dir).files!), ['config.yaml']);
 });

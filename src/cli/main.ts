@@ -10,6 +10,7 @@ import { registerConfigCommands } from './config.js';
 import { registerRunCommands } from './run.js';
 import { registerCompareCommand } from './compare.js';
 import { registerSweepCommand } from './sweep.js';
+import { registerExportCommand } from './export.js';
 import { version } from '../base/version.js';
 
 export function buildProgram(): Command {
@@ -38,6 +39,7 @@ Examples:
   resflow eval runs/quickstart/<version>                       metric tables for a trained run
   resflow compare runs/quickstart                              runs side by side
   resflow sweep configs/sweeps/quickstart.yaml                 search × seeds in parallel; ends with a leaderboard
+  resflow export runs/quickstart/<version> --format onnx       ONNX graph + features.json for serving
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
     );
@@ -46,6 +48,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
   registerRunCommands(program);
   registerCompareCommand(program);
   registerSweepCommand(program);
+  registerExportCommand(program);
   forEachCommand(program, oneLineUsageErrors);
   return program;
 }

@@ -195,3 +195,23 @@ export function verifyFolder(folder: string): boolean {
   for (const [file, expected] of entries) if (existsSync(file)) compare(file, infoFile, expected, fileRecord(readFileSync(file)));
   return true;
 }
+
+/**
+ * Records a file at the top of a run folder (config.yaml, written once when the run is made) in
+ * run.json's `files`, under its name; `verifyTopFile` checks it when the run is loaded.
+ */
+export function recordTopFile(runDir: string, name: string, data: Uint8Array | string): void {
+  editRecords(runDir, (files) => ({ ...files, [name]: fileRecord(data) }));
+}
+
+/**
+ * Checks a top file of a run folder against run.json's record, so that a file edited after the run
+ * was made (one that still reads as valid, e.g. another residual mode) is a DataError naming it;
+ * runs made before the file was recorded are not checked.
+ */
+export function verifyTopFile(runDir: string, name: string): void {
+  const expected = recordedFiles(runDir)?.[name];
+  if (!expected) return;
+  const file = path.join(runDir, name);
+  compare(file, runPath(runDir, 'info'), expected, fileRecord(readFileSync(file)));
+}

@@ -23,6 +23,8 @@ export const RUN_FILES = {
   model: 'model',
   /** Mid-training checkpoint: a model folder with optimizer state, plus state.json. */
   checkpoint: 'checkpoint',
+  /** `resflow export` without --out: the exported model and its companions (docs/serving.md). */
+  export: 'export',
 } as const;
 
 export type RunFileName = keyof typeof RUN_FILES;
