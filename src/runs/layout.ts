@@ -23,6 +23,8 @@ export const RUN_FILES = {
   model: 'model',
   /** Mid-training checkpoint: a model folder with optimizer state, plus state.json. */
   checkpoint: 'checkpoint',
+  /** TensorBoard event files (tensorboard.ts), one per training process; `tensorboard --logdir runs/`. */
+  tensorboard: 'tb',
 } as const;
 
 export type RunFileName = keyof typeof RUN_FILES;
