@@ -131,8 +131,8 @@ export interface ColumnNeed {
 /**
  * What rows must carry. `labelled` (training, validation, evaluation): features, labels, stage,
  * request, user, teacher scores (truth when present). `features` (`resflow predict`, scoring for
- * serving): the features only, plus the request column when the data has it; labels, stage, user,
- * teacher and truth are neither required nor read.
+ * serving): the features only, plus the request column read when the data has it (for the caller to
+ * copy; the encoder leaves it alone); labels, stage, user, teacher and truth are neither required nor read.
  */
 export type EncodeMode = 'labelled' | 'features';
 
@@ -173,7 +173,7 @@ export class BatchEncoder {
   constructor(
     private readonly config: ExperimentConfig,
     readonly plan: FeaturePlan,
-    /** `features`: only model inputs (and the request when read); labels, stage, user, teacher and truth stay empty. */
+    /** `features`: only model inputs; request, labels, stage, user, teacher and truth stay empty. */
     readonly mode: EncodeMode = 'labelled',
   ) {
     this.stageLookup = new Map();
@@ -236,10 +236,11 @@ export class BatchEncoder {
       }
     });
 
-    const requestIds = () => (cols.request && raw.columns.has(cols.request) ? this.groupIds(raw, cols.request, 'request', file, this.requests) : null);
     const origin = { file, firstRow: raw.offset + 1, requestKeys: this.requests.keys };
     if (this.mode === 'features') {
-      return { length: n, ids, numeric, labels: new Map(), stage: new Uint8Array(n), request: requestIds(), user: null, teacher: new Map(), truth: new Map(), origin };
+      // no dense request ids: they would index every request of the stream (memory growing with the
+      // data); predict copies the request column as read
+      return { length: n, ids, numeric, labels: new Map(), stage: new Uint8Array(n), request: null, user: null, teacher: new Map(), truth: new Map(), origin };
     }
 
     const stage = new Uint8Array(n);
@@ -298,7 +299,7 @@ export class BatchEncoder {
       numeric,
       labels,
       stage,
-      request: requestIds(),
+      request: cols.request ? this.groupIds(raw, cols.request, 'request', file, this.requests) : null,
       user: cols.user ? this.groupIds(raw, cols.user, 'user', file, this.users) : null,
       teacher: floats(cols.teacher, 'teacher'),
       truth: floats(truthCols, 'truth'),
