@@ -4,6 +4,7 @@
  * predictions and sweep fusion weights.
  */
 import { loadExperiment } from './load-experiment.js';
+import { DataError } from '../base/errors.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { RunFolder } from '../runs/folder.js';
 import { cleanLeftovers } from '../runs/leftovers.js';
@@ -44,7 +45,15 @@ export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { ba
   const { buildBundle } = await import('../models/bundle.js');
   const { loadModel } = await import('../runs/model-io.js');
   const bundle = buildBundle(config);
-  loadModel(run.modelDir(), bundle.params, bundle.tables);
+  try {
+    loadModel(run.modelDir(), bundle.params, bundle.tables);
+  } catch (err) {
+    // The model files matched run.json's record, so a shape that differs means config.yaml changed.
+    if (err instanceof DataError && err.message.includes('the model built from the config')) {
+      throw new DataError(`${err.message}; ${runPath(run.dir, 'config')} no longer describes the trained model (edited after training?)`);
+    }
+    throw err;
+  }
   return { run, bundle };
 }
 

@@ -19,6 +19,7 @@ import { setupBackend } from './backend.js';
 import { evaluateRun, type EvaluateResult } from './evaluate-run.js';
 import type { Reporter } from './reporter.js';
 import { trainingProgress } from './training-progress.js';
+import type { TensorBoardLogger } from '../train/tensorboard-logger.js';
 
 /**
  * A new run from a config (into `runsDir`, or at exactly `runDir`, as a sweep names its trials), or
@@ -31,6 +32,8 @@ export interface TrainRunOptions {
   backend?: string;
   /** Polled after every step and between read, validation and evaluation batches; true stops with a checkpoint (Interrupted). */
   stopRequested?: () => boolean;
+  /** false: no TensorBoard logs for this run, whatever runtime.tensorboard says. */
+  tensorboard?: boolean;
   /** Called once the run folder is ready, before training starts (e.g. to handle a second Ctrl-C). */
   onRunStarted?: (run: RunFolder) => void;
 }
@@ -130,10 +133,16 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
 
   const started = Date.now();
   let bundle: ModelBundle | undefined;
+  let tensorboard: TensorBoardLogger | undefined;
   try {
     bundle = buildBundle(config);
     const trainer = new Trainer(bundle, run);
     const callbacks = [trainingProgress(config, reporter), ...runCallbacks(trainer, { stopRequested, log: (l) => reporter.info(l) })];
+    if (opts.tensorboard !== false && config.runtime.tensorboard !== false) {
+      const { tensorBoardLogger } = await import('../train/tensorboard-logger.js');
+      tensorboard = tensorBoardLogger(config, run.dir, bundle.taskNames);
+      callbacks.push(tensorboard.callback);
+    }
     const history = await trainer.fit({ resume: Boolean(resumed), callbacks });
     const trainSeconds = (Date.now() - started) / 1000;
     const cost = await modelCost(bundle);
@@ -147,11 +156,19 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
         if (stopRequested()) throw await interruptRun(trainer, 'during the evaluation after training (training is done)');
       };
       result.evaluation = await evaluateRun({ run, bundle }, { split: 'eval', between }, reporter);
+      tensorboard?.final(result.evaluation.records);
       run.update({ timings: { ...run.info.timings, eval_seconds: (Date.now() - t0) / 1000 } });
     }
     run.update({ status: 'completed', progress: run.info.progress });
+    tensorboard?.close('success');
     return result;
   } catch (err) {
+    try {
+      // an interrupted run carries on with --resume: its HParams session stays open
+      tensorboard?.close(err instanceof Interrupted ? null : 'failure');
+    } catch {
+      // the logs are secondary: the first error is the one to report
+    }
     try {
       if (!(err instanceof Interrupted)) run.update({ status: 'failed', error: err instanceof Error ? err.message : String(err) });
     } catch {

@@ -8,6 +8,7 @@ import { log, setVerbosity, verbosity } from '../base/log.js';
 import { registerDataCommands } from './data.js';
 import { registerConfigCommands } from './config.js';
 import { registerRunCommands } from './run.js';
+import { registerPredictCommand } from './predict.js';
 import { registerCompareCommand } from './compare.js';
 import { registerSweepCommand } from './sweep.js';
 import { registerExportCommand } from './export.js';
@@ -37,6 +38,7 @@ Examples:
   resflow config print configs/quickstart.yaml --set train.epochs=3
   resflow train configs/quickstart.yaml                        train; prints the run folder
   resflow eval runs/quickstart/<version>                       metric tables for a trained run
+  resflow predict runs/quickstart/<version> --data new.parquet --out scores.parquet   score unlabelled rows
   resflow compare runs/quickstart                              runs side by side
   resflow sweep configs/sweeps/quickstart.yaml                 search × seeds in parallel; ends with a leaderboard
   resflow export runs/quickstart/<version> --format onnx       ONNX graph + features.json for serving
@@ -46,6 +48,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage, config or data.`,
   registerDataCommands(program);
   registerConfigCommands(program);
   registerRunCommands(program);
+  registerPredictCommand(program);
   registerCompareCommand(program);
   registerSweepCommand(program);
   registerExportCommand(program);

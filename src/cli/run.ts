@@ -68,11 +68,12 @@ export function registerRunCommands(program: Command): void {
     .option('--runs-dir <dir>', 'where run folders go', 'runs')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu (overrides runtime.backend)')
     .option('--resume <run>', 'carry on an interrupted run from its checkpoint')
+    .option('--no-tensorboard', 'write no TensorBoard logs (tb/) for this run (overrides runtime.tensorboard)')
     .addHelpText(
       'after',
       '\nExamples:\n  resflow train configs/quickstart.yaml\n  resflow train configs/quickstart.yaml --set model.residual=none --set runtime.seed=7\n  resflow train --resume runs/quickstart/20261123-101500-1a2b3c4d',
     )
-    .action(async (file: string | undefined, o: { set: string[]; runsDir: string; backend?: string; resume?: string }) => {
+    .action(async (file: string | undefined, o: { set: string[]; runsDir: string; backend?: string; resume?: string; tensorboard: boolean }) => {
       if (!file && !o.resume) throw new UsageError('train needs a config file (or --resume RUN)');
       if (file && o.resume) throw new UsageError('give either a config file or --resume RUN, not both');
       const source = o.resume ? { resume: o.resume } : { config: loadExperiment(file!, { overrides: o.set }).config, runsDir: o.runsDir };
@@ -80,7 +81,7 @@ export function registerRunCommands(program: Command): void {
       try {
         const { run } = await trainRun(
           source,
-          { backend: o.backend, stopRequested: () => signals.first !== undefined, onRunStarted: (run) => (signals.folder = run) },
+          { backend: o.backend, tensorboard: o.tensorboard, stopRequested: () => signals.first !== undefined, onRunStarted: (run) => (signals.folder = run) },
           consoleReporter,
         );
         log.out(run.dir);

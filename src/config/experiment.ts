@@ -206,6 +206,7 @@ export const experimentSchema = obj(
       backend: oneOf(BACKEND_CHOICES, { default: 'auto' }),
       threads: nullable(int({ min: 1 }), { default: null }),
       seed: int({ min: 0, default: 42 }),
+      tensorboard: bool({ default: true, description: 'Write TensorBoard event files into the run folder (tb/); `train --no-tensorboard` turns it off for one run.' }),
     }),
   },
   { required: ['data', 'features', 'tasks'] },

@@ -118,21 +118,45 @@ export class KeyIndex {
   }
 }
 
-interface ColumnNeed {
+export interface ColumnNeed {
   name: string;
   kind: ColumnKind;
   role: string;
+  /** Read when every file has it, skipped otherwise (ground truth; the request in features-only mode). */
+  optional?: boolean;
+  /** Appended to the "missing column" error. */
+  hint?: string;
+}
+
+/**
+ * What rows must carry. `labelled` (training, validation, evaluation): features, labels, stage,
+ * request, user, teacher scores (truth when present). `features` (`resflow predict`, scoring for
+ * serving): the features only, plus the request column read when the data has it (for the caller to
+ * copy; the encoder leaves it alone); labels, stage, user, teacher and truth are neither required nor read.
+ */
+export type EncodeMode = 'labelled' | 'features';
+
+export interface NeedOptions {
+  /** false: ground truth is not read even when present (training). */
+  truth?: boolean;
+  mode?: EncodeMode;
+  /** Added to a missing label column's error (evaluation names `resflow predict`). */
+  labelHint?: string;
 }
 
 /** The columns a config reads, each with the role that names it in errors. */
-export function neededColumns(config: ExperimentConfig, opts: { truth?: boolean } = {}): ColumnNeed[] {
+export function neededColumns(config: ExperimentConfig, opts: NeedOptions = {}): ColumnNeed[] {
   const cols = config.data.columns;
   const needs: ColumnNeed[] = [];
-  const add = (name: string | null, kind: ColumnKind, role: string) => {
-    if (name && !needs.some((n) => n.name === name)) needs.push({ name, kind, role });
+  const add = (name: string | null, kind: ColumnKind, role: string, extra: Partial<ColumnNeed> = {}) => {
+    if (name && !needs.some((n) => n.name === name)) needs.push({ name, kind, role, ...extra });
   };
   for (const f of config.features) add(f.column ?? f.name, f.type === 'numeric' ? 'number' : f.type === 'list' ? 'list' : 'id', `feature ${f.name}`);
-  for (const [label, col] of Object.entries(cols.labels)) add(col, 'number', `label ${label}`);
+  if (opts.mode === 'features') {
+    add(cols.request, 'id', 'request', { optional: true });
+    return needs;
+  }
+  for (const [label, col] of Object.entries(cols.labels)) add(col, 'number', `label ${label}`, opts.labelHint ? { hint: opts.labelHint } : {});
   add(cols.request, 'id', 'request');
   add(cols.user, 'id', 'user');
   add(cols.stage, 'id', 'stage');
@@ -149,6 +173,8 @@ export class BatchEncoder {
   constructor(
     private readonly config: ExperimentConfig,
     readonly plan: FeaturePlan,
+    /** `features`: only model inputs; request, labels, stage, user, teacher and truth stay empty. */
+    readonly mode: EncodeMode = 'labelled',
   ) {
     this.stageLookup = new Map();
     STAGES.forEach((s, i) => {
@@ -209,6 +235,13 @@ export class BatchEncoder {
         numeric[i * stride + j] = v;
       }
     });
+
+    const origin = { file, firstRow: raw.offset + 1, requestKeys: this.requests.keys };
+    if (this.mode === 'features') {
+      // no dense request ids: they would index every request of the stream (memory growing with the
+      // data); predict copies the request column as read
+      return { length: n, ids, numeric, labels: new Map(), stage: new Uint8Array(n), request: null, user: null, teacher: new Map(), truth: new Map(), origin };
+    }
 
     const stage = new Uint8Array(n);
     if (cols.stage) {
@@ -271,7 +304,7 @@ export class BatchEncoder {
       user: cols.user ? this.groupIds(raw, cols.user, 'user', file, this.users) : null,
       teacher: floats(cols.teacher, 'teacher'),
       truth: floats(truthCols, 'truth'),
-      origin: { file, firstRow: raw.offset + 1, requestKeys: this.requests.keys },
+      origin,
     };
   }
 
@@ -307,15 +340,23 @@ function numberColumn(c: RawColumn, file: string, name: string): Extract<RawColu
 export type Split = 'train' | 'validation' | 'eval';
 
 /** Opens the files of a split and checks their columns before any batch is read. */
-export async function openSplit(config: ExperimentConfig, split: Split, files?: string | string[], opts: { truth?: boolean } = {}): Promise<{ tables: TableInfo[]; needs: ColumnNeed[] }> {
+export async function openSplit(
+  config: ExperimentConfig,
+  split: Split,
+  files?: string | string[],
+  opts: NeedOptions & { /** How file errors name the files (default `data.<split>`). */ what?: string } = {},
+): Promise<{ tables: TableInfo[]; needs: ColumnNeed[] }> {
   const spec = files ?? config.data[split];
   if (!spec) throw new DataError(`data.${split}: no files configured for the ${split} split`);
-  const tables = await openTables(spec, config.data.format, `data.${split}`);
+  const tables = await openTables(spec, config.data.format, opts.what ?? `data.${split}`);
   // Every mapped column, truth included, must be there: a misspelled truth column would otherwise
   // silently drop the oracle (README.md, "Ground truth"). Real logs simply map no truth columns.
+  // Optional columns (the request id of rows scored by `resflow predict`) are read when every file has them.
   const needs = neededColumns(config, opts);
-  for (const t of tables) checkColumns(t, needs);
-  return { tables, needs };
+  const required = needs.filter((n) => !n.optional);
+  for (const t of tables) checkColumns(t, required);
+  const present = needs.filter((n) => !n.optional || tables.every((t) => t.columns.some((c) => c.name === n.name)));
+  return { tables, needs: present };
 }
 
 /** Streams encoded batches of a split, file after file. */

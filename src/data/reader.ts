@@ -25,12 +25,12 @@ export async function tableInfo(file: string, format: 'auto' | FileFormat = 'aut
 }
 
 /** Checks that every wanted column exists with a usable type; errors name the column and file. */
-export function checkColumns(info: TableInfo, wanted: { name: string; kind: ColumnKind; role: string }[]): void {
+export function checkColumns(info: TableInfo, wanted: { name: string; kind: ColumnKind; role: string; hint?: string }[]): void {
   for (const w of wanted) {
     const col = info.columns.find((c) => c.name === w.name);
     if (!col) {
       const names = info.columns.map((c) => c.name);
-      throw new DataError(`${info.file}: missing column \`${w.name}\` (${w.role}); the file has: ${names.join(', ')}`);
+      throw new DataError(`${info.file}: missing column \`${w.name}\` (${w.role})${w.hint ? `; ${w.hint}` : ''}; the file has: ${names.join(', ')}`);
     }
     const ok =
       w.kind === 'number' ? col.kind === 'number'

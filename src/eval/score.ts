@@ -26,7 +26,9 @@ export async function scoreSplit(
   onProgress?: (rows: number, total: number) => void | Promise<void>,
 ): Promise<ScoredSplit> {
   const config: ExperimentConfig = bundle.config;
-  const opened = await openSplit(config, split, files);
+  // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
+  const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
+  const opened = await openSplit(config, split, files, { labelHint });
   const total = opened.tables.reduce((s, t) => s + t.rows, 0);
   const encoder = new BatchEncoder(config, bundle.plan);
   const started = Date.now();

@@ -25,6 +25,8 @@ export const RUN_FILES = {
   checkpoint: 'checkpoint',
   /** `resflow export` without --out: the exported model and its companions (docs/serving.md). */
   export: 'export',
+  /** TensorBoard event files (tensorboard.ts), one per training process; `tensorboard --logdir runs/`. */
+  tensorboard: 'tb',
 } as const;
 
 export type RunFileName = keyof typeof RUN_FILES;
