@@ -41,12 +41,20 @@ test('predict on a run with a truncated embeddings.bin: exit 2 naming it and the
 });
 
 test('predict on a run whose config.yaml was edited: exit 2 naming config.yaml', () => {
-  refuses('edited-dim', (c) => {
+  const edit = (c: string, from: string, to: string) => {
     const f = path.join(c, 'config.yaml');
-    writeFileSync(f, readFileSync(f, 'utf8').replace('embedding_dim: 8', 'embedding_dim: 12'));
-  }, 'config.yaml', /no longer describes the trained model/);
-  refuses('edited-bad', (c) => {
-    const f = path.join(c, 'config.yaml');
-    writeFileSync(f, readFileSync(f, 'utf8').replace('epochs: 1', 'epochs: lots'));
-  }, 'config.yaml', /train\.epochs: expected an integer/);
+    writeFileSync(f, readFileSync(f, 'utf8').replace(from, to));
+  };
+  // run.json records config.yaml's size and SHA-256: any edit is refused by the integrity check.
+  refuses('edited-dim', (c) => edit(c, 'embedding_dim: 8', 'embedding_dim: 12'), 'config.yaml', /records [\d,]+ bytes/);
+  // A run written before config.yaml was recorded: the config is still checked against the model and the schema.
+  const unrecorded = (c: string) => {
+    const info = path.join(c, 'run.json');
+    const doc = JSON.parse(readFileSync(info, 'utf8')) as { files: Record<string, unknown> };
+    assert.ok(doc.files['config.yaml'], 'run.json records config.yaml');
+    delete doc.files['config.yaml'];
+    writeFileSync(info, JSON.stringify(doc, null, 2));
+  };
+  refuses('edited-dim-old', (c) => (unrecorded(c), edit(c, 'embedding_dim: 8', 'embedding_dim: 12')), 'config.yaml', /no longer describes the trained model/);
+  refuses('edited-bad-old', (c) => (unrecorded(c), edit(c, 'epochs: 1', 'epochs: lots')), 'config.yaml', /train\.epochs: expected an integer/);
 });
