@@ -240,10 +240,29 @@ test('SIGINT, then kill -9 of the sweep mid-way: a re-run completes it with ever
   second.child.kill('SIGKILL');
   if (info.status === 'running') process.kill(info.pid, 'SIGKILL');
   await second.exit;
+  // The other workers see their pipe close and checkpoint on their own: wait until every process that
+  // trained a run of the sweep is gone (the killed one may also have checkpointed first: a race).
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const started = Date.now(); ; await new Promise((r) => setTimeout(r, 100))) {
+    const pids = readdirSync(sweepDir)
+      .filter((n) => n.startsWith('tiny-') && existsSync(path.join(sweepDir, n, 'run.json')))
+      .map((n) => (JSON.parse(readFileSync(path.join(sweepDir, n, 'run.json'), 'utf8')) as { pid?: number }).pid)
+      .filter((pid): pid is number => pid !== undefined && alive(pid));
+    if (pids.length === 0) break;
+    assert.ok(Date.now() - started < 60_000, `workers still alive: ${pids.join(', ')}`);
+  }
   status = cli(['sweep', 'status', sweepDir, '--runs']);
   assert.equal(status.code, 0, status.stderr);
   assert.doesNotMatch(status.stdout, /completed 4/, 'killed before the end');
-  if (info.status === 'running') assert.match(status.stdout, new RegExp(`stale +${name}`), 'a run whose process is gone shows as stale');
+  assert.doesNotMatch(status.stdout, / running /, 'no run whose process is gone shows as running');
+  if (info.status === 'running') assert.match(status.stdout, new RegExp(`(stale|interrupted) +${name}`), 'the killed run is stale (or checkpointed first)');
 
   const r = cli(['sweep', goodSpec, '--runs-dir', runs]);
   assert.equal(r.code, 0, r.stderr);
