@@ -32,19 +32,26 @@ function metricName(cmp: Comparison, c: Column): string {
   return [cmp.splits.length > 1 ? `${c.split}:` : '', c.task, c.k !== undefined ? `@${c.k}` : '', c.variant ?? ''].filter(Boolean).join(' ');
 }
 
+type Cell = NonNullable<ReturnType<Row['cells']['get']>>;
+
+/** One chart data point per (column, row) cell with a finite mean, in column then row order. */
+function cellPoints(cols: readonly Column[], rows: readonly Row[], point: (c: Column, r: Row, cell: Cell) => Record<string, unknown>): Record<string, unknown>[] {
+  const data: Record<string, unknown>[] = [];
+  for (const c of cols) {
+    for (const r of rows) {
+      const cell = r.cells.get(c.key);
+      if (cell && Number.isFinite(cell.mean)) data.push(point(c, r, cell));
+    }
+  }
+  return data;
+}
+
 /** Dot-and-interval chart of one metric family across rows; null when no row has it. @K families give only the main K. */
 export function intervalSpec(cmp: Comparison, family: string): VlSpec | null {
   let cols = cmp.columns.filter((c) => c.name === family && c.kind === 'metric');
   if (cols.some((c) => c.k !== undefined)) cols = cols.filter((c) => c.k === (cmp.mainK ?? c.k));
   const rows = rowsIn(cmp);
-  const data: Record<string, unknown>[] = [];
-  for (const c of cols) {
-    for (const r of rows) {
-      const cell = r.cells.get(c.key);
-      if (!cell || !Number.isFinite(cell.mean)) continue;
-      data.push({ metric: metricName(cmp, c), row: r.label, mean: cell.mean, ...ciOf(cell), n: cell.n });
-    }
-  }
+  const data = cellPoints(cols, rows, (c, r, cell) => ({ metric: metricName(cmp, c), row: r.label, mean: cell.mean, ...ciOf(cell), n: cell.n }));
   if (data.length === 0) return null;
   const labels = rows.map((r) => r.label);
   const higher = cols[0]!.higherIsBetter;
@@ -74,14 +81,7 @@ export function kCurveSpec(cmp: Comparison, family: string): VlSpec | null {
   const cols = cmp.columns.filter((c) => c.name === family && c.k !== undefined && (c.variant === undefined || c.variant === 'macro'));
   if (new Set(cols.map((c) => c.k)).size < 2) return null;
   const rows = rowsIn(cmp);
-  const data: Record<string, unknown>[] = [];
-  for (const c of cols) {
-    for (const r of rows) {
-      const cell = r.cells.get(c.key);
-      if (!cell || !Number.isFinite(cell.mean)) continue;
-      data.push({ panel: metricName(cmp, { ...c, k: undefined } as Column), k: c.k, row: r.label, mean: cell.mean, ...ciOf(cell) });
-    }
-  }
+  const data = cellPoints(cols, rows, (c, r, cell) => ({ panel: metricName(cmp, { ...c, k: undefined } as Column), k: c.k, row: r.label, mean: cell.mean, ...ciOf(cell) }));
   if (data.length === 0) return null;
   const labels = rows.map((r) => r.label);
   return {
