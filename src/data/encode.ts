@@ -67,10 +67,12 @@ function loadVocab(file: string, feature: string): Map<string, number> {
   return map;
 }
 
-export function buildFeaturePlan(config: ExperimentConfig): FeaturePlan {
+/** The features' encodings, in config order; `only`: the names of the features to keep (null: all). */
+export function buildFeaturePlan(config: ExperimentConfig, only: readonly string[] | null = null): FeaturePlan {
   const sparse: SparseFeature[] = [];
   const numeric: NumericFeature[] = [];
   for (const f of config.features) {
+    if (only && !only.includes(f.name)) continue;
     const column = f.column ?? f.name;
     if (f.type === 'numeric') {
       numeric.push({ name: f.name, column, transform: f.transform });
