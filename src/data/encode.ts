@@ -39,8 +39,8 @@ export interface EncodedBatch {
   ids: Int32Array[];
   /** length x numeric.length, row-major. */
   numeric: Float32Array;
-  /** Every label the data provides, plus `exposure` derived from the stage. */
-  labels: Map<LabelName, Uint8Array>;
+  /** Every label the data provides, `exposure` derived from the stage, and the rank-consistency labels (rank-labels.ts) by labelKey. */
+  labels: Map<string, Uint8Array>;
   /** Index into STAGES per row. */
   stage: Uint8Array;
   /** Dense request ids, stable within one stream (null without a request column). */
@@ -260,7 +260,7 @@ export class BatchEncoder {
       }
     }
 
-    const labels = new Map<LabelName, Uint8Array>();
+    const labels = new Map<string, Uint8Array>();
     for (const [label, name] of Object.entries(cols.labels)) {
       const c = numberColumn(col(name), file, name);
       const out = new Uint8Array(n);

@@ -3,7 +3,8 @@
  * stages, groups, teacher scores and ground truth that metrics need.
  */
 import type { ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
+import { BatchEncoder, openSplit, type EncodedBatch } from '../data/encode.js';
+import { labelledBatches } from '../data/rank-labels.js';
 import { concatBatches } from '../data/batches.js';
 import { predict, type ModelBundle } from '../models/bundle.js';
 
@@ -35,7 +36,7 @@ export async function scoreSplit(
   const probParts: Float32Array[][] = bundle.taskNames.map(() => []);
   const metaParts: EncodedBatch[] = [];
   let done = 0;
-  for await (const batch of encodedBatches(config, encoder, opened, config.eval.batch_size)) {
+  for await (const batch of labelledBatches(config, encoder, opened, config.eval.batch_size)) {
     predict(bundle, batch).forEach((p, k) => probParts[k]!.push(p));
     metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
     done += batch.length;

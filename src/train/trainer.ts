@@ -6,8 +6,9 @@
  * Same config, seed and backend: same numbers, whether or not the run was checkpointed and resumed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { STAGES, type ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
+import { STAGES, labelKey, type ExperimentConfig } from '../config/experiment.js';
+import { BatchEncoder, openSplit, type EncodedBatch } from '../data/encode.js';
+import { labelledBatches } from '../data/rank-labels.js';
 import { DataError, RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import { throttledYield } from '../base/yield.js';
@@ -173,7 +174,7 @@ export class Trainer {
       keepAlive.push(...shared.teacher.values());
     }
     const taskTensors = config.tasks.map((t, k) => {
-      const labels = tf.tensor1d(Float32Array.from(mb.labels.get(t.label)!));
+      const labels = tf.tensor1d(Float32Array.from(mb.labels.get(labelKey(t.label))!));
       const mask = tf.tensor1d(Float32Array.from(sampleSpaceMask(config, mb, k)));
       keepAlive.push(labels, mask);
       return { labels, mask };
@@ -284,7 +285,7 @@ export class Trainer {
         await between();
         yield b;
       }
-    }.call(this, encodedBatches(this.config, encoder, opened));
+    }.call(this, labelledBatches(this.config, encoder, opened));
     yield* epochBatches(counted, this.plan, rng);
   }
 
