@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
 import { loadExperiment } from '../src/app/load-experiment.js';
 import { buildBundle, disposeBundle, type ModelBundle } from '../src/models/bundle.js';
-import { cli, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
+import { withDuckDB } from '../src/data/duckdb.js';
+import { cli, tempDir, tinyConfigYaml, tinyDir, writeFile } from './helpers/fixtures.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -140,4 +141,25 @@ test('CLI: two_tower and cold train, record their cost (features, input width) i
     const described = JSON.parse(readFileSync(path.join(dir, 'features.json'), 'utf8')) as { inputs: { name: string }[] };
     assert.equal(described.inputs.length, features, `${type}: features.json lists the features the model reads`);
   }
+});
+
+test('CLI: COLD neither reads nor needs the columns of the features it leaves out', async () => {
+  const dir = tempDir();
+  // the tiny splits without two of the config's feature columns
+  await withDuckDB(async (con) => {
+    for (const split of ['train', 'valid', 'eval']) {
+      await con.run(`COPY (SELECT * EXCLUDE (query_category, user_recent_categories) FROM '${tinyDir}/${split}.parquet') TO '${dir}/${split}.parquet' (FORMAT parquet)`);
+    }
+  });
+  const yaml = tinyConfigYaml()
+    .replaceAll(tinyDir, dir)
+    .replace(/^model: .*$/m, 'model: { type: cold, embedding_dim: 4, features: [item_id, item_category, item_hist_ctr], hidden: [8] }');
+  const r = cli(['-q', 'train', writeFile(dir, 'cold.yaml', yaml), '--runs-dir', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  const run = r.stdout.trim().split('\n').pop()!;
+  assert.equal(cli(['-q', 'eval', run]).code, 0);
+  // another model on the same files names the missing column
+  const other = cli(['-q', 'train', writeFile(dir, 'mlp.yaml', yaml.replace(/^model: .*$/m, 'model: { type: shared_bottom, embedding_dim: 4 }')), '--runs-dir', dir]);
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /train\.parquet: missing column `query_category` \(feature query_category\)/);
 });

@@ -6,7 +6,7 @@
  * bounded by a batch, not by the files.
  */
 import { UsageError } from '../base/errors.js';
-import { BatchEncoder, openSplit } from '../data/encode.js';
+import { BatchEncoder, openSplit, planFeatures } from '../data/encode.js';
 import { checkColumns, readBatches } from '../data/reader.js';
 import { copiedType as outType, copyColumn, type CopiedColumn as Copied } from '../data/copy-columns.js';
 import { formatFromPath, writeTable, type ColumnBatch, type ColumnDef, type ColumnValues } from '../data/write.js';
@@ -41,7 +41,7 @@ export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, re
   const config = bundle.config;
   const format = formatFromPath(opts.out);
   if (format === 'arrow') throw new UsageError(`--out ${opts.out}: expected a .parquet or .csv file`);
-  const opened = await openSplit(config, 'eval', opts.files, { mode: 'features', what: '--data' });
+  const opened = await openSplit(config, 'eval', opts.files, { mode: 'features', what: '--data', features: planFeatures(bundle.plan) });
   const pass = [...new Set(opts.pass ?? [])];
   const passNeeds = pass.map((name) => ({ name, kind: 'id' as const, role: 'passed through with --pass' }));
   // number or string columns only (the predictions file has no list type)

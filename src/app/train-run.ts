@@ -99,9 +99,12 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   // Check every configured split's files and columns before a run folder exists, so a typo in
   // the config does not leave a failed run behind.
   const { openSplit } = await import('../data/encode.js');
+  const { modelDescriptor } = await import('../models/registry.js');
+  // the features the model reads (all but under a feature budget, model.type cold)
+  const features = modelDescriptor(config.model.type)?.inputs(config.model) ?? null;
   for (const split of ['train', 'validation', 'eval'] as const) {
     if (!config.data[split]) continue;
-    const { tables } = await openSplit(config, split);
+    const { tables } = await openSplit(config, split, undefined, { features });
     // An empty training split would "complete" and save an untrained model.
     if (split === 'train' && tables.every((t) => t.rows === 0)) {
       throw new DataError(`data.train: ${tables.map((t) => t.file).join(', ')} ${tables.length > 1 ? 'hold' : 'holds'} no rows; there is nothing to train on`);

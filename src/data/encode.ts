@@ -144,6 +144,13 @@ export interface NeedOptions {
   mode?: EncodeMode;
   /** Added to a missing label column's error (evaluation names `resflow predict`). */
   labelHint?: string;
+  /** The features the model reads (a feature budget: model.type cold); default all of the config's. */
+  features?: readonly string[] | null;
+}
+
+/** The names of the features a plan encodes. */
+export function planFeatures(plan: FeaturePlan): string[] {
+  return [...plan.sparse.map((f) => f.name), ...plan.numeric.map((f) => f.name)];
 }
 
 /** The columns a config reads, each with the role that names it in errors. */
@@ -153,7 +160,7 @@ export function neededColumns(config: ExperimentConfig, opts: NeedOptions = {}):
   const add = (name: string | null, kind: ColumnKind, role: string, extra: Partial<ColumnNeed> = {}) => {
     if (name && !needs.some((n) => n.name === name)) needs.push({ name, kind, role, ...extra });
   };
-  for (const f of config.features) add(f.column ?? f.name, f.type === 'numeric' ? 'number' : f.type === 'list' ? 'list' : 'id', `feature ${f.name}`);
+  for (const f of config.features) if (!opts.features || opts.features.includes(f.name)) add(f.column ?? f.name, f.type === 'numeric' ? 'number' : f.type === 'list' ? 'list' : 'id', `feature ${f.name}`);
   if (opts.mode === 'features') {
     add(cols.request, 'id', 'request', { optional: true });
     return needs;

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { STAGES, labelKey, type ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, openSplit, type EncodedBatch } from '../data/encode.js';
+import { BatchEncoder, openSplit, planFeatures, type EncodedBatch } from '../data/encode.js';
 import { labelledBatches } from '../data/rank-labels.js';
 import { DataError, RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
@@ -275,7 +275,7 @@ export class Trainer {
 
   /** `between` runs after each read batch: a safe point (no step in progress). */
   private async *trainBatches(epoch: number, between: () => Promise<void>): AsyncGenerator<EncodedBatch> {
-    const opened = await openSplit(this.config, 'train', undefined, { truth: false });
+    const opened = await openSplit(this.config, 'train', undefined, { truth: false, features: planFeatures(this.bundle.plan) });
     const encoder = new BatchEncoder(this.config, this.bundle.plan);
     const rng = new Rng(this.config.runtime.seed, 1000 + epoch);
     this.rowsRead = 0;
@@ -328,7 +328,7 @@ export class Trainer {
     const callbacks = new CallbackList(opts.callbacks ?? []);
     if (opts.resume) await this.restore();
     const metrics = validationMetrics(config);
-    const trainRows = (await openSplit(config, 'train', undefined, { truth: false })).tables.reduce((s, t) => s + t.rows, 0);
+    const trainRows = (await openSplit(config, 'train', undefined, { truth: false, features: planFeatures(this.bundle.plan) })).tables.reduce((s, t) => s + t.rows, 0);
     const epochs = config.train.epochs;
     const safePoint = async (phase: 'reading' | 'validation') => {
       await this.letEventsIn();
