@@ -32,6 +32,12 @@ const SMALL: Record<string, Record<string, unknown>> = {
   ple: { levels: 2, shared_experts: 2, task_experts: 2, expert_hidden: [8], hidden: [6] },
   esmm: { hidden: [8, 6] },
   aitm: { hidden: [8, 6], attention_dim: 5 },
+  two_tower: {
+    user_tower: { features: ['user_id', 'query_category', 'user_recent_categories'], hidden: [8] },
+    item_tower: { features: ['item_id', 'item_category', 'item_hist_ctr'], hidden: [8, 6] },
+    output_dim: 5,
+  },
+  cold: { features: ['query_category', 'item_id', 'item_hist_ctr'], hidden: [8, 6] },
 };
 const MODELS = Object.keys(SMALL);
 

@@ -114,6 +114,8 @@ export interface EvaluateOptions {
   fusionGrid?: number[];
   /** Write one row per input row here (.parquet or .csv). */
   savePredictions?: string;
+  /** Input columns the predictions file also holds: user, truth, teacher, features, or column names (README.md, "Predictions"). */
+  predictionsWith?: string[];
   /** Called after each scored batch; may throw to stop (an interrupt during training's evaluation). */
   between?: () => Promise<void>;
 }
@@ -138,6 +140,8 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   const { split } = opts;
   const oracleSplit = opts.oracleSplit ?? `${split}-oracle`;
   if (opts.variant) checkVariantSplits(run, [split, oracleSplit], opts.variant);
+  // the predictions file's columns are checked before anything is scored or written
+  const predictions = opts.savePredictions ? await (await import('../eval/predictions.js')).planPredictions(opts.savePredictions, bundle.config, opts.files, opts.predictionsWith ?? []) : undefined;
   const progress = reporter.progress({ label: `scoring ${split}`, total: 0, unit: 'rows' });
   const scored = await scoreSplit(bundle, 'eval', opts.files, async (done, total) => {
     progress.setTotal(total);
@@ -159,7 +163,7 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   const result: EvaluateResult = { records, oracleRecords };
   if (opts.savePredictions) {
     const { savePredictions } = await import('../eval/predictions.js');
-    result.predictions = await savePredictions(opts.savePredictions, bundle.taskNames, scored, opts.fusion ?? config.fusion);
+    result.predictions = await savePredictions(opts.savePredictions, bundle.taskNames, scored, opts.fusion ?? config.fusion, predictions);
     reporter.info(`wrote ${result.predictions.toLocaleString('en-US')} predictions to ${opts.savePredictions}`);
   }
   if (opts.fusionGrid) {

@@ -13,7 +13,7 @@ import { modelsSchema, resolveModelConfig } from '../models/registry.js';
 export function loadExperiment(file: string, opts: Omit<LoadOptions, 'refine'> = {}): LoadedConfig {
   return loadConfig(file, {
     ...opts,
-    refine: (config, issues) => ({ ...config, model: resolveModelConfig(config.model, issues) }),
+    refine: (config, issues) => ({ ...config, model: resolveModelConfig(config.model, issues, ['model'], config.features.map((f) => f.name)) }),
   });
 }
 

@@ -5,9 +5,10 @@
  * scored and written batch by batch (the table writer consumes one batch at a time), so memory is
  * bounded by a batch, not by the files.
  */
-import { DataError, UsageError } from '../base/errors.js';
-import { BatchEncoder, openSplit } from '../data/encode.js';
-import { checkColumns, fileRow, readBatches, type RawBatch, type RawColumn, type TableInfo } from '../data/reader.js';
+import { UsageError } from '../base/errors.js';
+import { BatchEncoder, openSplit, planFeatures } from '../data/encode.js';
+import { checkColumns, readBatches } from '../data/reader.js';
+import { copiedType as outType, copyColumn, type CopiedColumn as Copied } from '../data/copy-columns.js';
 import { formatFromPath, writeTable, type ColumnBatch, type ColumnDef, type ColumnValues } from '../data/write.js';
 import { fuseScores } from '../metrics/fusion.js';
 import type { Fusion } from '../eval/evaluate.js';
@@ -34,21 +35,13 @@ export interface PredictResult {
 /** The output name of the request column (as in eval's predictions file). */
 const REQUEST = 'request';
 
-const INTEGER_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|INT\d*|UINT\d*)$/i;
-
-interface Copied {
-  /** Input column. */
-  source: string;
-  def: ColumnDef;
-  what: string;
-}
 
 export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, reporter: Reporter): Promise<PredictResult> {
   const { predict } = await import('../models/bundle.js');
   const config = bundle.config;
   const format = formatFromPath(opts.out);
   if (format === 'arrow') throw new UsageError(`--out ${opts.out}: expected a .parquet or .csv file`);
-  const opened = await openSplit(config, 'eval', opts.files, { mode: 'features', what: '--data' });
+  const opened = await openSplit(config, 'eval', opts.files, { mode: 'features', what: '--data', features: planFeatures(bundle.plan) });
   const pass = [...new Set(opts.pass ?? [])];
   const passNeeds = pass.map((name) => ({ name, kind: 'id' as const, role: 'passed through with --pass' }));
   // number or string columns only (the predictions file has no list type)
@@ -92,35 +85,4 @@ export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, re
     progress.stop(`scored ${done.toLocaleString('en-US')} rows in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
   return { rows, out: opts.out, columns: schema.map((d) => d.name) };
-}
-
-/** The output type of a copied column: one type for every file (int64 for integer columns, float64 for other numbers, else string). */
-function outType(tables: TableInfo[], name: string): ColumnDef['type'] {
-  const cols = tables.map((t) => t.columns.find((c) => c.name === name)!);
-  if (cols.every((c) => c.kind === 'number' && INTEGER_TYPES.test(c.type))) return 'int64';
-  if (cols.every((c) => c.kind === 'number')) return 'float64';
-  return 'string';
-}
-
-/** A raw column as the writer takes it; the writer has no nulls, so a null in an integer or string column is refused (naming file, column and row). */
-function copyColumn(raw: RawBatch, file: string, c: Copied): ColumnValues {
-  const col = raw.columns.get(c.source) as Exclude<RawColumn, { type: 'list' }>;
-  const n = raw.length;
-  const refuseNull = (i: number): never => {
-    throw new DataError(`${file}: column \`${c.source}\` (${c.what}) holds a null at ${fileRow(raw, i)}; the predictions file cannot hold nulls in ${c.def.type} columns`);
-  };
-  if (c.def.type === 'string') {
-    return Array.from({ length: n }, (_, i) => {
-      if (col.type === 'string') return col.values[i] ?? refuseNull(i);
-      if (col.valid && !col.valid[i]) refuseNull(i);
-      return String(col.values[i]);
-    });
-  }
-  if (col.type !== 'number') throw new DataError(`${file}: column \`${c.source}\` (${c.what}) holds strings here but numbers in another file`);
-  if (c.def.type === 'float64') {
-    if (!col.valid) return col.values;
-    return Float64Array.from(col.values, (v, i) => (col.valid![i] ? v : NaN));
-  }
-  if (col.valid) for (let i = 0; i < n; i++) if (!col.valid[i]) refuseNull(i);
-  return col.values;
 }

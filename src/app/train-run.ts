@@ -48,11 +48,14 @@ export interface TrainRunResult {
 export interface ModelCost extends Record<string, number> {
   dense_parameters: number;
   embedding_parameters: number;
+  /** Features the model reads (fewer than the config's under a feature budget: model.type cold) and the width of its input. */
+  features: number;
+  input_width: number;
   scoring_us_per_1000: number;
 }
 
 /**
- * What the model costs at serving time: parameters, and microseconds to score 1,000 candidates with
+ * What the model costs at serving time: parameters, the features read and the input width, and microseconds to score 1,000 candidates with
  * the dense network (median of 20 batches on this backend; embedding lookup excluded).
  */
 export async function modelCost(bundle: ModelBundle): Promise<ModelCost> {
@@ -60,6 +63,8 @@ export async function modelCost(bundle: ModelBundle): Promise<ModelCost> {
   return {
     dense_parameters: countParameters(bundle.params),
     embedding_parameters: bundle.tables.tables.reduce((s, t) => s + t.rows * t.dim, 0),
+    features: bundle.plan.sparse.length + bundle.plan.numeric.length,
+    input_width: bundle.tables.inputDim,
     scoring_us_per_1000: Math.round(scoringMicrosPer1000(bundle)),
   };
 }
@@ -94,9 +99,12 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   // Check every configured split's files and columns before a run folder exists, so a typo in
   // the config does not leave a failed run behind.
   const { openSplit } = await import('../data/encode.js');
+  const { modelDescriptor } = await import('../models/registry.js');
+  // the features the model reads (all but under a feature budget, model.type cold)
+  const features = modelDescriptor(config.model.type)?.inputs(config.model) ?? null;
   for (const split of ['train', 'validation', 'eval'] as const) {
     if (!config.data[split]) continue;
-    const { tables } = await openSplit(config, split);
+    const { tables } = await openSplit(config, split, undefined, { features });
     // An empty training split would "complete" and save an untrained model.
     if (split === 'train' && tables.every((t) => t.rows === 0)) {
       throw new DataError(`data.train: ${tables.map((t) => t.file).join(', ')} ${tables.length > 1 ? 'hold' : 'holds'} no rows; there is nothing to train on`);

@@ -102,15 +102,19 @@ export function registerRunCommands(program: Command): void {
     .option('--data <files...>', 'data files to score (default: the config\'s data.eval)')
     .option('--split <name>', 'split name recorded with the metrics (default eval; with --fusion or --set, eval@<what changed>, beside the run\'s own eval records)')
     .option('--backend <name>', 'auto, tensorflow, wasm or cpu')
-    .option('--save-predictions <file>', 'write one row per input row (.parquet or .csv): request, row, labels, probabilities, fused score')
+    .option('--save-predictions <file>', 'write one row per input row (.parquet or .csv): request, row, labels, probabilities (float64: the values fused and the metrics were computed from), fused score')
+    .option('--with <columns>', 'with --save-predictions: also these input columns, comma-separated: user, truth, teacher, features (the mapped ones) or column names')
     .option('--fusion <spec>', 're-fuse without retraining, e.g. additive:ctr=1,ctcvr=2 or multiplicative:ctr=1,ctcvr=0.5 (written as a variant)')
     .option('--set <path=value>', 'change an eval.* setting without retraining, e.g. eval.ks=[5,20] (repeatable; written as a variant)', collect, [])
     .option('--fusion-grid [weights]', 'sweep every task\'s weight over these values (default 0,0.25,0.5,1,2,4) in both modes, each setting scaled so its largest weight is 1 and kept once; reports WR@K and ASH@K')
     .addHelpText(
       'after',
-      '\nExamples:\n  resflow eval runs/quickstart/20261123-101500-1a2b3c4d --save-predictions preds.csv\n  resflow eval runs/quickstart/<version> --fusion multiplicative:ctr=1,ctcvr=1\n  resflow eval runs/quickstart/<version> --set eval.ks=[5,20] --set eval.label_weights.purchase=2\n  resflow eval runs/quickstart/<version> --fusion-grid 0,0.5,1,2',
+      '\nExamples:\n  resflow eval runs/quickstart/20261123-101500-1a2b3c4d --save-predictions preds.csv\n  resflow eval runs/quickstart/<version> --save-predictions preds.parquet --with user,truth,item_id\n  resflow eval runs/quickstart/<version> --fusion multiplicative:ctr=1,ctcvr=1\n  resflow eval runs/quickstart/<version> --set eval.ks=[5,20] --set eval.label_weights.purchase=2\n  resflow eval runs/quickstart/<version> --fusion-grid 0,0.5,1,2',
     )
-    .action(async (dir: string, o: { data?: string[]; split?: string; backend?: string; savePredictions?: string; fusion?: string; set: string[]; fusionGrid?: string | boolean }) => {
+    .action(async (dir: string, o: { data?: string[]; split?: string; backend?: string; savePredictions?: string; with?: string; fusion?: string; set: string[]; fusionGrid?: string | boolean }) => {
+      if (o.with !== undefined && !o.savePredictions) throw new UsageError('--with names columns of the predictions file: give --save-predictions FILE too');
+      const withColumns = o.with?.split(',').map((c) => c.trim());
+      if (withColumns?.some((c) => c === '')) throw new UsageError(`--with ${o.with}: expected column names or user, truth, teacher, features separated by commas`);
       const loaded = await loadTrainedRun(dir, consoleReporter, { backend: o.backend, evalSettings: o.set });
       const { run, bundle } = loaded;
       if (!o.data && !bundle.config.data.eval) throw new UsageError(`${run.dir}: the config has no data.eval; pass --data FILES`);
@@ -123,7 +127,7 @@ export function registerRunCommands(program: Command): void {
       const variant = evalVariant(bundle.config, fusion, o.set);
       const split = o.split ?? (variant ? variantSplit('eval', variant) : 'eval');
       const oracleSplit = o.split === undefined && variant ? variantSplit('eval-oracle', variant) : undefined;
-      await evaluateRun(loaded, { split, oracleSplit, variant, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions }, consoleReporter);
+      await evaluateRun(loaded, { split, oracleSplit, variant, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions, predictionsWith: withColumns }, consoleReporter);
       log.out(runPath(run.dir, 'metricsJson'));
     });
 }

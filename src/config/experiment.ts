@@ -110,10 +110,22 @@ const feature = obj(
   { required: ['name'] },
 );
 
+/**
+ * A label derived at read time from a teacher column (README.md, "Rank-consistency tasks"; GRACE,
+ * SIGIR 2024): 1 when the ranking model put the row in its top `top_k` within its request.
+ */
+const rankLabel = obj(
+  {
+    from_teacher: str({ description: 'Name of a teacher score under data.columns.teacher.' }),
+    top_k: int({ min: 1, description: 'Rows of a request with the k highest teacher scores are positives (ties: the earlier row first).' }),
+  },
+  { required: ['from_teacher', 'top_k'], description: 'Rank-consistency label: the teacher put the row in its top k within its request.' },
+);
+
 const task = obj(
   {
     name: str(),
-    label: oneOf(LABELS),
+    label: union([oneOf(LABELS), rankLabel], { description: 'A label name, or { from_teacher, top_k }: the teacher\'s top k within the request.' }),
     sample_space: arr(oneOf(STAGES), { minItems: 1, default: ['exposure'], description: 'Stages whose rows this task learns from and is evaluated on.' }),
     weight: num({ min: 0, default: 1, description: 'Loss weight of this task in the total loss.' }),
     pos_weight: num({ above: 0, default: 1, description: 'Weight of positive rows in the pointwise loss.' }),
@@ -243,6 +255,17 @@ export type LrScheduleConfig = NonNullable<ExperimentConfig['train']['lr_schedul
 export type LossConfig = Infer<typeof lossSchema>;
 export type FeatureConfig = ExperimentConfig['features'][number];
 export type TaskConfig = ExperimentConfig['tasks'][number];
+/** A task's label: a label name, or a rank-consistency label derived from a teacher column. */
+export type TaskLabel = TaskConfig['label'];
+export type RankLabel = Exclude<TaskLabel, string>;
+
+/**
+ * The name a task's label goes by in a batch's labels (and as a predictions column): the label's
+ * own name, or `top<k>_<teacher>` for a rank-consistency label.
+ */
+export function labelKey(label: TaskLabel): string {
+  return typeof label === 'string' ? label : `top${label.top_k}_${label.from_teacher}`;
+}
 /** The model section: type, common parameters, and the model's own parameters (checked in models/). */
 export type ModelConfig = ExperimentConfig['model'];
 export type FusionConfig = ExperimentConfig['fusion'];

@@ -222,7 +222,14 @@ function crossChecks(c: ExperimentConfig, issues: SchemaIssue[]): void {
     }
   });
   c.tasks.forEach((t, i) => {
-    if (t.label !== 'exposure' && !labelCols.includes(t.label)) {
+    if (typeof t.label !== 'string') {
+      // a rank-consistency label (README.md, "Rank-consistency tasks"): the teacher's top k within a request
+      const teacher = t.label.from_teacher;
+      if (!Object.hasOwn(c.data.columns.teacher, teacher)) {
+        add(['tasks', i, 'label', 'from_teacher'], `teacher \`${teacher}\` is not under data.columns.teacher (known: ${Object.keys(c.data.columns.teacher).join(', ') || 'none'})`);
+      }
+      if (!c.data.columns.request) add(['tasks', i, 'label'], 'a rank-consistency label (the teacher\'s top k within a request) needs data.columns.request');
+    } else if (t.label !== 'exposure' && !labelCols.includes(t.label)) {
       add(['tasks', i, 'label'], `label \`${t.label}\` has no column: add it under data.columns.labels (known: ${labelCols.join(', ') || 'none'})`);
     }
     if (t.label === 'exposure' && !c.data.columns.stage) add(['tasks', i, 'label'], 'the `exposure` label needs data.columns.stage');

@@ -39,8 +39,8 @@ export interface EncodedBatch {
   ids: Int32Array[];
   /** length x numeric.length, row-major. */
   numeric: Float32Array;
-  /** Every label the data provides, plus `exposure` derived from the stage. */
-  labels: Map<LabelName, Uint8Array>;
+  /** Every label the data provides, `exposure` derived from the stage, and the rank-consistency labels (rank-labels.ts) by labelKey. */
+  labels: Map<string, Uint8Array>;
   /** Index into STAGES per row. */
   stage: Uint8Array;
   /** Dense request ids, stable within one stream (null without a request column). */
@@ -67,10 +67,12 @@ function loadVocab(file: string, feature: string): Map<string, number> {
   return map;
 }
 
-export function buildFeaturePlan(config: ExperimentConfig): FeaturePlan {
+/** The features' encodings, in config order; `only`: the names of the features to keep (null: all). */
+export function buildFeaturePlan(config: ExperimentConfig, only: readonly string[] | null = null): FeaturePlan {
   const sparse: SparseFeature[] = [];
   const numeric: NumericFeature[] = [];
   for (const f of config.features) {
+    if (only && !only.includes(f.name)) continue;
     const column = f.column ?? f.name;
     if (f.type === 'numeric') {
       numeric.push({ name: f.name, column, transform: f.transform });
@@ -142,6 +144,13 @@ export interface NeedOptions {
   mode?: EncodeMode;
   /** Added to a missing label column's error (evaluation names `resflow predict`). */
   labelHint?: string;
+  /** The features the model reads (a feature budget: model.type cold); default all of the config's. */
+  features?: readonly string[] | null;
+}
+
+/** The names of the features a plan encodes. */
+export function planFeatures(plan: FeaturePlan): string[] {
+  return [...plan.sparse.map((f) => f.name), ...plan.numeric.map((f) => f.name)];
 }
 
 /** The columns a config reads, each with the role that names it in errors. */
@@ -151,7 +160,7 @@ export function neededColumns(config: ExperimentConfig, opts: NeedOptions = {}):
   const add = (name: string | null, kind: ColumnKind, role: string, extra: Partial<ColumnNeed> = {}) => {
     if (name && !needs.some((n) => n.name === name)) needs.push({ name, kind, role, ...extra });
   };
-  for (const f of config.features) add(f.column ?? f.name, f.type === 'numeric' ? 'number' : f.type === 'list' ? 'list' : 'id', `feature ${f.name}`);
+  for (const f of config.features) if (!opts.features || opts.features.includes(f.name)) add(f.column ?? f.name, f.type === 'numeric' ? 'number' : f.type === 'list' ? 'list' : 'id', `feature ${f.name}`);
   if (opts.mode === 'features') {
     add(cols.request, 'id', 'request', { optional: true });
     return needs;
@@ -258,7 +267,7 @@ export class BatchEncoder {
       }
     }
 
-    const labels = new Map<LabelName, Uint8Array>();
+    const labels = new Map<string, Uint8Array>();
     for (const [label, name] of Object.entries(cols.labels)) {
       const c = numberColumn(col(name), file, name);
       const out = new Uint8Array(n);

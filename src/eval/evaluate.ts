@@ -3,7 +3,7 @@
  * space; Recall@K per task and WR@K / ASH@K on the fused score, over whole candidate pools.
  */
 import type { ExperimentConfig } from '../config/experiment.js';
-import { STAGES } from '../config/experiment.js';
+import { STAGES, labelKey } from '../config/experiment.js';
 import { log } from '../base/log.js';
 import { fuseScores, type FusionSpec } from '../metrics/fusion.js';
 import { itemWeights, rankWithinGroups } from '../metrics/ranking.js';
@@ -35,7 +35,7 @@ export function evaluateRows(
   const masks: Record<string, Uint8Array> = {};
   config.tasks.forEach((t, k) => {
     if (!tasks.includes(t.name)) return;
-    labels[t.name] = rows.labels.get(t.label)!;
+    labels[t.name] = rows.labels.get(labelKey(t.label))!;
     masks[t.name] = sampleSpaceMask(config, rows, k);
   });
   const ashTargets = rows.labels.get(config.eval.ash_target);
@@ -110,7 +110,8 @@ function onlineInputs(config: ExperimentConfig, rows: EncodedBatch): EvalInput['
 export function oracleProbs(config: ExperimentConfig, rows: EncodedBatch): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const t of config.tasks) {
-    const truth = rows.truth.get(t.label);
+    // a rank-consistency label has no true probability
+    const truth = typeof t.label === 'string' ? rows.truth.get(t.label) : undefined;
     if (truth) out[t.name] = truth;
   }
   return out;

@@ -3,7 +3,8 @@
  * stages, groups, teacher scores and ground truth that metrics need.
  */
 import type { ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
+import { BatchEncoder, openSplit, planFeatures, type EncodedBatch } from '../data/encode.js';
+import { labelledBatches } from '../data/rank-labels.js';
 import { concatBatches } from '../data/batches.js';
 import { predict, type ModelBundle } from '../models/bundle.js';
 
@@ -28,14 +29,14 @@ export async function scoreSplit(
   const config: ExperimentConfig = bundle.config;
   // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
   const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
-  const opened = await openSplit(config, split, files, { labelHint });
+  const opened = await openSplit(config, split, files, { labelHint, features: planFeatures(bundle.plan) });
   const total = opened.tables.reduce((s, t) => s + t.rows, 0);
   const encoder = new BatchEncoder(config, bundle.plan);
   const started = Date.now();
   const probParts: Float32Array[][] = bundle.taskNames.map(() => []);
   const metaParts: EncodedBatch[] = [];
   let done = 0;
-  for await (const batch of encodedBatches(config, encoder, opened, config.eval.batch_size)) {
+  for await (const batch of labelledBatches(config, encoder, opened, config.eval.batch_size)) {
     predict(bundle, batch).forEach((p, k) => probParts[k]!.push(p));
     metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
     done += batch.length;

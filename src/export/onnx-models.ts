@@ -4,11 +4,14 @@
  * one probability [batch] per task. A model type missing here cannot be exported (exit 2).
  */
 import type { GraphBuilder, DenseOpts } from './onnx-graph.js';
+import { columnRuns } from '../models/common.js';
+import { TOWERS } from '../models/two-tower.js';
+import type { InputLayout } from '../models/registry.js';
 
 /** A model's resolved parameters (the run's config.yaml has every default filled in). */
 export type ModelParams = Record<string, unknown>;
 
-type Emit = (g: GraphBuilder, p: ModelParams, tasks: string[], x: string, o: DenseOpts) => string[];
+type Emit = (g: GraphBuilder, p: ModelParams, tasks: string[], x: string, o: DenseOpts, layout: InputLayout) => string[];
 
 const list = (p: ModelParams, key: string): number[] => p[key] as number[];
 const num = (p: ModelParams, key: string): number => p[key] as number;
@@ -103,6 +106,27 @@ const aitm: Emit = (g, p, tasks, x, o) => {
   return probs;
 };
 
+/** two-tower.ts: each tower over its features' columns; z_t = u_t · v_t + b_t. */
+const twoTower: Emit = (g, p, tasks, x, o, layout) => {
+  const [user, item] = TOWERS.map((side) => {
+    const tower = p[side] as { features: string[]; hidden: number[] };
+    const parts = columnRuns(layout, tower.features).map(([s, e]) => g.op('Slice', [x, g.constI64([s]), g.constI64([e]), g.constI64([1])]));
+    const input = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 1 });
+    const h = g.mlp(side, input, tower.hidden.length, o);
+    return tasks.map((t) => g.op('Add', [g.op('MatMul', [h, g.weight(`${side}/out_${t}/kernel`)]), g.weight(`${side}/out_${t}/bias`)]));
+  }) as [string[], string[]];
+  return tasks.map((t, k) => {
+    const dot = g.op('ReduceSum', [g.op('Mul', [user[k]!, item[k]!]), g.constI64([1])], { keepdims: 0 });
+    return sigmoid(g, g.op('Add', [dot, g.weight(`score_${t}/bias`)]));
+  });
+};
+
+/** cold.ts: the input holds only its features (the export's inputs are those); a shared MLP, a logit per task. */
+const cold: Emit = (g, p, tasks, x, o) => {
+  const h = g.mlp('mlp', x, list(p, 'hidden').length, o);
+  return tasks.map((t) => sigmoid(g, g.logit(`logit_${t}`, h)));
+};
+
 /** Model type -> its ONNX emitter (every model of models/registry.ts). */
 export const ONNX_MODELS: Record<string, Emit> = {
   resflow,
@@ -112,4 +136,6 @@ export const ONNX_MODELS: Record<string, Emit> = {
   ple,
   esmm,
   aitm,
+  two_tower: twoTower,
+  cold,
 };

@@ -132,7 +132,7 @@ export function buildOnnx(bundle: ModelBundle, mainName: string): { model: Uint8
   }
   const x = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 1 });
 
-  const probs = emit(g, p, taskNames, x, o);
+  const probs = emit(g, p, taskNames, x, o, tables.layout());
   probs.forEach((pr, k) => g.op('Identity', [pr], {}, outputs[k]));
 
   // Fusion (metrics/fusion.ts): additive sum_t a_t p_t; multiplicative exp(sum_t a_t log clip(p_t)).

@@ -7,7 +7,7 @@ import type { ExperimentConfig } from '../config/experiment.js';
 import { buildFeaturePlan, type EncodedBatch, type FeaturePlan } from '../data/encode.js';
 import { EmbeddingTables } from './embeddings.js';
 import { ParamStore } from './layers.js';
-import { modelRegistry, type MultiTaskModel } from './registry.js';
+import { modelDescriptor, MODEL_NAMES, type MultiTaskModel } from './registry.js';
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
 
@@ -21,14 +21,15 @@ export interface ModelBundle {
 }
 
 export function buildBundle(config: ExperimentConfig): ModelBundle {
-  const plan = buildFeaturePlan(config);
-  const builder = modelRegistry[config.model.type];
-  if (!builder) throw new UsageError(`model.type: unknown model \`${config.model.type}\`; known: ${Object.keys(modelRegistry).join(', ')}`);
+  const descriptor = modelDescriptor(config.model.type);
+  if (!descriptor) throw new UsageError(`model.type: unknown model \`${config.model.type}\`; known: ${MODEL_NAMES.join(', ')}`);
+  // A model that reads a subset of the features (cold.ts) gets only those embedded.
+  const plan = buildFeaturePlan(config, descriptor.inputs(config.model));
   // Separate streams so that adding a feature does not change the dense initialisation.
   const tables = new EmbeddingTables(plan, new Rng(config.runtime.seed, 1), config.train.embedding_optimizer ?? config.train.optimizer, undefined, config.train.embedding_l2);
   const params = new ParamStore(new Rng(config.runtime.seed, 2));
   const taskNames = config.tasks.map((t) => t.name);
-  const model = builder(config.model, tables.inputDim, taskNames, params);
+  const model = descriptor.build(config.model, tables.inputDim, taskNames, params, tables.layout());
   return { config, plan, tables, params, model, taskNames };
 }
 

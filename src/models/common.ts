@@ -3,7 +3,8 @@
  * of experts and per-task towers (hidden layers, then a logit).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { CommonModelParams } from './model.js';
+import { suggest, type Path, type SchemaIssue } from '../config/schema.js';
+import type { CommonModelParams, InputField } from './model.js';
 import { LogitLayer, Mlp, linear, type DenseOptions, type ForwardContext, type ParamStore, type StateUpdate } from './layers.js';
 
 /** The common dense options (activation, batch norm, dropout) of a model's parameters. */
@@ -62,4 +63,41 @@ export class Tower {
   apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor1D {
     return this.head.apply(this.mlp.apply(x, ctx, updates));
   }
+}
+
+/**
+ * The input columns of the named features as runs [start, end) of x, in x's order, adjacent
+ * features merged (two_tower.ts, cold.ts; the ONNX export slices the same runs).
+ */
+export function columnRuns(layout: readonly InputField[], names: readonly string[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const f of layout) {
+    if (!names.includes(f.name)) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === f.offset) last[1] += f.width;
+    else runs.push([f.offset, f.offset + f.width]);
+  }
+  return runs;
+}
+
+/** The columns of x in `runs` side by side (x itself when they are all of it). */
+export function selectColumns(x: tf.Tensor2D, runs: readonly [number, number][]): tf.Tensor2D {
+  if (runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === x.shape[1]) return x;
+  const parts = runs.map(([s, e]) => tf.slice(x, [0, s], [-1, e - s]) as tf.Tensor2D);
+  return parts.length === 1 ? parts[0]! : (tf.concat(parts, 1) as tf.Tensor2D);
+}
+
+/**
+ * Feature names in a model parameter checked against the config's features: each must exist (an
+ * unknown one is named by its key, with a did-you-mean) and appear once.
+ */
+export function checkFeatureList(names: readonly string[], features: readonly string[], path: Path, issues: SchemaIssue[]): void {
+  const seen = new Set<string>();
+  names.forEach((n, i) => {
+    if (!features.includes(n)) {
+      const hint = suggest(n, features);
+      issues.push({ path: [...path, i], message: `no feature named \`${n}\`${hint ? ` (did you mean \`${hint}\`?)` : ''}; features: ${features.join(', ')}` });
+    } else if (seen.has(n)) issues.push({ path: [...path, i], message: `feature \`${n}\` is listed twice` });
+    seen.add(n);
+  });
 }

@@ -19,6 +19,7 @@ export interface SparseTable extends TableData {
 export class EmbeddingTables {
   readonly tables: SparseTable[];
   readonly numericCount: number;
+  private readonly numericNames: string[];
   readonly inputDim: number;
   private step = 0;
   readonly kernels: SparseKernels;
@@ -53,12 +54,22 @@ export class EmbeddingTables {
     });
     this.learningRate = optimizer.lr;
     this.numericCount = plan.numeric.length;
+    this.numericNames = plan.numeric.map((f) => f.name);
     let off = 0;
     for (const t of this.tables) {
       t.offset = off;
       off += t.dim;
     }
     this.inputDim = off + this.numericCount;
+  }
+
+  /** Each feature's columns in the input matrix: pooled embeddings in plan order, then numerics. */
+  layout(): { name: string; offset: number; width: number }[] {
+    const numericFrom = this.inputDim - this.numericCount;
+    return [
+      ...this.tables.map((t) => ({ name: t.feature.name, offset: t.offset, width: t.dim })),
+      ...this.numericNames.map((name, j) => ({ name, offset: numericFrom + j, width: 1 })),
+    ];
   }
 
   get steps(): number {

@@ -28,8 +28,20 @@ export interface MultiTaskModel {
   forward(x: tf.Tensor2D, ctx: ForwardContext): ForwardResult;
 }
 
-/** Builds a model from the config's model section (its parameters are checked first). */
-export type ModelBuilder = (cfg: ModelConfig, inputDim: number, tasks: string[], params: ParamStore) => MultiTaskModel;
+/** One feature's columns in the model input x [batch, inputDim]: pooled embeddings in plan order, then numerics. */
+export interface InputField {
+  name: string;
+  offset: number;
+  width: number;
+}
+/** Where each feature sits in the model input (models that read features apart: two_tower, cold). */
+export type InputLayout = readonly InputField[];
+
+/**
+ * Builds a model from the config's model section (its parameters are checked first). `layout` names
+ * the input's columns; models that treat every column alike ignore it.
+ */
+export type ModelBuilder = (cfg: ModelConfig, inputDim: number, tasks: string[], params: ParamStore, layout?: InputLayout) => MultiTaskModel;
 
 /** The parameters every model shares, as its builder receives them. */
 export type CommonModelParams = Infer<ObjectSchema<typeof COMMON_MODEL_FIELDS>>;
@@ -47,6 +59,13 @@ export interface ModelDescriptor {
   resolve(model: ModelConfig, path: Path, issues: SchemaIssue[]): ModelConfig;
   /** Builds the model; a ConfigError names the first bad parameter. */
   build: ModelBuilder;
+  /**
+   * The features the model reads, a subset of the config's (null: all of them). Only these are
+   * embedded, read and exported (cold.ts: a feature budget).
+   */
+  inputs(model: ModelConfig): readonly string[] | null;
+  /** Checks the feature names the parameters refer to against the config's features, adding issues under `path`. */
+  checkFeatures(model: ModelConfig, features: readonly string[], path: Path, issues: SchemaIssue[]): void;
 }
 
 /**
@@ -57,11 +76,22 @@ export interface ModelDescriptor {
 export function defineModel<S extends ObjectSchema>(spec: {
   name: string;
   schema: S;
-  build: (p: Infer<S>, inputDim: number, tasks: string[], params: ParamStore) => MultiTaskModel;
+  build: (p: Infer<S>, inputDim: number, tasks: string[], params: ParamStore, layout?: InputLayout) => MultiTaskModel;
+  /** The features the model reads (default: all). */
+  inputs?: (p: Infer<S>) => readonly string[] | null;
+  /** Feature names in the parameters checked against the config's features (default: none to check). */
+  checkFeatures?: (p: Infer<S>, features: readonly string[], path: Path, issues: SchemaIssue[]) => void;
 }): ModelDescriptor {
   const parse = (model: ModelConfig, path: Path, issues: SchemaIssue[]): Infer<S> => {
     const { type: _type, ...rest } = model;
     return check(spec.schema, rest, path, issues);
+  };
+  /** The parameters of a section that may never have been resolved; a ConfigError names the first bad one. */
+  const parsed = (model: ModelConfig): Infer<S> => {
+    const issues: SchemaIssue[] = [];
+    const p = parse(model, ['model'], issues);
+    if (issues.length > 0) throw new ConfigError(issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('\n'));
+    return p;
   };
   return {
     name: spec.name,
@@ -71,11 +101,16 @@ export function defineModel<S extends ObjectSchema>(spec: {
       // Re-read through the section schema (already checked, so it adds nothing) to type the result.
       return check(modelSectionSchema, Object.assign({ type: model.type }, params), path, []);
     },
-    build(model, inputDim, tasks, params) {
-      const issues: SchemaIssue[] = [];
-      const p = parse(model, ['model'], issues);
-      if (issues.length > 0) throw new ConfigError(issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('\n'));
-      return spec.build(p, inputDim, tasks, params);
+    build(model, inputDim, tasks, params, layout) {
+      return spec.build(parsed(model), inputDim, tasks, params, layout);
+    },
+    inputs(model) {
+      return spec.inputs ? spec.inputs(parsed(model)) : null;
+    },
+    checkFeatures(model, features, path, issues) {
+      const own: SchemaIssue[] = [];
+      const p = parse(model, path, own);
+      if (own.length === 0) spec.checkFeatures?.(p, features, path, issues);
     },
   };
 }

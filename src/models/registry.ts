@@ -1,6 +1,6 @@
 /**
  * The model registry: the list of model descriptors (one per model file: resflow.ts,
- * shared-bottom.ts, omoe.ts, mmoe.ts, ple.ts, esmm.ts, aitm.ts; each gives its name, parameter
+ * shared-bottom.ts, omoe.ts, mmoe.ts, ple.ts, esmm.ts, aitm.ts, two-tower.ts, cold.ts; each gives its name, parameter
  * schema and builder). A new model is a new file with a descriptor, added to MODELS.
  *
  * The config layer checks the model section's type and common parameters only; resolveModelConfig
@@ -16,11 +16,13 @@ import { mmoe } from './mmoe.js';
 import { ple } from './ple.js';
 import { esmm } from './esmm.js';
 import { aitm } from './aitm.js';
+import { twoTower } from './two-tower.js';
+import { cold } from './cold.js';
 
-export type { ForwardResult, ModelBuilder, ModelDescriptor, MultiTaskModel } from './model.js';
+export type { ForwardResult, InputField, InputLayout, ModelBuilder, ModelDescriptor, MultiTaskModel } from './model.js';
 
 /** Every model, in the order the JSON Schema and error messages list them. */
-export const MODELS: readonly ModelDescriptor[] = [resflow, sharedBottom, omoe, mmoe, ple, esmm, aitm];
+export const MODELS: readonly ModelDescriptor[] = [resflow, sharedBottom, omoe, mmoe, ple, esmm, aitm, twoTower, cold];
 
 export const MODEL_NAMES: readonly string[] = MODELS.map((m) => m.name);
 
@@ -34,15 +36,20 @@ export function modelDescriptor(type: string): ModelDescriptor | undefined {
 /**
  * Second step of loading a config: checks the model section's parameters against its type's
  * schema (unknown keys with did-you-mean, types, ranges) and fills in defaults. Issues go to
- * `issues` with their key path, to be reported with file and line like the schema's.
+ * `issues` with their key path, to be reported with file and line like the schema's. `features`:
+ * the config's feature names, which parameters naming features (two_tower's towers, cold's
+ * subset) are checked against.
  */
-export function resolveModelConfig(model: ModelConfig, issues: SchemaIssue[], path: Path = ['model']): ModelConfig {
+export function resolveModelConfig(model: ModelConfig, issues: SchemaIssue[], path: Path = ['model'], features?: readonly string[]): ModelConfig {
   const descriptor = modelDescriptor(model.type);
   if (!descriptor) {
     issues.push({ path: [...path, 'type'], message: unknownTagMessage(model.type, MODEL_NAMES) });
     return model;
   }
-  return descriptor.resolve(model, path, issues);
+  const before = issues.length;
+  const resolved = descriptor.resolve(model, path, issues);
+  if (features && issues.length === before) descriptor.checkFeatures(resolved, features, path, issues);
+  return resolved;
 }
 
 /** The model section as one schema (type tag, each model's parameters), for the JSON Schema. */

@@ -6,8 +6,9 @@
  * Same config, seed and backend: same numbers, whether or not the run was checkpointed and resumed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { STAGES, type ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
+import { STAGES, labelKey, type ExperimentConfig } from '../config/experiment.js';
+import { BatchEncoder, openSplit, planFeatures, type EncodedBatch } from '../data/encode.js';
+import { labelledBatches } from '../data/rank-labels.js';
 import { DataError, RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import { throttledYield } from '../base/yield.js';
@@ -173,7 +174,7 @@ export class Trainer {
       keepAlive.push(...shared.teacher.values());
     }
     const taskTensors = config.tasks.map((t, k) => {
-      const labels = tf.tensor1d(Float32Array.from(mb.labels.get(t.label)!));
+      const labels = tf.tensor1d(Float32Array.from(mb.labels.get(labelKey(t.label))!));
       const mask = tf.tensor1d(Float32Array.from(sampleSpaceMask(config, mb, k)));
       keepAlive.push(labels, mask);
       return { labels, mask };
@@ -274,7 +275,7 @@ export class Trainer {
 
   /** `between` runs after each read batch: a safe point (no step in progress). */
   private async *trainBatches(epoch: number, between: () => Promise<void>): AsyncGenerator<EncodedBatch> {
-    const opened = await openSplit(this.config, 'train', undefined, { truth: false });
+    const opened = await openSplit(this.config, 'train', undefined, { truth: false, features: planFeatures(this.bundle.plan) });
     const encoder = new BatchEncoder(this.config, this.bundle.plan);
     const rng = new Rng(this.config.runtime.seed, 1000 + epoch);
     this.rowsRead = 0;
@@ -284,7 +285,7 @@ export class Trainer {
         await between();
         yield b;
       }
-    }.call(this, encodedBatches(this.config, encoder, opened));
+    }.call(this, labelledBatches(this.config, encoder, opened));
     yield* epochBatches(counted, this.plan, rng);
   }
 
@@ -327,7 +328,7 @@ export class Trainer {
     const callbacks = new CallbackList(opts.callbacks ?? []);
     if (opts.resume) await this.restore();
     const metrics = validationMetrics(config);
-    const trainRows = (await openSplit(config, 'train', undefined, { truth: false })).tables.reduce((s, t) => s + t.rows, 0);
+    const trainRows = (await openSplit(config, 'train', undefined, { truth: false, features: planFeatures(this.bundle.plan) })).tables.reduce((s, t) => s + t.rows, 0);
     const epochs = config.train.epochs;
     const safePoint = async (phase: 'reading' | 'validation') => {
       await this.letEventsIn();
