@@ -504,6 +504,13 @@ test('compare end to end: two real quick runs', () => {
   const auc = out.rows[0]!.metrics['ctr auc']!;
   close(auc.mean, mean(auc.values), 1e-12);
   close(auc.std!, sampleStd(auc.values), 1e-12);
+  // `--metrics cost` names the scoring-cost column (run.json), not a metric record
+  const scoring = readdirSync(exp).filter((d) => d !== 'compare').map((d) => (JSON.parse(readFileSync(path.join(exp, d, 'run.json'), 'utf8')) as { cost: { scoring_us_per_1000: number } }).cost.scoring_us_per_1000);
+  for (const metrics of ['auc,cost', 'cost']) {
+    const withCost = compareJson([exp, '--metrics', metrics]);
+    assert.deepEqual(withCost.columns.map((c) => c.key), [...(metrics === 'cost' ? [] : ['ctr auc', 'ctcvr auc']), 'cost µs/1000']);
+    close(withCost.rows[0]!.metrics['cost µs/1000']!.mean, mean(scoring), 1e-9);
+  }
 
   const table = cli(['-q', 'compare', exp, '--no-group', '--metrics', 'auc']);
   assert.equal(table.code, 0, table.stderr);

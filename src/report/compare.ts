@@ -132,9 +132,11 @@ function groupKey(flat: Record<string, string>): string {
   );
 }
 
+const isCostItem = (m: string) => /^(cost|scoring_us_per_1000)$/i.test(m.trim()); // `--metrics cost`: the scoring-cost column
+
 function metricFilter(items: readonly string[] | undefined): ((c: Pick<Column, 'name' | 'k'>) => boolean) | null {
   if (!items || items.length === 0) return null;
-  const wanted = items.map((raw) => {
+  const wanted = items.filter((m) => !isCostItem(m)).map((raw) => {
     const m = /^([a-z_]+)(?:@(\d+))?$/i.exec(raw.trim());
     if (!m) throw new UsageError(`--metrics: \`${raw}\` is not a metric name or name@K (e.g. auc, wrecall@10)`);
     metricDefinition(m[1]!.toLowerCase());
@@ -314,13 +316,13 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
     }
   }
   const hasCost = completed.some((run) => runValue(run, COST_KEY) !== undefined);
-  const wantCost = opts.metrics ? opts.metrics.some((m) => /^(cost|scoring_us_per_1000)$/i.test(m.trim())) : true;
+  const wantCost = opts.metrics ? opts.metrics.some(isCostItem) : true;
   const mainK = mainKOf(completed, columns);
   if (!keep && (opts.view ?? 'compact') === 'compact') {
     const compact = columns.filter((c) => inCompactView(c, mainK));
     if (compact.length > 0) columns.splice(0, columns.length, ...compact);
   }
-  if (hasCost && wantCost && columns.length > 0) {
+  if (hasCost && wantCost && (columns.length > 0 || opts.metrics?.every(isCostItem))) {
     columns.push({ key: COST_KEY, split: splits[0]!, name: 'scoring_us_per_1000', task: 'cost', label: 'µs/1000', title: 'cost µs/1000', higherIsBetter: false, kind: 'cost' });
   }
   if (completed.length > 0 && columns.length === 0) {

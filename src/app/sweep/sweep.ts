@@ -64,7 +64,8 @@ export async function runSweep(specFile: string, opts: RunSweepOptions, reporter
   await launcher.check({ dryRun: opts.dryRun });
   const { parallel, threads } = shareCores(sweep.spec, opts.parallel);
   const groups = expansion.groups.length;
-  reporter.info(`sweep ${sweep.spec.name}: ${groups} group(s) × ${expansion.trials.length / groups} point(s) × ${sweep.spec.seeds.length} seed(s) = ${expansion.children.length} runs; ${parallel} at once, ${threads} thread(s) each; folder ${dir}`);
+  const finalRuns = expansion.children.filter((c) => c.stage === 'final').length; // the final stage, once chosen
+  reporter.info(`sweep ${sweep.spec.name}: ${groups} group(s) × ${expansion.trials.length / groups} point(s) × ${sweep.spec.seeds.length} seed(s)${finalRuns ? ` + ${finalRuns} final run(s)` : ''} = ${expansion.children.length} runs; ${parallel} at once, ${threads} thread(s) each; folder ${dir}`);
   writeSweepSpec(dir, sweep.spec, sweep.file); // a dry run writes this too: run-trial and batch scripts read it
   if (!opts.dryRun) writeLaunchRecord(dir, { launcher: launcher.name, parallel, threads });
   return launchStages(dir, { launcherName: launcher.name, parallel, threads, dryRun: opts.dryRun, resflow: opts.resflow }, reporter);
