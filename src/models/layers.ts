@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../base/rng.js';
+import type { DenseOp } from './dense-program.js';
 
 export interface ForwardContext {
   training: boolean;
@@ -139,6 +140,15 @@ export class DenseBlock {
     }
   }
 
+  /**
+   * This block's scoring pass as a dense-program op (dense-program.ts), or null when it is more than
+   * act(x·W + b) (batch norm, prelu); `residual` is added after the activation.
+   */
+  scoringOp(input: number, residual: number | null): DenseOp | null {
+    if (this.bn || this.opts.activation === 'prelu') return null;
+    return { input, W: this.W, b: this.b, relu: this.opts.activation === 'relu', residual };
+  }
+
   apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor2D {
     // Without batch norm in between, the relu goes into the linear layer (fused when scoring).
     const fuseRelu = !this.bn && this.opts.activation === 'relu';
@@ -170,6 +180,10 @@ export class LogitLayer {
   constructor(params: ParamStore, name: string, inDim: number) {
     this.W = params.matrix(`${name}/kernel`, inDim, 1);
     this.b = params.constant(`${name}/bias`, [1], 0);
+  }
+  /** The scoring pass as a dense-program op: x·w + b (+ residual). */
+  scoringOp(input: number, residual: number | null): DenseOp {
+    return { input, W: this.W, b: this.b, relu: false, residual };
   }
   apply(x: tf.Tensor2D): tf.Tensor1D {
     return tf.reshape(linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D), [-1]) as tf.Tensor1D;
