@@ -43,7 +43,14 @@ export function predict(bundle: ModelBundle, batch: EncodedBatch): Float32Array[
   const program = bundle.model.scoringProgram;
   const native = program ? nativeScoring() : null;
   const logits = native !== null ? runDenseProgram(program!, native, x, batch.length) : null;
-  if (logits !== null) return tf.tidy(() => logits.map((z) => tf.sigmoid(tf.tensor1d(z)).dataSync() as Float32Array));
+  if (logits !== null) {
+    // One sigmoid kernel over every task's logits (element-wise: the same bits as one per task).
+    const n = batch.length;
+    const all = new Float32Array(n * logits.length);
+    logits.forEach((z, k) => all.set(z, k * n));
+    const p = tf.tidy(() => tf.sigmoid(tf.tensor1d(all)).dataSync() as Float32Array);
+    return logits.map((_, k) => p.subarray(k * n, (k + 1) * n));
+  }
   return tf.tidy(() => {
     const input = tf.tensor2d(x, [batch.length, bundle.tables.inputDim]);
     const { logits } = bundle.model.forward(input, { training: false, dropoutSeed: 0 });
