@@ -4,27 +4,38 @@
  *
  *   npm run bench:compare [-- --runs 3 --steps 40 --repeats 3]
  *
- * 1. Installs the reference's Debian packages when `/usr/bin/python3 -c "import torch"` fails
- *    (python3-torch, libopenblas0-pthread). /usr/bin/python3 is used on purpose: a `python3` on PATH
- *    may be a pyenv one without Debian's packages.
- * 2. Selection pass: one short PyTorch run per set-up (thread settings, see SETUPS, x sparse and
- *    dense embedding gradients); training keeps the fastest set-up, scoring the fastest at batch
- *    1024. On a shared 2-core machine torch.set_num_threads(2) can be several times slower than 1:
- *    OpenMP's spinning barriers wait for a core that another job (or OpenBLAS's own thread pool,
- *    which matmuls use whatever set_num_threads says) holds.
- * 3. Runs resflow's own benchmark (`dist/bench/train.js`, wasm) and the PyTorch reference
- *    (bench/torch_ref.py) alternately, --runs times each; each run is itself the median of
- *    --repeats timed passes. Prints the medians over runs, peak RSS, the load average, and as its
- *    last two lines `train_ratio=<resflow/pytorch>` and `score_ratio=<resflow/pytorch>` (scoring at
- *    batch 1024, the size resflow's benchmark scores with).
+ * 1. Installs the reference's Debian packages when missing (python3-torch, both OpenBLAS builds:
+ *    libopenblas0-pthread and libopenblas0-openmp, python3-threadpoolctl). /usr/bin/python3 is used
+ *    on purpose: a `python3` on PATH may be a pyenv one without Debian's packages.
+ * 2. The reference process gets an honest environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (which
+ *    a machine may set for older OpenBLAS builds, and which would pin Debian's OpenBLAS 0.3.21 to, e.g.,
+ *    its Haswell kernels) are removed from ITS environment only, so OpenBLAS picks its kernels by
+ *    itself; OPENBLAS_VERBOSE=2 makes it print the kernel set ("Core: ..."), and threadpoolctl
+ *    reports the library file, version, threading layer and kernel set it loaded. Both are printed.
+ * 3. Selection pass: one short PyTorch run per set-up (SETUPS: OpenBLAS's pthread or OpenMP build,
+ *    chosen with LD_LIBRARY_PATH; thread counts; x sparse and dense embedding gradients). Two groups:
+ *    "2 threads" set-ups, ranked by wall-clock samples/s, and "1 thread" set-ups (PyTorch and
+ *    OpenBLAS on one thread), ranked by samples per CPU-second. Each group keeps its fastest for
+ *    training and for scoring (batch 1024).
+ * 4. Interleaved runs, --runs times: resflow's own benchmark (`dist/bench/train.js`) on 2 threads,
+ *    PyTorch's fastest 2-thread set-up(s), resflow on 1 thread, PyTorch's fastest 1-thread set-up(s);
+ *    each run is the median of --repeats timed passes. Two ratios per figure: wall-clock on 2 threads,
+ *    and per core (samples per CPU-second of the whole process, both sides on one thread). CPU time
+ *    holds up under load from other jobs far better than wall-clock does.
+ * 5. The machine's GEMM rate (resflow's native sgemm on 1 thread, bench/gemm-rate.ts) and the
+ *    fraction of it each side reaches, from the dense FLOPs per sample counted from the model's
+ *    weight shapes (both sides count them; they must agree).
  *
- * Neither CI nor the tests run it.
+ * The last four lines are `train_ratio=` and `score_ratio=` (wall-clock, 2 threads) and
+ * `train_ratio_per_core=` and `score_ratio_per_core=` (resflow / PyTorch). Neither CI nor the tests
+ * run it.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensurePython, PY } from './py-deps.js';
+import { GEMM_SHAPE, measureGemmRate } from './gemm-rate.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,6 +53,11 @@ const REPEATS = Number(args.repeats);
 const TRAIN_JS = fileURLToPath(new URL('./train.js', import.meta.url));
 const TORCH_REF = fileURLToPath(new URL('../../bench/torch_ref.py', import.meta.url));
 
+/** Removed from the reference's environment: they would override OpenBLAS's own kernel choice. */
+const OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
+/** Thread and library settings each set-up defines for itself (inherited values are dropped). */
+const SETUP_VARS = ['OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'LD_PRELOAD', 'OPENBLAS_VERBOSE'];
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -49,48 +65,75 @@ const median = (xs: number[]): number => {
 };
 const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
 
 function ensureTorch(): void {
-  ensurePython(['torch'], ['python3-torch', 'libopenblas0-pthread']);
+  ensurePython(['torch', 'threadpoolctl'], ['python3-torch', 'libopenblas0-pthread', 'libopenblas0-openmp', 'python3-threadpoolctl']);
 }
 
-interface Result {
+/** The folder holding a Debian OpenBLAS build's libblas.so.3 (e.g. /usr/lib/x86_64-linux-gnu/openblas-openmp). */
+function blasDir(pkg: string): string {
+  const r = spawnSync('dpkg-query', ['-L', pkg], { encoding: 'utf8' });
+  const lib = (r.stdout ?? '').split('\n').find((l) => l.endsWith('/libblas.so.3'));
+  if (r.status !== 0 || !lib) throw new Error(`cannot find libblas.so.3 of ${pkg} (dpkg-query -L ${pkg})`);
+  return lib.slice(0, lib.lastIndexOf('/'));
+}
+
+interface ResflowRun {
   train: number;
   score: number;
+  trainCpu: number;
+  scoreCpu: number;
   rss: number;
+  backend: string;
+  flops: { score: number; train: number };
 }
 
 interface TorchRaw {
   embedding_grad: string;
   threads: number;
-  score_threads: number;
   torch: string;
   train_samples_per_s: number | null;
+  train_samples_per_cpu_s: number | null;
   score_samples_per_s: number;
+  score_samples_per_cpu_s: number;
   score_by_batch: Record<string, number>;
-  score_best: { batch: number; samples_per_s: number };
+  blas: { internal_api: string; version: string; threading_layer: string; architecture: string; num_threads: number; filepath: string }[] | null;
+  cpu_capability: string | null;
+  matmul_1024x320x256_gflops: { wall: number; cpu: number };
+  dense_flops_per_sample: { score: number; train: number };
   peak_rss_mib: number;
+  /** From OPENBLAS_VERBOSE=2 on stderr. */
+  core: string;
 }
 
-/** A way to run PyTorch on this machine: thread count and environment (embedding gradients apart). */
+type Group = '2 threads' | '1 thread';
+
+/** A way to run PyTorch on this machine: OpenBLAS build, thread count and environment. */
 interface Setup {
   label: string;
+  group: Group;
+  blas: 'pthread' | 'openmp';
   threads: number;
   env: Record<string, string>;
 }
 
 const SETUPS: Setup[] = [
-  { label: 'set_num_threads(2)', threads: 2, env: {} },
-  { label: 'set_num_threads(2), OMP_WAIT_POLICY=PASSIVE', threads: 2, env: { OMP_WAIT_POLICY: 'PASSIVE' } },
-  { label: 'set_num_threads(1), OpenBLAS pool 2 threads', threads: 1, env: {} },
-  { label: 'one core: set_num_threads(1), OPENBLAS_NUM_THREADS=1', threads: 1, env: { OPENBLAS_NUM_THREADS: '1' } },
+  { label: 'pthread BLAS, torch 2 threads, BLAS pool 2', group: '2 threads', blas: 'pthread', threads: 2, env: {} },
+  { label: 'pthread BLAS, torch 2 threads, OMP_WAIT_POLICY=PASSIVE', group: '2 threads', blas: 'pthread', threads: 2, env: { OMP_WAIT_POLICY: 'PASSIVE' } },
+  { label: 'pthread BLAS, torch 1 thread, BLAS pool 2', group: '2 threads', blas: 'pthread', threads: 1, env: {} },
+  { label: 'pthread BLAS, torch 2 threads, BLAS 1 thread', group: '2 threads', blas: 'pthread', threads: 2, env: { OPENBLAS_NUM_THREADS: '1' } },
+  { label: 'openmp BLAS, torch 2 threads (BLAS shares the pool)', group: '2 threads', blas: 'openmp', threads: 2, env: {} },
+  { label: 'openmp BLAS, torch 2 threads, OMP_WAIT_POLICY=PASSIVE', group: '2 threads', blas: 'openmp', threads: 2, env: { OMP_WAIT_POLICY: 'PASSIVE' } },
+  { label: 'pthread BLAS, torch 1 thread, BLAS 1 thread', group: '1 thread', blas: 'pthread', threads: 1, env: { OPENBLAS_NUM_THREADS: '1' } },
+  { label: 'openmp BLAS, torch 1 thread, BLAS 1 thread', group: '1 thread', blas: 'openmp', threads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } },
 ];
 
-function runResflow(): Result & { backend: string } {
-  const out = execFileSync(process.execPath, [TRAIN_JS, '--backend', args.backend!, '--steps', String(STEPS), '--repeats', String(REPEATS)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+function runResflow(threads: number): ResflowRun {
+  const argv = [TRAIN_JS, '--backend', args.backend!, '--steps', String(STEPS), '--repeats', String(REPEATS), '--threads', String(threads)];
+  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${TRAIN_JS} failed (exit ${r.status})`);
+  const out = r.stdout;
   const num = (re: RegExp, what: string) => {
     const m = re.exec(out);
     if (!m) throw new Error(`could not find ${what} in the output of ${TRAIN_JS}:\n${out}`);
@@ -99,77 +142,152 @@ function runResflow(): Result & { backend: string } {
   return {
     train: num(/train samples\/s: median ([\d,.]+)/, 'train samples/s'),
     score: num(/score samples\/s: median ([\d,.]+)/, 'score samples/s'),
+    trainCpu: num(/train samples per CPU-second: median ([\d,.]+)/, 'train samples per CPU-second'),
+    scoreCpu: num(/score samples per CPU-second: median ([\d,.]+)/, 'score samples per CPU-second'),
     rss: num(/peak RSS: ([\d.]+) MiB/, 'peak RSS'),
     backend: /backend: (.+?); model:/.exec(out)?.[1] ?? args.backend!,
+    flops: { score: num(/dense FLOPs per sample: score (\d+)/, 'FLOPs'), train: num(/dense FLOPs per sample: score \d+, train (\d+)/, 'FLOPs') },
   };
+}
+
+let blasDirs: Record<Setup['blas'], string> | null = null;
+
+function referenceEnv(setup: Setup): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of [...OVERRIDES, ...SETUP_VARS]) delete env[k];
+  blasDirs ??= { pthread: blasDir('libopenblas0-pthread'), openmp: blasDir('libopenblas0-openmp') };
+  // The build's folder first on the library path: its libblas.so.3 / libopenblas.so.0 replace
+  // whichever one update-alternatives points to, for this process only.
+  env['LD_LIBRARY_PATH'] = [blasDirs[setup.blas], process.env['LD_LIBRARY_PATH']].filter(Boolean).join(':');
+  return { ...env, ...setup.env, OPENBLAS_VERBOSE: '2' };
 }
 
 function runTorch(setup: Setup, emb: string, opts: { steps: number; repeats: number; scoreBatches: string; scoreOnly?: boolean }): TorchRaw {
   const argv = [TORCH_REF, '--emb', emb, '--threads', String(setup.threads), '--steps', String(opts.steps), '--repeats', String(opts.repeats), '--score-batches', opts.scoreBatches];
   if (opts.scoreOnly) argv.push('--score-only');
-  const out = execFileSync(PY, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...setup.env } });
-  return JSON.parse(out.trim().split('\n').pop()!) as TorchRaw;
+  const r = spawnSync(PY, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: referenceEnv(setup) });
+  const cores = new Set<string>();
+  for (const line of (r.stderr ?? '').split('\n')) {
+    const m = /^Core: (\S+)/.exec(line.trim());
+    if (m) cores.add(m[1]!);
+    else if (line.trim()) process.stderr.write(`${line}\n`);
+  }
+  if (r.status !== 0) throw new Error(`${TORCH_REF} failed (exit ${r.status}) in set-up "${setup.label}"`);
+  const raw = JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchRaw;
+  raw.core = [...cores].join('+') || 'not printed';
+  return raw;
+}
+
+function describeBlas(r: TorchRaw): string {
+  const b = r.blas?.[0];
+  const lib = b ? `${b.internal_api} ${b.version}, ${b.threading_layer} threading, kernel set ${b.architecture}, ${b.num_threads} BLAS thread(s), ${b.filepath}` : 'threadpoolctl unavailable';
+  return `OPENBLAS_VERBOSE: Core: ${r.core}; threadpoolctl: ${lib}; PyTorch's own kernels: ${r.cpu_capability ?? '?'}`;
+}
+
+interface Pick {
+  setup: Setup;
+  emb: string;
+  r: TorchRaw;
 }
 
 function main(): void {
   ensureTorch();
   console.log(`load average at start: ${load()} (the machine is shared; figures are medians)`);
+  const removed = OVERRIDES.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  console.log(`reference environment: ${removed.length ? `removed ${removed.join(', ')}` : `${OVERRIDES.join(', ')} not set here`} (PyTorch's process only); OpenBLAS picks its own kernels`);
 
-  // Selection pass: the fastest honest PyTorch set-up on this machine, for training and for scoring.
+  const gemm = measureGemmRate(1);
+  console.log(
+    gemm === null
+      ? 'GEMM rate: resflow native addon not available; no fraction of the GEMM limit'
+      : `GEMM rate (resflow's sgemm, 1 thread, ${GEMM_SHAPE.M}x${GEMM_SHAPE.K}x${GEMM_SHAPE.N}, ${gemm.simd}): ${gemm.gflops.toFixed(1)} GFLOP per CPU-second`,
+  );
+
+  // Selection pass.
   const selSteps = Number(args['select-steps']);
-  console.log(`\nPyTorch set-ups (one run each, median of 3 passes of ${selSteps} steps):`);
-  const tried: { setup: Setup; emb: string; r: TorchRaw }[] = [];
+  console.log(`\nPyTorch set-ups (one run each, median of 3 passes of ${selSteps} steps; wall-clock samples/s, and per CPU-second):`);
+  const tried: Pick[] = [];
   for (const setup of SETUPS) {
     for (const emb of ['sparse', 'dense']) {
       const r = runTorch(setup, emb, { steps: selSteps, repeats: 3, scoreBatches: '1024' });
       tried.push({ setup, emb, r });
-      console.log(`  ${setup.label.padEnd(54)} ${emb.padEnd(6)} embedding grads: train ${fmt(r.train_samples_per_s!).padStart(7)} samples/s, score@1024 ${fmt(r.score_samples_per_s).padStart(8)} samples/s`);
+      console.log(
+        `  [${setup.group}] ${setup.label.padEnd(54)} ${emb.padEnd(6)}: train ${fmt(r.train_samples_per_s!).padStart(7)} /s ${fmt(r.train_samples_per_cpu_s!).padStart(7)} /cpu-s; score@1024 ${fmt(r.score_samples_per_s).padStart(8)} /s ${fmt(r.score_samples_per_cpu_s).padStart(8)} /cpu-s; mm ${r.matmul_1024x320x256_gflops.wall.toFixed(0)} GFLOP/s  [load ${load()}]`,
+      );
     }
   }
-  const bestTrain = tried.reduce((a, b) => (b.r.train_samples_per_s! > a.r.train_samples_per_s! ? b : a));
-  const bestScore = tried.reduce((a, b) => (b.r.score_samples_per_s > a.r.score_samples_per_s ? b : a));
-  const sameSetup = bestScore.setup === bestTrain.setup;
-  console.log(`  -> training: ${bestTrain.setup.label}, ${bestTrain.emb} embedding gradients (${bestTrain.emb === 'sparse' ? 'SparseAdam + Adam' : 'Adam'}); scoring: ${bestScore.setup.label}`);
+  const blasSeen = new Map<string, TorchRaw>();
+  for (const t of tried) blasSeen.set(t.setup.blas, blasSeen.get(t.setup.blas) ?? t.r);
+  for (const [k, r] of blasSeen) console.log(`  ${k} build: ${describeBlas(r)}`);
 
-  const rf: ReturnType<typeof runResflow>[] = [];
-  const ptTrain: TorchRaw[] = [];
-  const ptScore: TorchRaw[] = [];
+  const best = (group: Group, key: (r: TorchRaw) => number): Pick => tried.filter((t) => t.setup.group === group).reduce((a, b) => (key(b.r) > key(a.r) ? b : a));
+  const picks = {
+    wallTrain: best('2 threads', (r) => r.train_samples_per_s!),
+    wallScore: best('2 threads', (r) => r.score_samples_per_s),
+    coreTrain: best('1 thread', (r) => r.train_samples_per_cpu_s!),
+    coreScore: best('1 thread', (r) => r.score_samples_per_cpu_s),
+  };
+  console.log(`  -> 2 threads: training ${picks.wallTrain.setup.label}, ${picks.wallTrain.emb} embedding gradients; scoring ${picks.wallScore.setup.label}`);
+  console.log(`  -> 1 thread:  training ${picks.coreTrain.setup.label}, ${picks.coreTrain.emb} embedding gradients; scoring ${picks.coreScore.setup.label}`);
+
+  const rf2: ResflowRun[] = [];
+  const rf1: ResflowRun[] = [];
+  const pt = { wallTrain: [] as TorchRaw[], wallScore: [] as TorchRaw[], coreTrain: [] as TorchRaw[], coreScore: [] as TorchRaw[] };
+  const full = { steps: STEPS, repeats: REPEATS, scoreBatches: '1024' };
+  const pair = (train: Pick, score: Pick, into: [TorchRaw[], TorchRaw[]]) => {
+    const b = runTorch(train.setup, train.emb, full);
+    const c = score.setup === train.setup ? b : runTorch(score.setup, train.emb, { ...full, scoreOnly: true });
+    into[0].push(b);
+    into[1].push(c);
+    return [b, c] as const;
+  };
   for (let i = 0; i < RUNS; i++) {
-    const a = runResflow();
-    rf.push(a);
-    console.log(`run ${i + 1}/${RUNS} resflow (${a.backend}): train ${fmt(a.train)}, score ${fmt(a.score)} samples/s, peak RSS ${a.rss.toFixed(0)} MiB  [load ${load()}]`);
-    const b = runTorch(bestTrain.setup, bestTrain.emb, { steps: STEPS, repeats: REPEATS, scoreBatches: '1024,4096,16384' });
-    ptTrain.push(b);
-    const c = sameSetup ? b : runTorch(bestScore.setup, bestTrain.emb, { steps: STEPS, repeats: REPEATS, scoreBatches: '1024,4096,16384', scoreOnly: true });
-    ptScore.push(c);
-    console.log(
-      `run ${i + 1}/${RUNS} pytorch: train ${fmt(b.train_samples_per_s!)}, score@1024 ${fmt(c.score_samples_per_s)} samples/s (${Object.entries(c.score_by_batch).map(([k, v]) => `@${k} ${fmt(v)}`).join(', ')}), peak RSS ${b.peak_rss_mib.toFixed(0)} MiB  [load ${load()}]`,
-    );
+    const a = runResflow(2);
+    rf2.push(a);
+    console.log(`run ${i + 1}/${RUNS} resflow 2 threads (${a.backend}): train ${fmt(a.train)}, score ${fmt(a.score)} samples/s  [load ${load()}]`);
+    const [b, c] = pair(picks.wallTrain, picks.wallScore, [pt.wallTrain, pt.wallScore]);
+    console.log(`run ${i + 1}/${RUNS} pytorch 2 threads: train ${fmt(b.train_samples_per_s!)}, score ${fmt(c.score_samples_per_s)} samples/s  [load ${load()}]`);
+    const d = runResflow(1);
+    rf1.push(d);
+    console.log(`run ${i + 1}/${RUNS} resflow 1 thread: train ${fmt(d.trainCpu)}, score ${fmt(d.scoreCpu)} samples per CPU-second  [load ${load()}]`);
+    const [e, f] = pair(picks.coreTrain, picks.coreScore, [pt.coreTrain, pt.coreScore]);
+    console.log(`run ${i + 1}/${RUNS} pytorch 1 thread: train ${fmt(e.train_samples_per_cpu_s!)}, score ${fmt(f.score_samples_per_cpu_s)} samples per CPU-second  [load ${load()}]`);
   }
 
-  const rfTrain = median(rf.map((r) => r.train));
-  const rfScore = median(rf.map((r) => r.score));
-  const pTrain = median(ptTrain.map((r) => r.train_samples_per_s!));
-  const pScore = median(ptScore.map((r) => r.score_samples_per_s));
-  const batches = Object.keys(ptScore[0]!.score_by_batch);
-  const byBatch = Object.fromEntries(batches.map((b) => [b, median(ptScore.map((r) => r.score_by_batch[b]!))]));
-  const bestBatch = batches.reduce((a, b) => (byBatch[b]! > byBatch[a]! ? b : a));
-  const spec = tried.filter((t) => t.setup === SETUPS[0]);
-  const oneCore = tried.filter((t) => t.setup === SETUPS[3]);
-
-  console.log(`\nmedians of ${RUNS} runs (each the median of ${REPEATS} passes of ${STEPS} batches of 1024); load average now ${load()}`);
-  console.log(`resflow (${rf[0]!.backend}): train ${fmt(rfTrain)} samples/s, score ${fmt(rfScore)} samples/s (batch 1024), peak RSS ${median(rf.map((r) => r.rss)).toFixed(0)} MiB`);
-  console.log(
-    `pytorch ${ptTrain[0]!.torch} (train: ${bestTrain.setup.label}, ${bestTrain.emb} embedding grads; score: ${bestScore.setup.label}, inference_mode): train ${fmt(pTrain)} samples/s, score ${fmt(pScore)} samples/s (batch 1024), best score ${fmt(byBatch[bestBatch]!)} samples/s (batch ${bestBatch}), peak RSS ${median(ptTrain.map((r) => r.peak_rss_mib)).toFixed(0)} MiB`,
-  );
-  const ref = (rows: typeof tried, setup: Setup) => {
-    const t = rows.reduce((a, b) => (b.r.train_samples_per_s! > a.r.train_samples_per_s! ? b : a));
-    const s = rows.reduce((a, b) => (b.r.score_samples_per_s > a.r.score_samples_per_s ? b : a));
-    return `${setup.label}: train ${fmt(t.r.train_samples_per_s!)} (${t.emb}), score ${fmt(s.r.score_samples_per_s)} samples/s`;
+  const flops = rf2[0]!.flops;
+  const ptFlops = pt.wallTrain[0]!.dense_flops_per_sample;
+  if (ptFlops.score !== flops.score || ptFlops.train !== flops.train) {
+    throw new Error(`the two models differ: resflow counts ${JSON.stringify(flops)} dense FLOPs per sample, PyTorch ${JSON.stringify(ptFlops)}`);
+  }
+  const m = {
+    rfWallTrain: median(rf2.map((r) => r.train)),
+    rfWallScore: median(rf2.map((r) => r.score)),
+    ptWallTrain: median(pt.wallTrain.map((r) => r.train_samples_per_s!)),
+    ptWallScore: median(pt.wallScore.map((r) => r.score_samples_per_s)),
+    rfCoreTrain: median(rf1.map((r) => r.trainCpu)),
+    rfCoreScore: median(rf1.map((r) => r.scoreCpu)),
+    ptCoreTrain: median(pt.coreTrain.map((r) => r.train_samples_per_cpu_s!)),
+    ptCoreScore: median(pt.coreScore.map((r) => r.score_samples_per_cpu_s)),
   };
-  console.log(`for reference (selection pass, one run each): pytorch ${ref(spec, SETUPS[0]!)}; ${ref(oneCore, SETUPS[3]!)}`);
-  console.log(`train_ratio=${(rfTrain / pTrain).toFixed(3)}`);
-  console.log(`score_ratio=${(rfScore / pScore).toFixed(3)}`);
+  const ref = pt.coreTrain[0]!;
+  console.log(`\nreference: PyTorch ${ref.torch} (Debian python3-torch), ${describeBlas(ref)}`);
+  console.log(`medians of ${RUNS} interleaved runs (each the median of ${REPEATS} passes of ${STEPS} batches of 1024); load average now ${load()}`);
+  console.log(`dense work: ${(flops.train / 1e6).toFixed(3)} MFLOP per training sample, ${(flops.score / 1e6).toFixed(3)} per scored sample (from the weight shapes; both sides agree)`);
+  const g = gemm?.gflops ?? NaN;
+  const frac = (samples: number, f: number, threads: number) => (gemm === null ? '' : `, ${((samples * f) / 1e9).toFixed(0)} GFLOP/s = ${pct((samples * f) / 1e9 / (g * threads))} of ${threads === 1 ? '' : `${threads} x `}the GEMM rate`);
+  const line = (what: string, rf: number, p: number, f: number, threads: number, unit: string) =>
+    console.log(`  ${what.padEnd(6)} resflow ${fmt(rf).padStart(8)}${frac(rf, f, threads)}; pytorch ${fmt(p).padStart(8)}${frac(p, f, threads)}; ratio ${(rf / p).toFixed(3)}  (${unit})`);
+  console.log(`wall-clock, 2 threads (resflow ${rf2[0]!.backend}; PyTorch train: ${picks.wallTrain.setup.label}, ${picks.wallTrain.emb} grads; score: ${picks.wallScore.setup.label}):`);
+  line('train', m.rfWallTrain, m.ptWallTrain, flops.train, 2, 'samples/s');
+  line('score', m.rfWallScore, m.ptWallScore, flops.score, 2, 'samples/s, batch 1024');
+  console.log(`per core, 1 thread each (PyTorch train: ${picks.coreTrain.setup.label}, ${picks.coreTrain.emb} grads; score: ${picks.coreScore.setup.label}):`);
+  line('train', m.rfCoreTrain, m.ptCoreTrain, flops.train, 1, 'samples per CPU-second');
+  line('score', m.rfCoreScore, m.ptCoreScore, flops.score, 1, 'samples per CPU-second, batch 1024');
+  console.log(`PyTorch's matmul ${GEMM_SHAPE.M}x${GEMM_SHAPE.K}x${GEMM_SHAPE.N} on 1 thread: ${median(pt.coreTrain.map((r) => r.matmul_1024x320x256_gflops.cpu)).toFixed(1)} GFLOP/s per CPU-second; peak RSS resflow ${median(rf2.map((r) => r.rss)).toFixed(0)} MiB, PyTorch ${median(pt.wallTrain.map((r) => r.peak_rss_mib)).toFixed(0)} MiB`);
+  console.log(`train_ratio=${(m.rfWallTrain / m.ptWallTrain).toFixed(3)}`);
+  console.log(`score_ratio=${(m.rfWallScore / m.ptWallScore).toFixed(3)}`);
+  console.log(`train_ratio_per_core=${(m.rfCoreTrain / m.ptCoreTrain).toFixed(3)}`);
+  console.log(`score_ratio_per_core=${(m.rfCoreScore / m.ptCoreScore).toFixed(3)}`);
 }
 
 main();

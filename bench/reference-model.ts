@@ -49,3 +49,20 @@ export function randomBatch(rng: Rng, n: number): EncodedBatch {
     truth: new Map(),
   };
 }
+
+/**
+ * Dense FLOPs per sample of a model bundle, counted from its weight shapes: every `…/kernel`
+ * [in, out] costs 2·in·out in the forward pass; a training step adds the weight and input gradients
+ * (2·in·out each) and the bias gradient (2·out per `…/bias`, a column sum). For the reference model
+ * these are the 0.459 and 1.379 MFLOP the performance notes use (PyTorch's reference counts the same
+ * from its Linear layers, bench/torch_ref.py).
+ */
+export function denseFlopsPerSample(variables: Map<string, { shape: number[] }>): { score: number; train: number } {
+  let fwd = 0;
+  let bias = 0;
+  for (const [name, v] of variables) {
+    if (name.endsWith('/kernel') && v.shape.length === 2) fwd += 2 * v.shape[0]! * v.shape[1]!;
+    else if (name.endsWith('/bias')) bias += 2 * v.shape.reduce((a, b) => a * b, 1);
+  }
+  return { score: fwd, train: 3 * fwd + bias };
+}

@@ -1,7 +1,8 @@
 /**
  * Serving latency (README "Serving"): for one request of 1,000 candidates (the pre-ranking unit of
  * work) and for batches of 10 such requests, p50 / p99 latency and throughput of
- *   (a) resflow's own scoring path (embedding lookup + the tfjs forward pass, models/bundle.ts predict)
+ *   (a) resflow's own scoring path (embedding lookup + the forward pass, models/bundle.ts predict: ResFlow's
+ *       native dense program when the native matmul is on, else tfjs)
  *   (b) onnxruntime-node on the model `resflow export --format onnx` writes (tensors in, outputs out)
  * for ResFlow (configs/quickstart.yaml) and PLE (configs/models/ple.yaml), the heaviest baseline.
  * Both start from table rows (hashing is outside both: docs/serving.md) and score the same candidates

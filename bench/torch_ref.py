@@ -12,8 +12,11 @@ Bernoulli(0.1), purchase = click & Bernoulli(0.2), cycled. The 20 tables are sto
 200,000 x 16 table with per-field row offsets (one gather instead of 20; the same model).
 
 Prints one JSON line: train and scoring samples/s (median of --repeats timed passes of --steps
-batches each), scoring at several batch sizes (1024 is the figure comparable with resflow), and
-peak RSS.
+batches each), the same per CPU-second of the whole process (time.process_time(), every thread of
+it, so a one-thread run measures speed per core), scoring at several batch sizes (1024 is the
+figure comparable with resflow), the BLAS library it loaded (threadpoolctl: file, version,
+threading layer, the kernel set OpenBLAS chose), a 1024x320x256 matmul's GFLOP/s, the model's
+dense FLOPs per sample (counted from its Linear layers) and peak RSS.
 
   /usr/bin/python3 bench/torch_ref.py [--emb sparse|dense|auto] [--threads 2] [--score-threads N]
       [--steps 40] [--repeats 3] [--score-batches 1024,4096,16384]
@@ -27,6 +30,11 @@ import resource
 import statistics
 import sys
 import time
+
+try:  # Debian's python3-threadpoolctl; optional, the BLAS line just says "unknown" without it
+    import threadpoolctl
+except ImportError:
+    threadpoolctl = None
 
 import torch
 import torch.nn as nn
@@ -113,6 +121,43 @@ def score_rows(model, batches, rows):
     return done
 
 
+def blas_info():
+    """The BLAS library this process loaded and the kernel set OpenBLAS picked (its `architecture`)."""
+    if threadpoolctl is None:
+        return None
+    libs = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    keep = ("internal_api", "version", "threading_layer", "architecture", "num_threads", "filepath")
+    return [{k: i.get(k) for k in keep} for i in libs]
+
+
+def dense_flops(model):
+    """Dense FLOPs per sample from the Linear layers: forward 2*in*out each; training adds the weight
+    and input gradients (2*in*out each) and the bias gradient (2*out, a column sum)."""
+    fwd = sum(2 * m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    bias = sum(2 * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    return {"score": fwd, "train": 3 * fwd + bias}
+
+
+def matmul_gflops(m=1024, k=320, n=256, reps=30):
+    """GFLOP/s of one [m,k]x[k,n] float32 matmul (median of reps), on the threads now set, per
+    second of wall-clock and per CPU-second of the process."""
+    gen = torch.Generator().manual_seed(3)
+    a = torch.rand(m, k, generator=gen)
+    b = torch.rand(k, n, generator=gen)
+    c = torch.empty(m, n)
+    for _ in range(3):
+        torch.mm(a, b, out=c)
+    ts, cs = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(10):
+            torch.mm(a, b, out=c)
+        ts.append((time.perf_counter() - t0) / 10)
+        cs.append((time.process_time() - c0) / 10)
+    f = 2 * m * k * n / 1e9
+    return {"wall": f / statistics.median(ts), "cpu": f / statistics.median(cs)}
+
+
 def timed_train(model, opts, batches, steps, repeats, batch):
     rates = []
     for _ in range(repeats):
@@ -189,7 +234,9 @@ def main():
     opts = make_optimizers(model, emb == "sparse", 1e-3)
     loss = train_steps(model, opts, batches, 5)  # warm-up, as bench/train.ts
     train_rates = []
+    train_cpu_rates = []
     score_rates = {b: [] for b in (int(s) for s in args.score_batches.split(","))}
+    score_cpu_rates = {b: [] for b in score_rates}
     score_sets = {b: (batches if b == args.batch else make_batches(gen, max(1, N_BATCHES * args.batch // b), b)) for b in score_rates}
     rows = args.steps * args.batch
     score_threads = args.score_threads or args.threads
@@ -199,14 +246,16 @@ def main():
     torch.set_num_threads(args.threads)
     for _ in range(args.repeats):
         if not args.score_only:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss = train_steps(model, opts, batches, args.steps)
             train_rates.append(args.steps * args.batch / (time.perf_counter() - t0))
+            train_cpu_rates.append(args.steps * args.batch / (time.process_time() - c0))
         torch.set_num_threads(score_threads)
         for b, bs in score_sets.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             n = score_rows(model, bs, max(rows, b))
             score_rates[b].append(n / (time.perf_counter() - t0))
+            score_cpu_rates[b].append(n / (time.process_time() - c0))
         torch.set_num_threads(args.threads)
 
     parts = None
@@ -214,6 +263,9 @@ def main():
         runs = [breakdown(model, opts, batches, args.steps) for _ in range(args.repeats)]
         parts = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
+    torch.set_num_threads(score_threads)
+    gflops = matmul_gflops()
+    torch.set_num_threads(args.threads)
     med = {b: statistics.median(r) for b, r in score_rates.items()}
     best_b = max(med, key=med.get)
     out = {
@@ -228,11 +280,17 @@ def main():
         "repeats": args.repeats,
         "train_samples_per_s": statistics.median(train_rates) if train_rates else None,
         "train_runs": train_rates,
+        "train_samples_per_cpu_s": statistics.median(train_cpu_rates) if train_cpu_rates else None,
         "score_samples_per_s": med.get(args.batch),
+        "score_samples_per_cpu_s": statistics.median(score_cpu_rates[args.batch]) if args.batch in score_cpu_rates else None,
         "score_by_batch": {str(b): v for b, v in med.items()},
         "score_best": {"batch": best_b, "samples_per_s": med[best_b]},
         "last_loss": loss,
         "step_breakdown_ms": parts,
+        "blas": blas_info(),
+        "cpu_capability": next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines() if "CPU capability" in l), None),
+        "matmul_1024x320x256_gflops": gflops,  # {"wall", "cpu"}
+        "dense_flops_per_sample": dense_flops(model),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     print(json.dumps(out))

@@ -3,7 +3,10 @@
  * 10,000, dimension 16, ResFlow towers 256 -> 128, 2 tasks, batch 1024, Adam, on in-memory
  * batches (so data reading is not measured). Prints medians of several runs.
  *
- *   npm run bench:train [-- --backend wasm|cpu|tensorflow --steps 60 --repeats 3]
+ * Rates are per second of wall-clock and per CPU-second of the whole process (process.cpuUsage():
+ * every thread, Node's own included), the latter a speed per core when `--threads 1`.
+ *
+ *   npm run bench:train [-- --backend wasm|cpu|tensorflow --steps 60 --repeats 3 --threads N]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +19,7 @@ import { RunFolder } from '../src/runs/folder.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FIELDS, VOCAB, benchConfig, randomBatch } from './reference-model.js';
+import { FIELDS, VOCAB, benchConfig, denseFlopsPerSample, randomBatch } from './reference-model.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,6 +27,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '40' },
     repeats: { type: 'string', default: '3' },
     batch: { type: 'string', default: '1024' },
+    threads: { type: 'string' },
   },
 });
 const BATCH = Number(args.batch);
@@ -34,6 +38,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   const config = benchConfig(BATCH);
+  if (args.threads !== undefined) config.runtime.threads = Number(args.threads);
   const backend = await setupBackend(config, silentReporter, args.backend);
   const bundle = buildBundle(config);
   const run = RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-')), config);
@@ -44,21 +49,34 @@ async function main() {
   for (let i = 0; i < 5; i++) trainer.step(batches[i % batches.length]!); // warm-up
   const trainRates: number[] = [];
   const scoreRates: number[] = [];
+  const trainCpu: number[] = [];
+  const scoreCpu: number[] = [];
+  const cpuSeconds = (since: NodeJS.CpuUsage) => {
+    const d = process.cpuUsage(since);
+    return (d.user + d.system) / 1e6;
+  };
   let peak = process.memoryUsage().rss;
   for (let r = 0; r < Number(args.repeats); r++) {
     let t0 = performance.now();
+    let c0 = process.cpuUsage();
     for (let i = 0; i < steps; i++) trainer.step(batches[i % batches.length]!);
     trainRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
+    trainCpu.push((steps * BATCH) / cpuSeconds(c0));
     peak = Math.max(peak, process.memoryUsage().rss);
     t0 = performance.now();
+    c0 = process.cpuUsage();
     for (let i = 0; i < steps; i++) predict(bundle, batches[i % batches.length]!);
     scoreRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
+    scoreCpu.push((steps * BATCH) / cpuSeconds(c0));
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
   console.log(`backend: ${backend}; model: resflow, ${FIELDS} fields x vocab ${VOCAB} x dim 16, towers 256-128, 2 tasks, batch ${BATCH}`);
   console.log(`train samples/s: median ${fmt(median(trainRates))} (runs: ${trainRates.map(fmt).join(', ')})`);
   console.log(`score samples/s: median ${fmt(median(scoreRates))} (runs: ${scoreRates.map(fmt).join(', ')})`);
+  console.log(`train samples per CPU-second: median ${fmt(median(trainCpu))}; score samples per CPU-second: median ${fmt(median(scoreCpu))}`);
+  const flops = denseFlopsPerSample(bundle.params.variables);
+  console.log(`dense FLOPs per sample: score ${flops.score}, train ${flops.train}`);
   console.log(`peak RSS: ${(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB; tfjs tensors alive: ${tf.memory().numTensors}`);
 }
 

@@ -68,3 +68,32 @@ test('a kernel added where none was registered is removed again on restore', () 
   restoreKernel('Absent', BACKEND, 'a');
   assert.equal(registeredKernel('Absent', BACKEND), undefined);
 });
+
+test('wasm Identity shares the input bytes (no copy), counts references, and is restored on unregister', async () => {
+  const { initBackend } = await import('../src/kernels/backend.js');
+  const { registerWasmKernels, unregisterWasmKernels } = await import('../src/kernels/wasm-kernels.js');
+  const { wasmFloat32View } = await import('../src/kernels/wasm-heap.js');
+  await initBackend('wasm');
+  assert.equal(currentOwner('Identity', 'wasm'), 'resflow wasm shared Identity');
+  const bytes0 = tf.memory().numBytes;
+  const x = tf.tensor1d([1.5, -2, 3.25]);
+  const y = tf.clone(x); // tfjs's Identity kernel
+  assert.equal(wasmFloat32View(y)!.byteOffset, wasmFloat32View(x)!.byteOffset, 'same bytes in the wasm heap');
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1.5, -2, 3.25], 'the clone outlives the original');
+  y.dispose();
+  assert.equal(tf.memory().numBytes, bytes0);
+  // The gradient tape's saved copies go through it too: a gradient is unchanged.
+  const w = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]));
+  const g = tf.grad((a: tf.Tensor) => tf.sum(tf.relu(tf.matMul(a as tf.Tensor2D, w))))(tf.tensor2d([[1, 2], [3, -4]]));
+  // d/da sum(relu(a·w)) = 1[a·w > 0]·wᵀ; a·w = [[4.5, -0.5], [-6.5, -4]]: only (0,0) is positive.
+  assert.deepEqual(Array.from(g.dataSync()), [0.5, 2, 0, 0]);
+  tf.dispose([w, g]);
+  unregisterWasmKernels();
+  assert.equal(currentOwner('Identity', 'wasm'), null, "tfjs's copying Identity is back");
+  const a = tf.tensor1d([7]);
+  const b = tf.clone(a);
+  assert.notEqual(wasmFloat32View(b)!.byteOffset, wasmFloat32View(a)!.byteOffset);
+  tf.dispose([a, b]);
+  registerWasmKernels();
+});

@@ -7,7 +7,8 @@
 //     WebAssembly.Memory are fine): no copies. C must not overlap A or B. threads: 1..64
 //     (default 1); results are bit-identical whatever it is. bias (a Float32Array of >= N, or
 //     null) and activation (0 linear, 1 relu) give C = act(op(A) * op(B) + bias), applied to each
-//     block of C as it is finished: the same bits as a separate bias add and relu.
+//     block of C as it is finished: the same bits as a separate bias add and relu. residual (a
+//     Float32Array of >= M*N, or null, not overlapping C) is then added: C = act(...) + residual.
 //   info() -> { simd, vectorBytes, mr, nr, kc, mc, maxThreads, hardwareThreads, compiler, version }
 //
 //   embeddingLookup(weights, ids, layout, n, x, D, threads?) -> undefined
@@ -41,7 +42,7 @@
 #include "embeddings.h"
 #include "gemm.h"
 
-#define RESFLOW_NATIVE_VERSION "2"
+#define RESFLOW_NATIVE_VERSION "3"
 
 namespace {
 
@@ -206,11 +207,11 @@ Instance* instance_of(napi_env env, const char* fn) {
 }
 
 napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 11;
-  napi_value argv[11];
+  size_t argc = 12;
+  napi_value argv[12];
   void* data = nullptr;
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data));
-  if (argc < 8) return throw_type(env, "sgemm(transA, transB, M, N, K, A, B, C, threads?, bias?, activation?) needs at least 8 arguments");
+  if (argc < 8) return throw_type(env, "sgemm(transA, transB, M, N, K, A, B, C, threads?, bias?, activation?, residual?) needs at least 8 arguments");
   Instance* inst = instance_of(env, "sgemm");
   if (inst == nullptr) return nullptr;
 
@@ -246,6 +247,16 @@ napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
     int64_t act = 0;
     if (t != napi_undefined && !get_int(env, "sgemm", argv[10], "activation", 0, 1, &act)) return nullptr;
     epi.act = static_cast<resflow::Activation>(act);
+  }
+  if (argc >= 12) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[11], &t));
+    if (t != napi_undefined && t != napi_null) {
+      F32 res;
+      if (!get_f32(env, "sgemm", argv[11], "residual", static_cast<size_t>(M) * N, &res)) return nullptr;
+      if (overlaps(c, res)) return throw_range(env, "sgemm: C must not overlap the residual");
+      epi.residual = res.data;
+    }
   }
   try {
     inst->gemm.sgemm(ta, tb, static_cast<size_t>(M), static_cast<size_t>(N), static_cast<size_t>(K), a.data, b.data,

@@ -263,16 +263,21 @@ KBlocks k_blocks(size_t K) {
   return {nk, ceil_div(K, nk)};
 }
 
-// C[r, c] = act(C[r, c] + bias[c]) over rows [r0, r1) and columns [c0, c1); ldc is C's row
-// stride. The same float operations as a separate bias add and relu, so the same bits.
+// C[r, c] = act(C[r, c] + bias[c]) + R[r, c] over rows [r0, r1) and columns [c0, c1); C is the
+// output's base and ldc its row stride (R, when given, has the same layout). The same float
+// operations as a separate bias add, relu and residual add, so the same bits.
 void apply_epilogue(const Epilogue& e, float* C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
-  if (e.bias == nullptr && e.act == Activation::kLinear) return;
+  if (e.bias == nullptr && e.act == Activation::kLinear && e.residual == nullptr) return;
   for (size_t r = r0; r < r1; ++r) {
     float* cr = C + r * ldc;
     if (e.bias != nullptr)
       for (size_t c = c0; c < c1; ++c) cr[c] += e.bias[c];
     if (e.act == Activation::kRelu)
       for (size_t c = c0; c < c1; ++c) cr[c] = cr[c] < 0.0f ? 0.0f : cr[c];  // NaN stays NaN
+    if (e.residual != nullptr) {
+      const float* rr = e.residual + r * ldc;
+      for (size_t c = c0; c < c1; ++c) cr[c] += rr[c];
+    }
   }
 }
 

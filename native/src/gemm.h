@@ -28,10 +28,12 @@ GemmInfo gemm_info();
 
 enum class Activation : int { kLinear = 0, kRelu = 1 };
 
-// What sgemm applies to each finished element: C[i, j] = act(C[i, j] + bias[j]) (bias optional).
+// What sgemm applies to each finished element: C[i, j] = act(C[i, j] + bias[j]) + R[i, j] (bias
+// and residual R optional; R is M x N, row-major like C).
 struct Epilogue {
-  const float* bias = nullptr;  // N floats, or null
+  const float* bias = nullptr;      // N floats, or null
   Activation act = Activation::kLinear;
+  const float* residual = nullptr;  // M*N floats, or null
 };
 
 // 64-byte aligned float buffer that only grows. Not copyable.

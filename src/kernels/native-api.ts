@@ -43,7 +43,17 @@ export type SgemmFn = (
   bias?: Float32Array | null,
   /** Applied after the bias: 0 none, 1 relu. */
   activation?: number,
+  /**
+   * Added to C after the activation (M*N floats, C's layout), or null. Only builds whose info().version
+   * is 3 or later read it (older ones ignore it): check with sgemmHasResidual().
+   */
+  residual?: Float32Array | null,
 ) => void;
+
+/** Whether this build's sgemm reads its `residual` argument (native version 3 on). */
+export function sgemmHasResidual(native: { info(): NativeInfo }): boolean {
+  return Number(native.info().version) >= 3;
+}
 
 /**
  * Gathers (and pools) the rows of every table that `ids` name into x ([n, D]); `layout` is

@@ -12,6 +12,23 @@ import { MATMUL_KERNELS, sizeOf, type WasmBackendLike } from './wasm-heap.js';
 /** Owners of the kernels registered here (overrides.ts). */
 const SEGMENT_SUM = 'resflow wasm UnsortedSegmentSum';
 const TRANSPOSED_MATMUL = 'resflow wasm transposed matmul';
+const SHARED_IDENTITY = 'resflow wasm shared Identity';
+
+/**
+ * Identity on wasm without a copy: the output shares the input's bytes (one more reference, as the
+ * wasm Reshape kernel does). tfjs's wasm Identity copies, and tfjs runs it for every tensor a
+ * gradient saves for the backward pass (the inputs of each matmul, relu, sigmoid, ...): ~36 copies,
+ * ~13 MB, per training step of the benchmark model (README.md, "Speed against PyTorch"). Sharing is
+ * safe because tensors are immutable; the one in-place writer, the native Adam step
+ * (src/train/dense-optimizer.ts), writes variables after tf.engine().gradients() has disposed
+ * every tensor it saved.
+ */
+const sharedIdentityWasm: tf.KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: tf.TensorInfo };
+  if (x.dtype === 'string') throw new Error('Identity (wasm, resflow): string tensors are not supported');
+  (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+};
 
 /**
  * UnsortedSegmentSum on wasm, in JS on the wasm heap: out[s, ...] = sum of x[i, ...] over i with
@@ -118,8 +135,8 @@ function wrapTransposedMatMul(orig: tf.KernelConfig): tf.KernelFunc {
 }
 
 /**
- * Registers resflow's wasm kernels: UnsortedSegmentSum (unless tfjs already has one) and the
- * transposed-matmul wrappers around BatchMatMul and _FusedMatMul. Idempotent; works before or
+ * Registers resflow's wasm kernels: UnsortedSegmentSum (unless tfjs already has one), the
+ * copy-free Identity, and the transposed-matmul wrappers around BatchMatMul and _FusedMatMul. Idempotent; works before or
  * after the wasm backend is initialised. `transposedMatMul: false` (for benchmarks) registers
  * only UnsortedSegmentSum and puts tfjs's own matmul kernels back.
  */
@@ -127,6 +144,7 @@ export function registerWasmKernels(opts: { transposedMatMul?: boolean } = {}): 
   if (registeredKernel('UnsortedSegmentSum', 'wasm') === undefined) {
     overrideKernel('UnsortedSegmentSum', 'wasm', SEGMENT_SUM, () => unsortedSegmentSumWasm);
   }
+  if (currentOwner('Identity', 'wasm') !== SHARED_IDENTITY) overrideKernel('Identity', 'wasm', SHARED_IDENTITY, () => sharedIdentityWasm);
   if (opts.transposedMatMul === false) {
     unregisterNativeMatmulKernels();
     for (const name of MATMUL_KERNELS) restoreKernel(name, 'wasm', TRANSPOSED_MATMUL);
@@ -142,6 +160,7 @@ export function registerWasmKernels(opts: { transposedMatMul?: boolean } = {}): 
 /** Undoes `registerWasmKernels()` (for benchmarks and tests): restores tfjs's own kernels. */
 export function unregisterWasmKernels(): void {
   restoreKernel('UnsortedSegmentSum', 'wasm', SEGMENT_SUM);
+  restoreKernel('Identity', 'wasm', SHARED_IDENTITY);
   unregisterNativeMatmulKernels();
   for (const name of MATMUL_KERNELS) restoreKernel(name, 'wasm', TRANSPOSED_MATMUL);
 }

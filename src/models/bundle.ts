@@ -10,6 +10,7 @@ import { ParamStore } from './layers.js';
 import { modelDescriptor, MODEL_NAMES, type MultiTaskModel } from './registry.js';
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
+import { nativeScoring, runDenseProgram } from './dense-program.js';
 
 export interface ModelBundle {
   config: ExperimentConfig;
@@ -33,9 +34,24 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
   return { config, plan, tables, params, model, taskNames };
 }
 
-/** Scores rows: one probability array per task, in task order. */
+/**
+ * Scores rows: one probability array per task, in task order. With the native matmul on, a model with
+ * a scoring program runs it natively (dense-program.ts: the same logits, bit for bit); the sigmoid
+ * stays tfjs's kernel, so the probabilities are the same bits too.
+ */
 export function predict(bundle: ModelBundle, batch: EncodedBatch): Float32Array[] {
   const x = bundle.tables.lookup(batch);
+  const program = bundle.model.scoringProgram;
+  const native = program ? nativeScoring() : null;
+  const logits = native !== null ? runDenseProgram(program!, native, x, batch.length) : null;
+  if (logits !== null) {
+    // One sigmoid kernel over every task's logits (element-wise: the same bits as one per task).
+    const n = batch.length;
+    const all = new Float32Array(n * logits.length);
+    logits.forEach((z, k) => all.set(z, k * n));
+    const p = tf.tidy(() => tf.sigmoid(tf.tensor1d(all)).dataSync() as Float32Array);
+    return logits.map((_, k) => p.subarray(k * n, (k + 1) * n));
+  }
   return tf.tidy(() => {
     const input = tf.tensor2d(x, [batch.length, bundle.tables.inputDim]);
     const { logits } = bundle.model.forward(input, { training: false, dropoutSeed: 0 });

@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../base/rng.js';
+import type { DenseOp } from './dense-program.js';
+import { nativeMatmulRegistered } from '../kernels/native-matmul.js';
 
 export interface ForwardContext {
   training: boolean;
@@ -61,6 +63,15 @@ export class ParamStore {
   }
 }
 
+/** The gradients of x·W + b from dz: x's, W's and b's (see linearWithGradient). */
+function linearGrads(dz: tf.Tensor2D, xs: tf.Tensor2D, Ws: tf.Tensor2D): tf.Tensor[] {
+  const [inDim, outDim] = Ws.shape;
+  // A one-wide (logit) layer takes its weight gradient as a row, dzᵀ·x, reshaped: no transpose of x.
+  const dW = outDim === 1 ? tf.reshape(tf.matMul(dz, xs, true, false), [inDim, 1]) : tf.matMul(xs, dz, true, false);
+  const db = tf.reshape(tf.matMul(tf.ones([1, dz.shape[0]]), dz), [outDim]);
+  return [tf.matMul(dz, Ws, false, true), dW, db];
+}
+
 /**
  * x·W + b with an explicit gradient, because two parts of tfjs's default one are slow on wasm: the
  * bias gradient (a column sum, ~2 ms for a 1024x256 batch) becomes ones[1,B]·dy (~0.06 ms), and
@@ -73,17 +84,36 @@ const linearWithGradient = tf.customGrad((...args: unknown[]) => {
   save([x, W]);
   return {
     value: tf.add(tf.matMul(x, W), b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => linearGrads(dy as tf.Tensor2D, saved[0] as tf.Tensor2D, saved[1] as tf.Tensor2D),
+  };
+}) as unknown as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/**
+ * relu(x·W + b) as one fused kernel in the forward pass (the native GEMM adds the bias and applies
+ * the relu in its epilogue: the same bits as a separate Add and Relu, native/README.md), with the
+ * gradient tfjs's Relu would give (dy·step(y); y > 0 exactly where x·W + b > 0) followed by
+ * linearWithGradient's. Two kernels and two full passes over the layer's output fewer per layer.
+ * Used only when the native matmul is the wasm matmul kernel: other kernels may fuse the bias with
+ * another rounding.
+ */
+const linearReluWithGradient = tf.customGrad((...args: unknown[]) => {
+  const [x, W, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  // The kernel itself: under a gradient tape tf.fused.matMul would split into MatMul, Add and Relu.
+  const y = tf.engine().runKernel('_FusedMatMul', { a: x, b: W, bias: b }, { transposeA: false, transposeB: false, activation: 'relu' }) as tf.Tensor2D;
+  save([x, W, y]);
+  return {
+    value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs, Ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const dy2 = dy as tf.Tensor2D;
-      const [inDim, outDim] = Ws.shape;
-      // A one-wide (logit) layer takes its weight gradient as a row, dyᵀ·x, reshaped: no transpose of x.
-      const dW = outDim === 1 ? tf.reshape(tf.matMul(dy2, xs, true, false), [inDim, 1]) : tf.matMul(xs, dy2, true, false);
-      const db = tf.reshape(tf.matMul(tf.ones([1, dy2.shape[0]]), dy2), [outDim]);
-      return [tf.matMul(dy2, Ws, false, true), dW, db];
+      const [xs, Ws, ys] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+      return linearGrads(tf.mul(dy, tf.cast(tf.step(ys), 'float32')) as tf.Tensor2D, xs, Ws);
     },
   };
 }) as unknown as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/** relu(x·W + b) as separate kernels under a gradient tape (what `linear` ran before fusing; for tests). */
+export function linearReluUnfused(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return tf.relu(linearWithGradient(x, W, b)) as tf.Tensor2D;
+}
 
 /** Whether tfjs is recording operations for a gradient (tf.grad / engine().gradients is running). */
 function recordingGradients(): boolean {
@@ -93,12 +123,14 @@ function recordingGradients(): boolean {
 }
 
 /**
- * act(x·W + b). Under a gradient tape: the explicit gradient above, then the activation. Otherwise
- * (scoring) one fused matmul-bias-activation kernel, which the native matmul runs in one pass
- * (no separate Add and Relu tensors).
+ * act(x·W + b). Under a gradient tape: the explicit gradient above, then the activation (fused with
+ * it when the native matmul runs the wasm matmuls). Otherwise (scoring) one fused
+ * matmul-bias-activation kernel, which the native matmul runs in one pass (no separate Add and Relu
+ * tensors).
  */
 export function linear(x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D, activation: 'relu' | 'linear' = 'linear'): tf.Tensor2D {
   if (!recordingGradients()) return tf.fused.matMul({ a: x, b: W, bias: b, activation }) as tf.Tensor2D;
+  if (activation === 'relu' && tf.getBackend() === 'wasm' && nativeMatmulRegistered()) return linearReluWithGradient(x, W, b);
   const z = linearWithGradient(x, W, b);
   return activation === 'relu' ? (tf.relu(z) as tf.Tensor2D) : z;
 }
@@ -139,6 +171,15 @@ export class DenseBlock {
     }
   }
 
+  /**
+   * This block's scoring pass as a dense-program op (dense-program.ts), or null when it is more than
+   * act(x·W + b) (batch norm, prelu); `residual` is added after the activation.
+   */
+  scoringOp(input: number, residual: number | null): DenseOp | null {
+    if (this.bn || this.opts.activation === 'prelu') return null;
+    return { input, W: this.W, b: this.b, relu: this.opts.activation === 'relu', residual };
+  }
+
   apply(x: tf.Tensor2D, ctx: ForwardContext, updates: StateUpdate[]): tf.Tensor2D {
     // Without batch norm in between, the relu goes into the linear layer (fused when scoring).
     const fuseRelu = !this.bn && this.opts.activation === 'relu';
@@ -170,6 +211,10 @@ export class LogitLayer {
   constructor(params: ParamStore, name: string, inDim: number) {
     this.W = params.matrix(`${name}/kernel`, inDim, 1);
     this.b = params.constant(`${name}/bias`, [1], 0);
+  }
+  /** The scoring pass as a dense-program op: x·w + b (+ residual). */
+  scoringOp(input: number, residual: number | null): DenseOp {
+    return { input, W: this.W, b: this.b, relu: false, residual };
   }
   apply(x: tf.Tensor2D): tf.Tensor1D {
     return tf.reshape(linear(x, this.W as tf.Tensor2D, this.b as tf.Tensor1D), [-1]) as tf.Tensor1D;

@@ -7,6 +7,7 @@ import { ConfigError } from '../base/errors.js';
 import { COMMON_MODEL_FIELDS, modelSectionSchema, type ModelConfig } from '../config/experiment.js';
 import { check, formatPath, obj, type Fields, type Infer, type ObjectSchema, type Path, type SchemaIssue } from '../config/schema.js';
 import type { ForwardContext, ParamStore, StateUpdate } from './layers.js';
+import type { DenseProgram } from './dense-program.js';
 
 export interface ForwardResult {
   /** One logit tensor [batch] per task, in config order; p_k = sigmoid(z_k). */
@@ -26,6 +27,11 @@ export interface ForwardResult {
 export interface MultiTaskModel {
   readonly type: string;
   forward(x: tf.Tensor2D, ctx: ForwardContext): ForwardResult;
+  /**
+   * The scoring pass (`forward` with training false) as a dense program (dense-program.ts), for models
+   * that are only dense layers and residual adds; absent or null otherwise.
+   */
+  scoringProgram?: DenseProgram | null;
 }
 
 /** One feature's columns in the model input x [batch, inputDim]: pooled embeddings in plan order, then numerics. */

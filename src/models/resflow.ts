@@ -7,6 +7,7 @@ import { arr, int, oneOf } from '../config/schema.js';
 import { DenseBlock, LogitLayer, type StateUpdate } from './layers.js';
 import { denseOptions } from './common.js';
 import { defineModel, modelParams } from './model.js';
+import { ProgramBuilder, type DenseProgram } from './dense-program.js';
 
 export const resflow = defineModel({
   name: 'resflow',
@@ -33,8 +34,28 @@ export const resflow = defineModel({
       });
       return { layers, head: new LogitLayer(params, `tower_${t}/logit`, d) };
     });
+    // The same computation for scoring, as dense-program ops (null if a block is more than act(x·W + b)).
+    const scoringProgram = ((): DenseProgram | null => {
+      const pb = new ProgramBuilder(inputDim);
+      const logits: number[] = [];
+      let prev: number[] | null = null;
+      for (const [k, tower] of towers.entries()) {
+        const outs: number[] = [];
+        let h = 0;
+        for (const [l, layer] of tower.layers.entries()) {
+          const op = layer.scoringOp(h, featureRes && prev ? prev[l]! : null);
+          if (op === null) return null;
+          h = pb.add(op);
+          outs.push(h);
+        }
+        logits.push(pb.add(tower.head.scoringOp(h, logitRes && k > 0 ? logits[k - 1]! : null)));
+        prev = outs;
+      }
+      return pb.build(logits);
+    })();
     return {
       type: 'resflow',
+      scoringProgram,
       forward(x, ctx) {
         const updates: StateUpdate[] = [];
         const logits: tf.Tensor1D[] = [];
