@@ -41,17 +41,17 @@ async function main() {
   const rng = new Rng(1);
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
   const steps = Number(args.steps);
-  for (let i = 0; i < 5; i++) trainer.step(batches[i % batches.length]!); // warm-up
+  for (let i = 0; i < 5; i++) await trainer.step(batches[i % batches.length]!); // warm-up
   const trainRates: number[] = [];
   const scoreRates: number[] = [];
   let peak = process.memoryUsage().rss;
   for (let r = 0; r < Number(args.repeats); r++) {
     let t0 = performance.now();
-    for (let i = 0; i < steps; i++) trainer.step(batches[i % batches.length]!);
+    for (let i = 0; i < steps; i++) await trainer.step(batches[i % batches.length]!);
     trainRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
     peak = Math.max(peak, process.memoryUsage().rss);
     t0 = performance.now();
-    for (let i = 0; i < steps; i++) predict(bundle, batches[i % batches.length]!);
+    for (let i = 0; i < steps; i++) await predict(bundle, batches[i % batches.length]!);
     scoreRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
     peak = Math.max(peak, process.memoryUsage().rss);
   }

@@ -10,6 +10,7 @@ import { ParamStore } from './layers.js';
 import { modelRegistry, type MultiTaskModel } from './registry.js';
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
+import { readTensors } from '../kernels/read-back.js';
 
 export interface ModelBundle {
   config: ExperimentConfig;
@@ -33,13 +34,19 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
 }
 
 /** Scores rows: one probability array per task, in task order. */
-export function predict(bundle: ModelBundle, batch: EncodedBatch): Float32Array[] {
+export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise<Float32Array[]> {
   const x = bundle.tables.lookup(batch);
-  return tf.tidy(() => {
+  const probs = tf.tidy(() => {
     const input = tf.tensor2d(x, [batch.length, bundle.tables.inputDim]);
     const { logits } = bundle.model.forward(input, { training: false, dropoutSeed: 0 });
-    return logits.map((z) => tf.sigmoid(z).dataSync() as Float32Array);
+    return logits.map((z) => tf.sigmoid(z));
   });
+  try {
+    await readTensors(probs);
+    return probs.map((p) => p.dataSync() as Float32Array);
+  } finally {
+    tf.dispose(probs);
+  }
 }
 
 export function disposeBundle(bundle: ModelBundle): void {
