@@ -159,7 +159,7 @@ export async function activateWebgpu(allowSoftware: boolean): Promise<WebgpuProb
   if (adapter.software && !allowSoftware) {
     return { ok: false, reason: `the only adapter is a software one (${describeAdapter(adapter)}); ask for --backend webgpu by name to use it`, adapter };
   }
-  if (tf.getBackend() !== 'webgpu' || tf.findBackend('webgpu') === null) {
+  if (tf.getBackend() !== 'webgpu') {
     installWebgpuShims(p.gpu, p.adapter, p.dawn.globals);
     const tfjsWebgpu: string = '@tensorflow/tfjs-backend-webgpu';
     try {
@@ -183,7 +183,9 @@ export async function activateWebgpu(allowSoftware: boolean): Promise<WebgpuProb
 
 /** Replaces tfjs-webgpu's OffscreenCanvas readSync (no canvas in Node) with a clear error for uncached tensors. */
 function guardSyncReads(backend: tf.KernelBackend): void {
-  const be = backend as unknown as { readSync(id: object): unknown; tensorMap: { get(id: object): { values?: unknown; dtype: string } | undefined } };
+  const be = backend as unknown as { readSync(id: object): unknown; tensorMap: { get(id: object): { values?: unknown; dtype: string } | undefined }; resflowGuarded?: boolean };
+  if (be.resflowGuarded === true) return; // a switch back to webgpu finds it guarded already
+  be.resflowGuarded = true;
   const original = be.readSync.bind(be);
   be.readSync = (dataId: object) => {
     const d = be.tensorMap.get(dataId);
