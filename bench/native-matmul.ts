@@ -158,7 +158,7 @@ function setMode(mode: Mode, native: ReturnType<typeof loadAddon>): void {
   if (mode !== 'wasm') registerNativeMatmulKernels(native!, { threads: mode === 'native 2 threads' ? 2 : 1 });
 }
 
-function endToEnd(native: ReturnType<typeof loadAddon>): void {
+async function endToEnd(native: ReturnType<typeof loadAddon>): Promise<void> {
   const config = benchConfig(BATCH);
   const bundle = buildBundle(config);
   const trainer = new Trainer(bundle, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-native-')), config));
@@ -169,8 +169,8 @@ function endToEnd(native: ReturnType<typeof loadAddon>): void {
   const score = new Map<Mode, number[]>(modes.map((m) => [m, []]));
   for (const mode of modes) {
     setMode(mode, native);
-    for (let i = 0; i < 3; i++) trainer.step(batches[i % 8]!); // warm-up
-    predict(bundle, batches[0]!);
+    for (let i = 0; i < 3; i++) await trainer.step(batches[i % 8]!); // warm-up
+    await predict(bundle, batches[0]!);
   }
   // Interleaved: each repeat runs every mode, so slow phases of a shared machine hit all alike.
   for (let r = 0; r < REPEATS; r++) {
@@ -178,11 +178,11 @@ function endToEnd(native: ReturnType<typeof loadAddon>): void {
       setMode(mode, native);
       let t0 = performance.now();
       const calls0 = nativeMatmulStats().calls;
-      for (let i = 0; i < STEPS; i++) trainer.step(batches[i % 8]!);
+      for (let i = 0; i < STEPS; i++) await trainer.step(batches[i % 8]!);
       if ((nativeMatmulStats().calls > calls0) !== (mode !== 'wasm')) throw new Error(`mode ${mode}: native kernel use is wrong`);
       train.get(mode)!.push((STEPS * BATCH) / ((performance.now() - t0) / 1000));
       t0 = performance.now();
-      for (let i = 0; i < STEPS; i++) predict(bundle, batches[i % 8]!);
+      for (let i = 0; i < STEPS; i++) await predict(bundle, batches[i % 8]!);
       score.get(mode)!.push((STEPS * BATCH) / ((performance.now() - t0) / 1000));
     }
   }
@@ -211,7 +211,7 @@ async function main() {
     console.log(`native matmul: ${ni.simd}, ${ni.mr}x${ni.nr} micro-kernel, kc ${ni.kc}, ${ni.compiler}, ${native.path}`);
   }
   kernelTable(native);
-  endToEnd(native);
+  await endToEnd(native);
   console.log(`\nload average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 

@@ -34,7 +34,7 @@ const PARTS = ['embedding lookup', 'forward+backward (incl. loss + gradX read)',
 type Part = (typeof PARTS)[number];
 
 /** Trainer.step, part by part through the trainer's own methods (wasm runs kernels synchronously). */
-function timedStep(trainer: Trainer, mb: EncodedBatch, acc: Map<Part, number>): void {
+async function timedStep(trainer: Trainer, mb: EncodedBatch, acc: Map<Part, number>): Promise<void> {
   let t = performance.now();
   const lap = (p: Part) => {
     const now = performance.now();
@@ -43,9 +43,9 @@ function timedStep(trainer: Trainer, mb: EncodedBatch, acc: Map<Part, number>): 
   };
   const x = trainer.embed(mb);
   lap('embedding lookup');
-  const pass = trainer.forwardBackward(mb, x);
+  const pass = await trainer.forwardBackward(mb, x);
   lap('forward+backward (incl. loss + gradX read)');
-  const dense = trainer.denseUpdate(pass);
+  const dense = await trainer.denseUpdate(pass);
   lap('dense update');
   trainer.sparseUpdate(mb, pass);
   lap('sparse update');
@@ -65,17 +65,17 @@ async function main() {
   // 1. Trainer.step whole, for reference, and 2. the same trainer's step timed part by part.
   const bundleB = buildBundle(config);
   const trainer = new Trainer(bundleB, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-prof-')), config));
-  for (let i = 0; i < 5; i++) trainer.step(batches[i % 8]!);
+  for (let i = 0; i < 5; i++) await trainer.step(batches[i % 8]!);
   const whole: number[] = [];
   const perRepeat: Map<Part, number>[] = [];
   const copyTotals: number[] = [];
   for (let r = 0; r < Number(args.repeats); r++) {
     let t0 = performance.now();
-    for (let i = 0; i < STEPS; i++) trainer.step(batches[i % 8]!);
+    for (let i = 0; i < STEPS; i++) await trainer.step(batches[i % 8]!);
     whole.push((performance.now() - t0) / STEPS);
     const acc = new Map<Part, number>();
     t0 = performance.now();
-    for (let i = 0; i < STEPS; i++) timedStep(trainer, batches[i % 8]!, acc);
+    for (let i = 0; i < STEPS; i++) await timedStep(trainer, batches[i % 8]!, acc);
     copyTotals.push((performance.now() - t0) / STEPS);
     perRepeat.push(acc);
   }
@@ -108,8 +108,8 @@ async function main() {
   const byKernel = new Map<string, { ms: number; calls: number }>();
   const PROFILED = 5;
   for (let s = 0; s < PROFILED; s++) {
-    const prof = await tf.profile(() => {
-      trainer.step(batches[s % 8]!);
+    const prof = await tf.profile(async () => {
+      await trainer.step(batches[s % 8]!);
     });
     for (const k of prof.kernels) {
       const shapes = k.inputShapes.map((sh) => `[${sh?.join('x') ?? ''}]`).join(',');
@@ -157,12 +157,12 @@ async function main() {
   for (const [k, xs] of Object.entries(scoreParts)) console.log(`  ${k.padEnd(24)} ${median(xs).toFixed(3)}`);
   for (const b of [1024, 4096, 16384]) {
     const sb = b === BATCH ? batches : Array.from({ length: 2 }, () => randomBatch(rng, b));
-    predict(bundleB, sb[0]!);
+    await predict(bundleB, sb[0]!);
     const rates: number[] = [];
     for (let r = 0; r < 3; r++) {
       const n = Math.max(1, Math.round((STEPS * BATCH) / b));
       const t0 = performance.now();
-      for (let i = 0; i < n; i++) predict(bundleB, sb[i % sb.length]!);
+      for (let i = 0; i < n; i++) await predict(bundleB, sb[i % sb.length]!);
       rates.push((n * b * 1000) / (performance.now() - t0));
     }
     console.log(`score batch ${String(b).padStart(5)}: ${Math.round(median(rates)).toLocaleString('en-US')} samples/s`);

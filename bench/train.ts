@@ -46,7 +46,7 @@ async function main() {
   const rng = new Rng(1);
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
   const steps = Number(args.steps);
-  for (let i = 0; i < 5; i++) trainer.step(batches[i % batches.length]!); // warm-up
+  for (let i = 0; i < 5; i++) await trainer.step(batches[i % batches.length]!); // warm-up
   const trainRates: number[] = [];
   const scoreRates: number[] = [];
   const trainCpu: number[] = [];
@@ -59,13 +59,13 @@ async function main() {
   for (let r = 0; r < Number(args.repeats); r++) {
     let t0 = performance.now();
     let c0 = process.cpuUsage();
-    for (let i = 0; i < steps; i++) trainer.step(batches[i % batches.length]!);
+    for (let i = 0; i < steps; i++) await trainer.step(batches[i % batches.length]!);
     trainRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
     trainCpu.push((steps * BATCH) / cpuSeconds(c0));
     peak = Math.max(peak, process.memoryUsage().rss);
     t0 = performance.now();
     c0 = process.cpuUsage();
-    for (let i = 0; i < steps; i++) predict(bundle, batches[i % batches.length]!);
+    for (let i = 0; i < steps; i++) await predict(bundle, batches[i % batches.length]!);
     scoreRates.push((steps * BATCH) / ((performance.now() - t0) / 1000));
     scoreCpu.push((steps * BATCH) / cpuSeconds(c0));
     peak = Math.max(peak, process.memoryUsage().rss);

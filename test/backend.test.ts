@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { webgpuAdapter } from '../src/kernels/webgpu.js';
 import { initBackend } from '../src/kernels/backend.js';
 import { registerWasmKernels, wasmMatMulPatched } from '../src/kernels/wasm-kernels.js';
 import { UsageError } from '../src/base/errors.js';
@@ -270,7 +271,10 @@ test('the transposed-matmul wrapper can be removed and put back, and beats the o
   assert.equal(wasmMatMulPatched(), true);
 });
 
-test("initBackend('auto') picks wasm here (tfjs-node absent) and runs an op", async () => {
+// `auto` takes webgpu before wasm on a hardware adapter (README.md, "Backends")
+const hardwareGpu = await webgpuAdapter().then((r) => r.ok && !r.adapter.software);
+
+test("initBackend('auto') picks wasm here (tfjs-node absent) and runs an op", { skip: hardwareGpu ? 'a hardware WebGPU adapter is here: auto takes webgpu' : false }, async () => {
   const info = await initBackend('auto');
   assert.equal(info.name, 'wasm');
   assert.match(info.detail, /^wasm \(tfjs \d+\.\d+\.\d+/);

@@ -105,18 +105,18 @@ test('models with batch norm or prelu get no scoring program', () => {
   }
 });
 
-test('predict() takes the native path and gives the probabilities of the tfjs path', { skip }, () => {
+test('predict() takes the native path and gives the probabilities of the tfjs path', { skip }, async () => {
   const config = benchConfig(64);
   config.model = { ...config.model, hidden: [16, 8] } as typeof config.model;
   const bundle = buildBundle(config);
   assert.notEqual(nativeScoring(), null);
   const batch = randomBatch(new Rng(8), 97);
   const calls = nativeMatmulStats().calls;
-  const viaProgram = predict(bundle, batch);
+  const viaProgram = await predict(bundle, batch);
   assert.equal(nativeMatmulStats().calls, calls, 'no tfjs matmul ran: the program did the work');
   const program = bundle.model.scoringProgram;
   bundle.model.scoringProgram = null;
-  const viaTfjs = predict(bundle, batch);
+  const viaTfjs = await predict(bundle, batch);
   assert.ok(nativeMatmulStats().calls > calls, 'the tfjs path ran its matmuls');
   bundle.model.scoringProgram = program;
   assert.equal(viaProgram.length, 2);

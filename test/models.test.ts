@@ -347,19 +347,19 @@ test('AITM: the calibration loss is weight x mean(max(p2 - p1, 0)) in training o
 
 // ---- cost --------------------------------------------------------------------------------------
 
-test('cost: parameter counts match the architecture; scoring time is a positive median', () => {
+test('cost: parameter counts match the architecture; scoring time is a positive median', async () => {
   const b = bundleFor('mmoe', { activation: 'relu', batch_norm: true });
   const d = b.tables.inputDim;
   // experts: 3 x (d*8 + 8 + bn gamma/beta 2*8); gates: 2 x (d*3 + 3); towers: 2 x (8*6 + 6 + 2*6 + 6 + 1)
   const trainable = 3 * (d * 8 + 8 + 16) + 2 * (d * 3 + 3) + 2 * (8 * 6 + 6 + 12 + 6 + 1);
   assert.equal(countParameters(b.params), trainable);
   assert.equal(countParameters(b.params, { includeNonTrainable: true }), trainable + 3 * 16 + 2 * 12);
-  const t = scoringTimes(b, undefined, { batches: 5, rows: 200, warmup: 1 });
+  const t = await scoringTimes(b, undefined, { batches: 5, rows: 200, warmup: 1 });
   assert.equal(t.samples.length, 5);
   assert.ok(t.medianMicrosPer1000 > 0 && Number.isFinite(t.medianMicrosPer1000));
-  const bare = scoringMicrosPer1000(b.model, d, { batches: 3, rows: 100, warmup: 1 });
+  const bare = await scoringMicrosPer1000(b.model, d, { batches: 3, rows: 100, warmup: 1 });
   assert.ok(bare > 0);
-  assert.throws(() => scoringMicrosPer1000(b.model), /inputDim/);
+  await assert.rejects(() => scoringMicrosPer1000(b.model), /inputDim/);
   disposeBundle(b);
 });
 

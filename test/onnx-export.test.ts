@@ -65,7 +65,7 @@ async function checkEqual(c: Case): Promise<{ rows: number; padded: number; empt
     for (const t of opened.tables) {
       for await (const raw of readBatches(t, opened.needs, 4096)) {
         const batch = encoder.encode(raw, t.file);
-        const ours = predict(bundle, batch);
+        const ours = await predict(bundle, batch);
         const byTask = Object.fromEntries(bundle.taskNames.map((name, k) => [name, ours[k]!]));
         const fused = fuseScores(byTask, config.fusion.mode, config.fusion.weights);
         const out = await session.run(feedsFor(ort!, features, batch, raw));

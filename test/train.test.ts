@@ -352,9 +352,9 @@ test("Trainer.step's parts (what bench/profile-step.ts times) called one by one 
   const whole = new Trainer(a, RunFolder.create(tempDir(), cfg));
   const parts = new Trainer(b, RunFolder.create(tempDir(), cfg));
   for (const mb of batches) {
-    const expected = whole.step(mb);
-    const pass = parts.forwardBackward(mb, parts.embed(mb));
-    const dense = parts.denseUpdate(pass);
+    const expected = await whole.step(mb);
+    const pass = await parts.forwardBackward(mb, parts.embed(mb));
+    const dense = await parts.denseUpdate(pass);
     parts.sparseUpdate(mb, pass);
     parts.finishStep(pass, dense);
     assert.deepEqual(pass.losses, expected);

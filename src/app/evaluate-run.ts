@@ -54,6 +54,9 @@ export async function loadTrainedRun(dir: string, reporter: Reporter, opts: { ba
     }
     throw err;
   }
+  // export reads the weights synchronously; on webgpu they are read back here first
+  const { readTensors } = await import('../kernels/read-back.js');
+  await readTensors(bundle.params.variables.values());
   return { run, bundle };
 }
 

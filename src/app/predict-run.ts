@@ -67,7 +67,7 @@ export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, re
     for (const t of opened.tables) {
       for await (const raw of readBatches(t, wanted, config.eval.batch_size)) {
         const batch = encoder.encode(raw, t.file);
-        const probs = predict(bundle, batch);
+        const probs = await predict(bundle, batch);
         const columns: Record<string, ColumnValues> = {};
         for (const c of copied) columns[c.def.name] = copyColumn(raw, t.file, c);
         bundle.taskNames.forEach((task, k) => (columns[`p_${task}`] = probs[k]!));

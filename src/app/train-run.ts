@@ -15,7 +15,7 @@ import { cleanLeftovers } from '../runs/leftovers.js';
 import { HEARTBEAT_MS, runState, staleReason } from '../runs/status.js';
 import type { HistoryRow } from '../train/callbacks.js';
 import type { ModelBundle } from '../models/bundle.js';
-import { setupBackend } from './backend.js';
+import { startBackend } from './backend.js';
 import { evaluateRun, type EvaluateResult } from './evaluate-run.js';
 import type { Reporter } from './reporter.js';
 import { trainingProgress } from './training-progress.js';
@@ -65,7 +65,7 @@ export async function modelCost(bundle: ModelBundle): Promise<ModelCost> {
     embedding_parameters: bundle.tables.tables.reduce((s, t) => s + t.rows * t.dim, 0),
     features: bundle.plan.sparse.length + bundle.plan.numeric.length,
     input_width: bundle.tables.inputDim,
-    scoring_us_per_1000: Math.round(scoringMicrosPer1000(bundle)),
+    scoring_us_per_1000: Math.round(await scoringMicrosPer1000(bundle)),
   };
 }
 
@@ -110,7 +110,7 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
       throw new DataError(`data.train: ${tables.map((t) => t.file).join(', ')} ${tables.length > 1 ? 'hold' : 'holds'} no rows; there is nothing to train on`);
     }
   }
-  const backend = await setupBackend(config, reporter, opts.backend);
+  const { detail: backend, adapter } = await startBackend(config, reporter, opts.backend);
   const tf = await import('@tensorflow/tfjs');
   const { buildBundle, disposeBundle } = await import('../models/bundle.js');
   const { Trainer } = await import('../train/trainer.js');
@@ -128,7 +128,7 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
     for (const f of cleanLeftovers(run.dir, { anyPid: true })) reporter.debug(`removed a leftover of a killed write: ${f}`);
     run.claim({ status: 'running', resumed: [...(resumed.info.resumed ?? []), new Date().toISOString()] });
   }
-  run.update({ backend });
+  run.update({ backend, gpu_adapter: adapter }); // undefined (not written) off webgpu, also on a resume
   reporter.info(`run folder: ${run.dir}`);
   opts.onRunStarted?.(run);
   const heartbeat = setInterval(() => {

@@ -12,7 +12,7 @@ export function registerExportCommand(program: Command): void {
     .argument('<run>', 'run folder, e.g. runs/quickstart/<version>')
     .option('--format <name>', 'export format (onnx)', 'onnx')
     .option('--out <file>', 'the model file (default <run>/export/model.onnx); features.json goes beside it')
-    .option('--backend <name>', 'auto, tensorflow, wasm or cpu (for loading the model)')
+    .option('--backend <name>', 'auto, tensorflow, webgpu, wasm or cpu (for loading the model)')
     .addHelpText('after', '\nExamples:\n  resflow export runs/quickstart/<version> --format onnx --out serving/model.onnx\n\nInputs, outputs and the id hashing a server must reproduce: docs/serving.md.')
     .action(async (dir: string, o: { format: string; out?: string; backend?: string }) => {
       const { exporterFor } = await import('../export/registry.js');

@@ -15,7 +15,7 @@ export function registerPredictCommand(program: Command): void {
     .option('--out <file>', 'output file, .parquet or .csv', 'predictions.parquet')
     .option('--pass <columns>', 'input columns to copy to the output, separated by commas')
     .option('--fusion <spec>', 'fuse the task scores this way instead of the run\'s config, e.g. additive:ctr=1,ctcvr=2')
-    .option('--backend <name>', 'auto, tensorflow, wasm or cpu')
+    .option('--backend <name>', 'auto, tensorflow, webgpu, wasm or cpu')
     .addHelpText(
       'after',
       '\nExamples:\n  resflow predict runs/quickstart/<version> --data today.parquet --out scores.parquet\n  resflow predict runs/quickstart/<version> --data today.parquet --out scores.csv --pass item_id,user_id --fusion multiplicative:ctr=1,ctcvr=0.5',

@@ -66,7 +66,7 @@ export function registerRunCommands(program: Command): void {
     .argument('[config]', 'YAML experiment config')
     .option('--set <path=value>', 'override a config key (repeatable)', collect, [])
     .option('--runs-dir <dir>', 'where run folders go', 'runs')
-    .option('--backend <name>', 'auto, tensorflow, wasm or cpu (overrides runtime.backend)')
+    .option('--backend <name>', 'auto, tensorflow, webgpu, wasm or cpu (overrides runtime.backend)')
     .option('--resume <run>', 'carry on an interrupted run from its checkpoint')
     .option('--no-tensorboard', 'write no TensorBoard logs (tb/) for this run (overrides runtime.tensorboard)')
     .addHelpText(
@@ -101,7 +101,7 @@ export function registerRunCommands(program: Command): void {
     .argument('<run>', 'run folder, e.g. runs/quickstart/<version>')
     .option('--data <files...>', 'data files to score (default: the config\'s data.eval)')
     .option('--split <name>', 'split name recorded with the metrics (default eval; with --fusion or --set, eval@<what changed>, beside the run\'s own eval records)')
-    .option('--backend <name>', 'auto, tensorflow, wasm or cpu')
+    .option('--backend <name>', 'auto, tensorflow, webgpu, wasm or cpu')
     .option('--save-predictions <file>', 'write one row per input row (.parquet or .csv): request, row, labels, probabilities (float64: the values fused and the metrics were computed from), fused score')
     .option('--with <columns>', 'with --save-predictions: also these input columns, comma-separated: user, truth, teacher, features (the mapped ones) or column names')
     .option('--fusion <spec>', 're-fuse without retraining, e.g. additive:ctr=1,ctcvr=2 or multiplicative:ctr=1,ctcvr=0.5 (written as a variant)')

@@ -20,7 +20,7 @@ export type LabelName = (typeof LABELS)[number];
 export const FUSION_MODES = ['additive', 'multiplicative'] as const;
 export type FusionMode = (typeof FUSION_MODES)[number];
 /** Compute backends a run can ask for; `auto` picks the fastest one available. */
-export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 export const BACKEND_CHOICES = ['auto', ...BACKENDS] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];

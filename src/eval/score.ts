@@ -37,7 +37,7 @@ export async function scoreSplit(
   const metaParts: EncodedBatch[] = [];
   let done = 0;
   for await (const batch of labelledBatches(config, encoder, opened, config.eval.batch_size)) {
-    predict(bundle, batch).forEach((p, k) => probParts[k]!.push(p));
+    (await predict(bundle, batch)).forEach((p, k) => probParts[k]!.push(p));
     metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
     done += batch.length;
     await onProgress?.(done, total);

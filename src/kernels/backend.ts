@@ -8,6 +8,8 @@
  * - `wasm`: `@tensorflow/tfjs-backend-wasm` (XNNPACK, SIMD). In Node it runs one thread: tfjs
  *   reports no multithread support when `IS_NODE` is set, and the threaded binary's Blob-URL
  *   workers cannot start in Node's worker_threads.
+ * - `webgpu`: @tensorflow/tfjs-backend-webgpu on Dawn (webgpu.ts); `auto` takes it only for a
+ *   hardware adapter.
  * - `cpu`: the pure-JS backend, always there, about 25x slower than `wasm`.
  *
  * The wasm backend gets resflow's kernels (wasm-kernels.ts) and, when the addon loads, the native
@@ -24,14 +26,17 @@ import { addonUnavailableReason, loadAddon } from './addon.js';
 import { nativeMatmulThreads, registerNativeMatmulKernels } from './native-matmul.js';
 import { setSparseThreads } from './sparse-kernels.js';
 import { registerWasmKernels } from './wasm-kernels.js';
+import { activateWebgpu, describeAdapter, webgpuUnavailable, type WebgpuAdapterRecord } from './webgpu.js';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
   name: BackendName;
   /** e.g. "wasm (tfjs 4.22.0, simd, 1 thread)" or "tensorflow (@tensorflow/tfjs-node-gpu, GPU)". */
   detail: string;
   threads: number;
+  /** The WebGPU adapter, on `webgpu` (run.json's `gpu_adapter`). */
+  adapter?: WebgpuAdapterRecord;
 }
 
 export interface BackendOptions {
@@ -39,7 +44,7 @@ export interface BackendOptions {
   threads?: number | null;
 }
 
-const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** The optional native packages, tried in this order. */
 const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
@@ -134,6 +139,17 @@ async function activateTensorflow(threads: number | null): Promise<BackendInfo |
 }
 
 // ---------------------------------------------------------------------------------------------
+// webgpu, wasm and cpu
+// ---------------------------------------------------------------------------------------------
+
+/** `webgpu` (webgpu.ts); `allowSoftware` false for `auto`. A string says why it is not available. */
+async function startWebgpu(allowSoftware: boolean): Promise<BackendInfo | string> {
+  const r = await activateWebgpu(allowSoftware);
+  if (!r.ok) return r.reason;
+  return { name: 'webgpu', detail: `webgpu (tfjs ${tf.version_core}, adapter ${describeAdapter(r.adapter)})`, threads: 1, adapter: r.adapter };
+}
+
+// ---------------------------------------------------------------------------------------------
 // wasm and cpu
 // ---------------------------------------------------------------------------------------------
 
@@ -193,7 +209,7 @@ const chosen = new Map<string, BackendInfo>();
 
 /**
  * Selects and initialises the tfjs backend. `auto` takes `tensorflow` when tfjs-node-gpu or
- * tfjs-node loads, else `wasm`, else `cpu`. Asking for `tensorflow` when neither package loads
+ * tfjs-node loads, else `webgpu` on a hardware adapter, else `wasm`, else `cpu`. Asking for `tensorflow` when neither package loads
  * throws a UsageError that says what was tried, why it failed and how to install it. Safe to call
  * repeatedly (a repeated request returns the same answer without re-initialising); a call with a
  * different request switches the global tfjs backend.
@@ -222,6 +238,12 @@ export async function initBackend(
       else throw tensorflowUnavailable(r.failures);
       break;
     }
+    case 'webgpu': {
+      const r = await startWebgpu(true);
+      if (typeof r === 'string') throw webgpuUnavailable(r);
+      info = r;
+      break;
+    }
     case 'wasm':
       info = await activateWasm(threads);
       if (info === null) throw new Error("tfjs could not start its 'wasm' backend (see the error above)");
@@ -236,6 +258,12 @@ export async function initBackend(
         break;
       }
       log.debug(`backend auto: tensorflow skipped (${r.failures.join('; ')})`);
+      const gpu = await startWebgpu(false);
+      if (typeof gpu !== 'string') {
+        info = gpu;
+        break;
+      }
+      log.debug(`backend auto: webgpu skipped (${gpu})`);
       info = await activateWasm(threads);
       if (info === null) {
         log.warn("backend auto: tfjs could not start 'wasm'; falling back to the much slower 'cpu'");

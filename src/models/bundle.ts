@@ -11,6 +11,7 @@ import { modelDescriptor, MODEL_NAMES, type MultiTaskModel } from './registry.js
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
 import { nativeScoring, runDenseProgram } from './dense-program.js';
+import { readTensors } from '../kernels/read-back.js';
 
 export interface ModelBundle {
   config: ExperimentConfig;
@@ -37,9 +38,10 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
 /**
  * Scores rows: one probability array per task, in task order. With the native matmul on, a model with
  * a scoring program runs it natively (dense-program.ts: the same logits, bit for bit); the sigmoid
- * stays tfjs's kernel, so the probabilities are the same bits too.
+ * stays tfjs's kernel, so the probabilities are the same bits too. Other backends read the
+ * probabilities back asynchronously (webgpu cannot read synchronously in Node).
  */
-export function predict(bundle: ModelBundle, batch: EncodedBatch): Float32Array[] {
+export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise<Float32Array[]> {
   const x = bundle.tables.lookup(batch);
   const program = bundle.model.scoringProgram;
   const native = program ? nativeScoring() : null;
@@ -52,11 +54,17 @@ export function predict(bundle: ModelBundle, batch: EncodedBatch): Float32Array[
     const p = tf.tidy(() => tf.sigmoid(tf.tensor1d(all)).dataSync() as Float32Array);
     return logits.map((_, k) => p.subarray(k * n, (k + 1) * n));
   }
-  return tf.tidy(() => {
+  const probs = tf.tidy(() => {
     const input = tf.tensor2d(x, [batch.length, bundle.tables.inputDim]);
     const { logits } = bundle.model.forward(input, { training: false, dropoutSeed: 0 });
-    return logits.map((z) => tf.sigmoid(z).dataSync() as Float32Array);
+    return logits.map((z) => tf.sigmoid(z));
   });
+  try {
+    await readTensors(probs);
+    return probs.map((p) => p.dataSync() as Float32Array);
+  } finally {
+    tf.dispose(probs);
+  }
 }
 
 export function disposeBundle(bundle: ModelBundle): void {

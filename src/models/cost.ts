@@ -8,6 +8,7 @@
  * Numbers depend on the tfjs backend in use (wasm runs one thread in Node).
  */
 import * as tf from '@tensorflow/tfjs';
+import { readTensors } from '../kernels/read-back.js';
 import type { ModelBundle } from './bundle.js';
 import type { ParamStore } from './layers.js';
 import type { MultiTaskModel } from './registry.js';
@@ -48,7 +49,7 @@ function isBundle(x: ModelBundle | MultiTaskModel): x is ModelBundle {
 }
 
 /** Times the dense forward pass; see the module comment for what is and is not included. */
-export function scoringTimes(target: ModelBundle | MultiTaskModel, inputDim?: number, opts: ScoringTimeOptions = {}): ScoringTimes {
+export async function scoringTimes(target: ModelBundle | MultiTaskModel, inputDim?: number, opts: ScoringTimeOptions = {}): Promise<ScoringTimes> {
   const model = isBundle(target) ? target.model : target;
   const dim = inputDim ?? (isBundle(target) ? target.tables.inputDim : undefined);
   if (dim === undefined) throw new Error('scoringTimes: inputDim is needed when timing a bare model');
@@ -57,17 +58,18 @@ export function scoringTimes(target: ModelBundle | MultiTaskModel, inputDim?: nu
   const warmup = opts.warmup ?? 3;
   if (batches < 1 || rows < 1) throw new Error('scoringTimes: batches and rows must be >= 1');
   const x = tf.randomNormal([rows, dim], 0, 1, 'float32', opts.seed ?? 1) as tf.Tensor2D;
-  const once = () =>
-    tf.tidy(() => {
-      const { logits } = model.forward(x, { training: false, dropoutSeed: 0 });
-      for (const z of logits) z.dataSync(); // wait for the backend and read back, as scoring would
-    });
+  const once = async () => {
+    const logits = tf.tidy(() => model.forward(x, { training: false, dropoutSeed: 0 }).logits);
+    await readTensors(logits); // webgpu reads asynchronously (kernels/read-back.ts)
+    for (const z of logits) z.dataSync(); // wait for the backend and read back, as scoring would
+    tf.dispose(logits);
+  };
   try {
-    for (let i = 0; i < warmup; i++) once();
+    for (let i = 0; i < warmup; i++) await once();
     const samples: number[] = [];
     for (let i = 0; i < batches; i++) {
       const t0 = process.hrtime.bigint();
-      once();
+      await once();
       const micros = Number(process.hrtime.bigint() - t0) / 1000;
       samples.push((micros * 1000) / rows);
     }
@@ -84,6 +86,6 @@ export function scoringTimes(target: ModelBundle | MultiTaskModel, inputDim?: nu
  * Median microseconds to score 1,000 candidates with the dense part of a model (inference mode;
  * embedding lookup excluded). `inputDim` may be omitted for a bundle (its tables' input width).
  */
-export function scoringMicrosPer1000(target: ModelBundle | MultiTaskModel, inputDim?: number, opts: ScoringTimeOptions = {}): number {
-  return scoringTimes(target, inputDim, opts).medianMicrosPer1000;
+export async function scoringMicrosPer1000(target: ModelBundle | MultiTaskModel, inputDim?: number, opts: ScoringTimeOptions = {}): Promise<number> {
+  return (await scoringTimes(target, inputDim, opts)).medianMicrosPer1000;
 }

@@ -17,6 +17,8 @@ export interface RunInfo {
   seed: number;
   /** The backend as initialised, e.g. `wasm (tfjs 4.22.0, simd, 1 thread, native matmul avx512, 2 threads)`. */
   backend: string | null;
+  /** On `webgpu`: the adapter (vendor, architecture, device, description, is_fallback_adapter, software, feature_level, dawn_options). */
+  gpu_adapter?: Record<string, unknown>;
   config_hash: string;
   git_commit: string | null;
   versions: Record<string, string>;
@@ -56,6 +58,7 @@ export function readRunInfo(runDir: string): RunInfo {
   // the rest are checked when present, so folders written by older versions still open
   expectField(file, '', info, 'seed', optional(isNumber), 'a number');
   expectField(file, '', info, 'backend', optional((v) => v === null || isString(v)), 'a string or null');
+  expectField(file, '', info, 'gpu_adapter', optional(isRecord), 'an object');
   expectField(file, '', info, 'progress', optional(isRecord), 'an object');
   expectField(file, '', info, 'timings', optional(isRecord), 'an object');
   expectField(file, '', info, 'resumed', optional((v) => Array.isArray(v) && v.every(isString)), 'a list of times');

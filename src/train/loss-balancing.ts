@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ExperimentConfig } from '../config/experiment.js';
 import type { HistoryRow } from './callbacks.js';
 import { DataError } from '../base/errors.js';
+import { readTensors } from '../kernels/read-back.js';
 import type { MultiTaskModel } from '../models/model.js';
 
 /** What a checkpoint keeps of the balancing (runs/checkpoint.ts stores it in state.json). */
@@ -124,9 +125,10 @@ export function checkedBalancing(state: { balancing?: BalancingState }, mode: st
  * what comes after differs by model); one more forward and backward pass per task, with the
  * step's dropout masks. `taskLoss` computes L_t from the task's logits.
  */
-export function taskGradientNorms(model: MultiTaskModel, x: tf.Tensor2D, dropoutSeed: number, tasks: number, taskLoss: (logits: tf.Tensor1D, k: number) => tf.Scalar): number[] {
-  return Array.from({ length: tasks }, (_, k) =>
-    tf.tidy(() => {
+export async function taskGradientNorms(model: MultiTaskModel, x: tf.Tensor2D, dropoutSeed: number, tasks: number, taskLoss: (logits: tf.Tensor1D, k: number) => tf.Scalar): Promise<number[]> {
+  const norms: number[] = [];
+  for (let k = 0; k < tasks; k++) {
+    const n = tf.tidy(() => {
       let stateUpdates: [tf.Variable, tf.Tensor][] = [];
       const g = tf.engine().gradients(
         () => {
@@ -136,9 +138,12 @@ export function taskGradientNorms(model: MultiTaskModel, x: tf.Tensor2D, dropout
         },
         [x],
       ).grads[0]!;
-      const n = tf.sqrt(tf.sum(tf.square(g))).dataSync()[0]!;
       tf.dispose(stateUpdates.map((u) => u[1]));
-      return n;
-    }),
-  );
+      return tf.sqrt(tf.sum(tf.square(g)));
+    });
+    await readTensors([n]);
+    norms.push(n.dataSync()[0]!);
+    n.dispose();
+  }
+  return norms;
 }

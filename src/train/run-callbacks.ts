@@ -7,6 +7,7 @@
  */
 import { ConfigError, Interrupted } from '../base/errors.js';
 import { writeHistory } from '../runs/history.js';
+import { readTensors } from '../kernels/read-back.js';
 import { removeCheckpoint } from '../runs/checkpoint.js';
 import { loadModel, saveModel } from '../runs/model-io.js';
 import type { TrainerCallback } from './callbacks.js';
@@ -31,7 +32,8 @@ export function historyWriter(trainer: Trainer): TrainerCallback {
 /** Saves the model of each epoch early stopping keeps (every epoch without it) and records progress in run.json. */
 export function bestModelSaver(trainer: Trainer): TrainerCallback {
   return {
-    onEpochEnd(logs) {
+    async onEpochEnd(logs) {
+      if (logs.improved) await readTensors(trainer.bundle.params.variables.values());
       if (logs.improved) saveModel(trainer.run.modelDir(), trainer.bundle.model.type, trainer.bundle.params, trainer.bundle.tables);
       trainer.run.update({ progress: trainer.progressInfo() });
     },

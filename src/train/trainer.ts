@@ -12,6 +12,7 @@ import { labelledBatches } from '../data/rank-labels.js';
 import { DataError, RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import { throttledYield } from '../base/yield.js';
+import { readTensors } from '../kernels/read-back.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { RunFolder } from '../runs/folder.js';
 import { checkpointDir, hasCheckpoint, readCheckpointState, writeCheckpoint, type CheckpointState } from '../runs/checkpoint.js';
@@ -133,10 +134,10 @@ export class Trainer {
   }
 
   /** One optimisation step: the parts below in order; returns the total and per-task losses. */
-  step(mb: EncodedBatch): StepLosses {
+  async step(mb: EncodedBatch): Promise<StepLosses> {
     const x = this.embed(mb);
-    const pass = this.forwardBackward(mb, x);
-    const dense = this.denseUpdate(pass);
+    const pass = await this.forwardBackward(mb, x);
+    const dense = await this.denseUpdate(pass);
     this.sparseUpdate(mb, pass);
     this.finishStep(pass, dense);
     return pass.losses;
@@ -152,7 +153,7 @@ export class Trainer {
    * Forward and backward pass: the losses (read back, checked finite) and the gradients of the
    * model input and of every trainable dense weight. Takes ownership of `x`.
    */
-  forwardBackward(mb: EncodedBatch, x: tf.Tensor2D): ForwardBackward {
+  async forwardBackward(mb: EncodedBatch, x: tf.Tensor2D): Promise<ForwardBackward> {
     const { params, model } = this.bundle;
     const config = this.config;
     const B = mb.length;
@@ -214,6 +215,7 @@ export class Trainer {
       true,
     );
 
+    await readTensors([value, ...perTaskLoss, extraLoss, grads[0]]);
     const total = value.dataSync()[0]!;
     const perTask = perTaskLoss.map((l) => l.dataSync()[0]!);
     const extra = extraLoss ? extraLoss.dataSync()[0]! : 0;
@@ -225,7 +227,7 @@ export class Trainer {
       );
     }
     const gradX = grads[0]!.dataSync() as Float32Array;
-    if (this.balancer.mode === 'gradnorm') this.balancer.updateWeights(perTask, taskGradientNorms(model, x, dropoutSeed, config.tasks.length, taskLossOf));
+    if (this.balancer.mode === 'gradnorm') this.balancer.updateWeights(perTask, await taskGradientNorms(model, x, dropoutSeed, config.tasks.length, taskLossOf));
     const nDense = trainable.length;
     return {
       losses: { total, perTask, extra },
@@ -238,15 +240,16 @@ export class Trainer {
   }
 
   /** Dense update: optional global-norm clipping, then the dense optimizer. Returns the clipped gradients. */
-  denseUpdate(pass: ForwardBackward): tf.Tensor[] {
+  async denseUpdate(pass: ForwardBackward): Promise<tf.Tensor[]> {
     let dense = pass.denseGrads;
     const clip = this.config.train.grad_clip;
     if (clip !== null) {
-      dense = tf.tidy(() => {
-        const norm = tf.sqrt(tf.addN(dense.filter(Boolean).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!;
-        const scale = norm > clip ? clip / norm : 1;
-        return dense.map((g) => (g ? tf.mul(g, scale) : g));
-      });
+      const normT = tf.tidy(() => tf.sqrt(tf.addN(dense.filter(Boolean).map((g) => tf.sum(tf.square(g))))));
+      await readTensors([normT]);
+      const norm = normT.dataSync()[0]!;
+      normT.dispose();
+      const scale = norm > clip ? clip / norm : 1;
+      dense = tf.tidy(() => dense.map((g) => (g ? tf.mul(g, scale) : g)));
     }
     const decay = this.config.train.optimizer.weight_decay;
     if (decay > 0) decayWeights(this.bundle.params.trainable, dense, 1 - this.learningRate * decay);
@@ -301,6 +304,7 @@ export class Trainer {
     // step by step; saving the running values keeps a resumed run bit-identical.
     const adam = this.optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
     if (adam.accBeta1 && adam.accBeta2) optState.push({ name: ADAM_BETA1, tensor: adam.accBeta1 }, { name: ADAM_BETA2, tensor: adam.accBeta2 });
+    await readTensors([...this.bundle.params.variables.values(), ...optState.map((w) => w.tensor), ...this.balancer.variables]);
     const balancing = this.balancer.state();
     writeCheckpoint(this.run.dir, modelFiles(this.bundle.model.type, this.bundle.params, this.bundle.tables, optState), balancing ? { ...this.state, balancing } : this.state);
   }
@@ -345,7 +349,7 @@ export class Trainer {
         let stepIndex = 0;
         for await (const mb of this.trainBatches(epoch, () => safePoint('reading'))) {
           if (stepIndex++ < this.state.stepInEpoch) continue; // resuming: replay the epoch's order up to where it stopped
-          const loss = this.step(mb);
+          const loss = await this.step(mb);
           this.state.stepInEpoch++;
           sums.samples += mb.length;
           sums.steps++;
@@ -365,6 +369,7 @@ export class Trainer {
         const row: HistoryRow = { epoch: epoch + 1, steps: this.state.globalStep, samples, seconds: Number(seconds.toFixed(3)), train_loss: sums.loss / Math.max(steps, 1) };
         config.tasks.forEach((t, k) => (row[`train_${t.name}_loss`] = sums.tasks[k]! / Math.max(steps, 1)));
         if (sums.extra !== 0) row.train_model_term = sums.extra / Math.max(steps, 1);
+        await readTensors(this.balancer.variables);
         if (this.balancer.mode !== 'fixed') Object.assign(row, this.balancer.historyColumns());
         let validation: MetricRecord[] = [];
         if (config.data.validation) {
