@@ -397,4 +397,3 @@ export class Trainer {
     return { epoch: this.state.epoch, step_in_epoch: this.state.stepInEpoch, global_step: this.state.globalStep };
   }
 }
-
