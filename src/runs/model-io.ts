@@ -21,11 +21,18 @@ interface WeightSpec {
   dtype: 'float32';
 }
 
+/**
+ * One table's part of embeddings.bin, in `slots` order: `weights` (rows × dim float32), then in a
+ * checkpoint the optimizer state as kernels/row-state.ts keeps it: `rows` (the `state_rows` rows
+ * holding state, in slot order, as int32) and `m` (and `v`), state_rows × dim each. Checkpoints
+ * written before the state was allocated lazily have `m` (and `v`) of rows × dim and no `rows`.
+ */
 interface TableSpec {
   feature: string;
   rows: number;
   dim: number;
-  slots: ('weights' | 'm' | 'v')[];
+  slots: ('weights' | 'rows' | 'm' | 'v')[];
+  state_rows?: number;
 }
 
 export interface ModelManifest {
@@ -112,11 +119,18 @@ export function modelFiles(modelType: string, params: ParamStore, tables: Embedd
   const tableSpecs: TableSpec[] = [];
   const tableParts: Float32Array[] = [];
   for (const t of tables.tables) {
-    const slots: TableSpec['slots'] = ['weights'];
+    const spec: TableSpec = { feature: t.feature.name, rows: t.rows, dim: t.dim, slots: ['weights'] };
     tableParts.push(t.weights);
-    if (withSlots && t.m) (slots.push('m'), tableParts.push(t.m));
-    if (withSlots && t.v) (slots.push('v'), tableParts.push(t.v));
-    tableSpecs.push({ feature: t.feature.name, rows: t.rows, dim: t.dim, slots });
+    const st = t.state;
+    if (withSlots && st) {
+      const n = st.used * st.dim;
+      spec.slots.push('rows', 'm');
+      spec.state_rows = st.used;
+      // the row ids' int32 bits travel in the float32 file as they are (Float32Array.set copies bytes)
+      tableParts.push(new Float32Array(st.rowsInSlotOrder().buffer), st.m.subarray(0, n));
+      if (st.v) (spec.slots.push('v'), tableParts.push(st.v.subarray(0, n)));
+    }
+    tableSpecs.push(spec);
   }
   files[MODEL_FILES.embeddings] = concatFloat32(tableParts);
   const manifest: ModelManifest = {
@@ -150,7 +164,18 @@ function readManifest(mfile: string, check: (file: string, data: Uint8Array) => 
     throw new DataError(`${mfile}: \`weightsManifest\` should be a list with one { paths, weights } entry`);
   }
   const emb = doc['embeddings'];
-  const isTables = (v: unknown) => Array.isArray(v) && v.every((t) => isRecord(t) && typeof t['feature'] === 'string' && Number.isInteger(t['rows']) && Number.isInteger(t['dim']) && Array.isArray(t['slots']));
+  const isSlots = (v: unknown) => Array.isArray(v) && v[0] === 'weights' && v.every((s) => ['weights', 'rows', 'm', 'v'].includes(s as string));
+  const isTables = (v: unknown) =>
+    Array.isArray(v) &&
+    v.every(
+      (t) =>
+        isRecord(t) &&
+        typeof t['feature'] === 'string' &&
+        Number.isInteger(t['rows']) &&
+        Number.isInteger(t['dim']) &&
+        isSlots(t['slots']) &&
+        ((t['slots'] as string[]).includes('rows') ? Number.isInteger(t['state_rows']) && (t['state_rows'] as number) >= 0 : t['state_rows'] === undefined),
+    );
   if (!isRecord(emb) || typeof emb['path'] !== 'string' || !isTables(emb['tables'])) throw new DataError(`${mfile}: \`embeddings\` should be { path, tables, step }`);
   const opt = doc['optimizer'];
   if (opt !== undefined && (!isRecord(opt) || typeof opt['path'] !== 'string' || !isSpecs(opt['weights']))) throw new DataError(`${mfile}: \`optimizer\` should be { path, weights }`);
@@ -214,16 +239,27 @@ export function loadModel(dir: string, params: ParamStore, tables: EmbeddingTabl
     }
   });
   const emb = read(manifest.embeddings.path);
-  expectValues(emb.file, emb.values, tableSpecs.reduce((s, t) => s + t.rows * t.dim * t.slots.length, 0), 'embedding tables (rows x dims x slots)');
+  /** Values of one slot of a table: rows × dim, the state rows (`rows`), or state rows × dim (lazy `m`, `v`). */
+  const slotSize = (spec: TableSpec, slot: TableSpec['slots'][number]) =>
+    slot === 'weights' ? spec.rows * spec.dim : spec.state_rows === undefined ? spec.rows * spec.dim : slot === 'rows' ? spec.state_rows : spec.state_rows * spec.dim;
+  expectValues(emb.file, emb.values, tableSpecs.reduce((s, t) => s + t.slots.reduce((n, slot) => n + slotSize(t, slot), 0), 0), 'embedding tables (rows x dims x slots)');
   at = 0;
   tableSpecs.forEach((spec, i) => {
     const t = tables.tables[i]!;
-    const size = spec.rows * spec.dim;
+    const parts: Partial<Record<TableSpec['slots'][number], Float32Array>> = {};
     for (const slot of spec.slots) {
-      const target = slot === 'weights' ? t.weights : slot === 'm' ? t.m : t.v;
-      if (target) target.set(emb.values.subarray(at, at + size));
+      const size = slotSize(spec, slot);
+      parts[slot] = emb.values.subarray(at, at + size);
       at += size;
     }
+    t.weights.set(parts.weights!);
+    // a model without state (a saved model, not a checkpoint) leaves the tables' state as it is
+    if (!parts.m || !t.state) return;
+    if ((parts.v !== undefined) !== (t.state.v !== null)) throw new DataError(`${emb.file}: table ${spec.feature} holds the state of another optimizer than the config's`);
+    const problem = parts.rows
+      ? t.state.load(new Int32Array(parts.rows.buffer, parts.rows.byteOffset, parts.rows.length), parts.m, parts.v ?? null)
+      : t.state.loadDense(parts.m, parts.v ?? null);
+    if (problem !== null) throw new DataError(`${emb.file}: the optimizer state of table ${spec.feature}: ${problem}`);
   });
   tables.steps = manifest.embeddings.step;
 
