@@ -124,6 +124,10 @@ bool apply_rows(SparseOptimizer opt, const SparseHyper& h, const EmbeddingTableV
   const double c2 = 1 - h.beta2;
   bool ok = true;
   for (size_t k = 0; k < count; ++k) {
+    // the index entry two strides ahead, then (its entry now cached) the row and its state one stride ahead
+#if defined(__GNUC__) || defined(__clang__)
+    if (M != nullptr && k + 2 * kPrefetch < count) __builtin_prefetch(t.slot_of + rows[k + 2 * kPrefetch], 0, 3);
+#endif
     if (k + kPrefetch < count) {
       const int32_t ahead_row = rows[k + kPrefetch];
       prefetch_row(W + static_cast<size_t>(ahead_row) * dim, t.dim, true);

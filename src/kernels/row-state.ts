@@ -10,12 +10,33 @@
  *
  * The slot arrays grow by half (at least `MIN_SLOTS`, at most the table's rows) when a step could
  * touch more new rows than they have room for; `reserve()` makes that room before a kernel runs.
+ * They live in resizable ArrayBuffers that reserve address space for every row up front and grow
+ * in place: no copy, no moment with the old and the new arrays both held, and pages of memory only
+ * where slots were written. Where a buffer cannot be made resizable (an address space too small
+ * for the reservation), the arrays are copied into larger ones instead.
  */
 
 /** Slots of the first allocation. */
 export const MIN_SLOTS = 1024;
 /** Capacity grows by this factor (amortised: each slot is copied about twice over a run). */
 export const GROWTH = 1.5;
+
+interface ResizableBuffer extends ArrayBuffer {
+  readonly resizable: boolean;
+  readonly maxByteLength: number;
+  resize(byteLength: number): void;
+}
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => ResizableBuffer;
+
+/** An empty buffer that can grow in place to `maxBytes`, or null where the reservation fails. */
+function reserveBuffer(maxBytes: number): ResizableBuffer | null {
+  try {
+    const b = new ResizableArrayBuffer(0, { maxByteLength: maxBytes });
+    return b.resizable ? b : null;
+  } catch {
+    return null;
+  }
+}
 
 export class RowState {
   /** Row -> 1 + slot; 0: the row holds no state. Zero-filled, so untouched pages stay unmapped. */
@@ -26,6 +47,7 @@ export class RowState {
   v: Float32Array | null;
   /** Slots in use (rows holding state). */
   used = 0;
+  private readonly buffers: [ResizableBuffer | null, ResizableBuffer | null];
 
   constructor(
     readonly rows: number,
@@ -34,8 +56,12 @@ export class RowState {
     readonly moments: 1 | 2,
     /** The value of untouched state: 0, or Adagrad's initial accumulator. */
     readonly initial = 0,
+    /** false: grow by copying, as where address space cannot be reserved (tests take this path). */
+    inPlace = true,
   ) {
     this.slotOf = new Int32Array(rows);
+    const max = rows * dim * 4;
+    this.buffers = inPlace ? [reserveBuffer(max), moments === 2 ? reserveBuffer(max) : null] : [null, null];
     this.m = new Float32Array(0);
     this.v = moments === 2 ? new Float32Array(0) : null;
   }
@@ -43,6 +69,11 @@ export class RowState {
   /** Slots the arrays have room for. */
   get capacity(): number {
     return this.m.length / this.dim;
+  }
+
+  /** Whether the arrays grow in place (resizable buffers) rather than by copying. */
+  get growsInPlace(): boolean {
+    return this.buffers[0] !== null;
   }
 
   /** Bytes allocated now: the index plus the slot arrays at their capacity. */
@@ -64,14 +95,20 @@ export class RowState {
   }
 
   private resize(slots: number): void {
-    const grow = (old: Float32Array): Float32Array => {
-      const next = new Float32Array(slots * this.dim);
+    const n = slots * this.dim;
+    const grow = (old: Float32Array, buffer: ResizableBuffer | null): Float32Array => {
+      if (buffer) {
+        // in place: the slots in use stay where they are; the new bytes read as zeros
+        buffer.resize(n * 4);
+        return new Float32Array(buffer, 0, n);
+      }
+      const next = new Float32Array(n);
       next.set(old.subarray(0, this.used * this.dim));
       return next;
     };
-    this.m = grow(this.m);
+    this.m = grow(this.m, this.buffers[0]);
     if (this.initial !== 0) this.m.fill(this.initial, this.used * this.dim);
-    if (this.v) this.v = grow(this.v);
+    if (this.v) this.v = grow(this.v, this.buffers[1]);
   }
 
   /** The rows holding state, in slot order (a scan of the index). */
@@ -109,9 +146,11 @@ export class RowState {
       seen[r] = 1;
     }
     this.slotOf.fill(0);
+    // the slots are rewritten from 0: the values of the old ones are overwritten or reset below
+    if (this.initial !== 0) this.m.fill(this.initial);
+    else this.m.fill(0);
+    this.v?.fill(0);
     this.used = 0;
-    this.m = new Float32Array(0);
-    if (this.v) this.v = new Float32Array(0);
     this.reserve(n);
     for (let s = 0; s < n; s++) this.slotOf[rows[s]!] = s + 1;
     this.m.set(m);
