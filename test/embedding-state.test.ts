@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../src/base/rng.js';
@@ -18,6 +19,7 @@ import { buildFeaturePlan, type EncodedBatch } from '../src/data/encode.js';
 import { EmbeddingTables } from '../src/models/embeddings.js';
 import { ParamStore } from '../src/models/layers.js';
 import { loadModel, modelFiles, type ModelFiles } from '../src/runs/model-io.js';
+import { fileRecord } from '../src/runs/integrity.js';
 import { tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
 
 const adam: EmbeddingOptimizerConfig = { type: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, initial_accumulator: 0.1 };
@@ -307,4 +309,12 @@ test('a checkpoint whose state names a row twice or out of range is refused, nam
   writeFileSync(path.join(dir, 'embeddings.bin'), bin);
   assert.throws(() => loadModel(dir, params, new EmbeddingTables(plan, new Rng(3, 1), adam)), /row 1001 is outside \[0, 1001\)/);
   params.dispose();
+});
+
+test('a file given in parts (embedding tables written from where they are) has the record of the same bytes in one piece', () => {
+  const rng = new Rng(4);
+  const whole = Uint8Array.from({ length: 10_000 }, () => rng.int(256));
+  const parts = [whole.subarray(0, 1), whole.subarray(1, 4097), whole.subarray(4097, 4097), whole.subarray(4097)];
+  assert.deepEqual(fileRecord(parts), fileRecord(whole));
+  assert.equal(fileRecord(parts).sha256, createHash('sha256').update(whole).digest('hex'));
 });

@@ -29,9 +29,9 @@ export type FileData = string | Uint8Array | readonly Uint8Array[];
 
 export function fileRecord(data: FileData): FileRecord {
   const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
-  const hash = createHash('sha256');
+  const hash = new FileHasher();
   for (const p of parts) hash.update(p);
-  return { size: parts.reduce((s, p) => s + p.byteLength, 0), sha256: hash.digest('hex') };
+  return hash.record();
 }
 
 /** The record of a file on disk, read in chunks (files beyond 2 GiB, which readFileSync refuses, included). */
@@ -48,13 +48,15 @@ export function hashFile(file: string): FileRecord {
 }
 
 const CHUNK = 64 << 20;
+const HASH_CHUNK = 1 << 30;
 
 /** A record computed as a file is read piece by piece (model-io reads embedding tables into place this way). */
 export class FileHasher {
   private readonly hash = createHash('sha256');
   private size = 0;
   update(bytes: Uint8Array): void {
-    this.hash.update(bytes);
+    // at most 1 GiB a call: node's hash refuses more than 2 GiB at once ("data is too long")
+    for (let at = 0; at < bytes.byteLength; at += HASH_CHUNK) this.hash.update(bytes.subarray(at, Math.min(bytes.byteLength, at + HASH_CHUNK)));
     this.size += bytes.byteLength;
   }
   record(): FileRecord {
