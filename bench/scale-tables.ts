@@ -9,7 +9,8 @@
  *                                 [--runs 3] [--before DIR] [--opt adam|adagrad|sgd] [--save]
  *
  * --save also writes the tables with their optimizer state as a checkpoint does (model-io's
- * modelFiles + writeModelFolder, into a temporary folder) and prints its time and the peak RSS after.
+ * modelFiles + writeModelFolder, into a temporary folder) and prints its time and the peak RSS after;
+ * --load also reads that back into a second set of tables (twice the memory) and checks the weights.
  * --before DIR measures the same on another built checkout too (e.g. the commit before lazy
  * state: `git archive <commit> | tar -x -C DIR`, link node_modules, `npx tsc` and
  * `node scripts/build-native.mjs` there); its tables are driven through the same
@@ -41,6 +42,9 @@ interface ChildResult {
   /** With --save: seconds to write the tables with their state as a checkpoint does, and the peak RSS after it. */
   save_s: number | null;
   peak_rss_save: number | null;
+  /** With --load too: seconds to read it back into a second set of tables, and whether every weight came back the same. */
+  load_s: number | null;
+  same: boolean | null;
 }
 
 function arg(name: string, fallback: string): string {
@@ -61,7 +65,7 @@ function stateBytes(t: Record<string, unknown>): number {
   return ((t['m'] as Float32Array | null)?.byteLength ?? 0) + ((t['v'] as Float32Array | null)?.byteLength ?? 0);
 }
 
-async function child(root: string, rows: number, fields: number, steps: number, opt: string, save: boolean): Promise<ChildResult> {
+async function child(root: string, rows: number, fields: number, steps: number, opt: string, save: boolean, load: boolean): Promise<ChildResult> {
   const mod = (p: string) => import(pathToFileURL(path.join(root, 'dist', p)).href);
   const { EmbeddingTables } = await mod('src/models/embeddings.js');
   const { Rng } = await mod('src/base/rng.js');
@@ -90,6 +94,8 @@ async function child(root: string, rows: number, fields: number, steps: number, 
   const peak_rss = process.resourceUsage().maxRSS * 1024;
   let save_s: number | null = null;
   let peak_rss_save: number | null = null;
+  let load_s: number | null = null;
+  let same: boolean | null = null;
   if (save) {
     // a checkpoint of the tables (no dense weights): model files with the optimizer state, written whole
     const { modelFiles, writeModelFolder } = await mod('src/runs/model-io.js');
@@ -100,6 +106,16 @@ async function child(root: string, rows: number, fields: number, steps: number, 
     const t = performance.now();
     writeModelFolder(path.join(dir, 'checkpoint'), modelFiles('resflow', new ParamStore(new Rng(1, 2)), tables, []));
     save_s = (performance.now() - t) / 1000;
+    if (load) {
+      // read it back into a second set of tables (other seed) and compare every weight
+      const { loadModel } = await mod('src/runs/model-io.js');
+      const other = new EmbeddingTables(plan, new Rng(5, 1), optimizer);
+      const t1 = performance.now();
+      loadModel(path.join(dir, 'checkpoint'), new ParamStore(new Rng(1, 2)), other);
+      load_s = (performance.now() - t1) / 1000;
+      const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+      same = (tables.tables as { weights: Float32Array }[]).every((x, k) => bytes(x.weights).equals(bytes((other.tables as { weights: Float32Array }[])[k]!.weights)));
+    }
     peak_rss_save = process.resourceUsage().maxRSS * 1024;
     rmSync(dir, { recursive: true, force: true });
   }
@@ -114,6 +130,8 @@ async function child(root: string, rows: number, fields: number, steps: number, 
     peak_rss,
     save_s,
     peak_rss_save,
+    load_s,
+    same,
     first_steps_per_s: rate(times.slice(0, FIRST)),
     later_steps_per_s: medianRate(times.slice(Math.floor(steps / 2))),
     kernels: tables.kernels.name,
@@ -126,7 +144,7 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) {
-    const r = await child(arg('root', ownRoot), Number(arg('rows', '0')), Number(arg('fields', '1')), Number(arg('steps', '300')), arg('opt', 'adam'), process.argv.includes('--save'));
+    const r = await child(arg('root', ownRoot), Number(arg('rows', '0')), Number(arg('fields', '1')), Number(arg('steps', '300')), arg('opt', 'adam'), process.argv.includes('--save') || process.argv.includes('--load'), process.argv.includes('--load'));
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
@@ -137,18 +155,19 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs', '3'));
   const opt = arg('opt', 'adam');
   const before = arg('before', '');
-  const save = process.argv.includes('--save');
+  const load = process.argv.includes('--load');
+  const save = load || process.argv.includes('--save');
   const codes: [string, string][] = [['after', ownRoot]];
   if (before) codes.unshift(['before', path.resolve(before)]);
   console.log(`embedding tables at scale: dim ${DIM}, batch ${BATCH}, ${opt}, uniform ids, ${steps} steps (first ${FIRST}; later: the second half), medians of ${runs} runs`);
   console.log(`load before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`code    rows/table fields kernels  build s  weights MiB/table  state MiB/table start → end (rows holding state)  peak RSS GiB  first steps/s  later steps/s${save ? '  save s  peak RSS with save GiB' : ''}`);
+  console.log(`code    rows/table fields kernels  build s  weights MiB/table  state MiB/table start → end (rows holding state)  peak RSS GiB  first steps/s  later steps/s${save ? '  save s  peak RSS with save GiB' : ''}${load ? '  load s  same bits' : ''}`);
   for (const rows of sizes) {
     const f = rows >= 5e6 ? Math.min(fields, fields10m) : fields;
     const results = new Map<string, ChildResult[]>(codes.map(([name]) => [name, []]));
     for (let r = 0; r < runs; r++) {
       for (const [name, root] of codes) {
-        const out = execFileSync(process.execPath, [here, '--child', '--root', root, '--rows', String(rows), '--fields', String(f), '--steps', String(steps), '--opt', opt, ...(save ? ['--save'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        const out = execFileSync(process.execPath, [here, '--child', '--root', root, '--rows', String(rows), '--fields', String(f), '--steps', String(steps), '--opt', opt, ...(save ? ['--save'] : []), ...(load ? ['--load'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
         results.get(name)!.push(JSON.parse(out.trim().split('\n').pop()!) as ChildResult);
       }
     }
@@ -158,7 +177,8 @@ async function main(): Promise<void> {
       console.log(
         `${name.padEnd(7)} ${rows.toLocaleString('en-US').padStart(10)} ${String(f).padStart(6)} ${rs[0]!.kernels.padEnd(8)} ${m('build_s').toFixed(2).padStart(7)}  ${mib(m('weights_bytes')).padStart(17)}  ` +
           `${`${mib(m('state_bytes_start'))} → ${mib(m('state_bytes_end'))} (${Math.round(m('state_rows_end')).toLocaleString('en-US')})`.padStart(47)}  ${gib(m('peak_rss')).padStart(12)}  ${m('first_steps_per_s').toFixed(1).padStart(13)}  ${m('later_steps_per_s').toFixed(1).padStart(13)}` +
-          (save ? `  ${m('save_s').toFixed(2).padStart(6)}  ${gib(m('peak_rss_save')).padStart(22)}` : ''),
+          (save ? `  ${m('save_s').toFixed(2).padStart(6)}  ${gib(m('peak_rss_save')).padStart(22)}` : '') +
+          (load ? `  ${m('load_s').toFixed(2).padStart(6)}  ${String(rs.every((x) => x.same)).padStart(9)}` : ''),
       );
     }
   }
