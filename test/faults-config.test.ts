@@ -134,28 +134,34 @@ test('embedding tables too large for an array or for memory: exit 2 naming the k
   assert.doesNotMatch(msg, /problems/, 'reported once, not once per feature');
 });
 
-// A single table can pass the array limit (2^32 values) and still exceed memory (× 4 bytes × 3
-// arrays), and an SGD table of half the memory fit in one array, only on machines under 32 GiB; sizeChecks' own test below covers the others.
-const fitsArrayNotMemory = totalmem() < 2 ** 32 * 8;
-test('an embedding table within the array limit but not in memory: GiB needed and GiB this machine has', { skip: fitsArrayNotMemory ? false : 'machine over 32 GiB' }, () => {
+// A single table can pass the array limit (2^32 values) and still exceed memory (rows × 8 dims ×
+// 4 bytes + 4 bytes of state index a row) only on machines under 16 GiB; sizeChecks' own test
+// below covers the others with the machine's limits given.
+const fitsArrayNotMemory = totalmem() < 2 ** 32 * 4;
+test('an embedding table within the array limit but not in memory: GiB needed and GiB this machine has', { skip: fitsArrayNotMemory ? false : 'machine over 16 GiB' }, () => {
   const dir = tempDir();
-  const rows = Math.floor(totalmem() / 96) + 1; // × 8 dims × 4 bytes × 3 arrays (Adam) > totalmem
+  const rows = Math.floor(totalmem() / 36) + 1; // × (8 dims × 4 bytes + 4 bytes of index) > totalmem
   const gib = (totalmem() / 2 ** 30).toFixed(1);
   const big = writeFile(dir, 'big.yaml', tinyConfigYaml().replace('{ name: item_id, buckets: 5000 }', `{ name: item_id, buckets: ${rows} }`));
-  configError(() => loadExperiment(big), new RegExp(`big\\.yaml:\\d+: features\\[2\\]\\.buckets: the embedding table of \`item_id\` .* would need [\\d.]+ GiB \\(rows × dim × 4 bytes × 3 with Adam state\\); this machine has ${gib} GiB`));
-  // With SGD there is no optimizer state: a table of half the memory fits.
-  const sgd = writeFile(dir, 'sgd.yaml', tinyConfigYaml().replace('{ name: item_id, buckets: 5000 }', `{ name: item_id, buckets: ${Math.floor(totalmem() / 64)} }`).replace('train: { epochs: 1, batch_size: 256 }', 'train: { epochs: 1, batch_size: 256, optimizer: { type: sgd } }'));
-  assert.doesNotThrow(() => loadExperiment(sgd));
+  configError(() => loadExperiment(big), new RegExp(`big\\.yaml:\\d+: features\\[2\\]\\.buckets: the embedding table of \`item_id\` .* would need [\\d.]+ GiB \\(rows × dim × 4 bytes \\+ a 4-byte state index per row; Adam state adds dim × 8 bytes per row training touches\\); this machine has ${gib} GiB`));
+  // The Adam state is allocated as rows are touched, so it is not counted up front: a table of half the memory passes.
+  const half = writeFile(dir, 'half.yaml', tinyConfigYaml().replace('{ name: item_id, buckets: 5000 }', `{ name: item_id, buckets: ${Math.floor(totalmem() / 72)} }`));
+  assert.doesNotThrow(() => loadExperiment(half));
 });
 
 test('sizeChecks: tables that fit one by one but not together are named with the largest', () => {
   const { config } = loadExperiment(writeFile(tempDir(), 'ok.yaml', tinyConfigYaml()));
   const issues: { path: Path; message: string }[] = [];
-  // item_id: 5001 rows × 8 dims × 4 bytes × 3 = 480,096 bytes; the others together are smaller.
-  sizeChecks(config, (p, message) => issues.push({ path: p, message }), { memory: 500_000, maxArrayLength: 2 ** 32 });
+  // item_id: 5001 rows × (8 dims × 4 bytes + 4 bytes of state index) = 180,036 bytes; the others together are smaller.
+  sizeChecks(config, (p, message) => issues.push({ path: p, message }), { memory: 190_000, maxArrayLength: 2 ** 32 });
   assert.equal(issues.length, 1);
   assert.deepEqual(issues[0]!.path, ['features']);
   assert.match(issues[0]!.message, /the embedding tables together would need .* the largest is `item_id` \(features\[2\]/);
+  issues.length = 0;
+  // one table over the memory: named at its bucket count, with the bytes it needs (Adam state not counted: it comes with the rows training touches)
+  sizeChecks(config, (p, message) => issues.push({ path: p, message }), { memory: 150_000, maxArrayLength: 2 ** 32 });
+  assert.deepEqual(issues.map((i) => i.path), [['features', 2, 'buckets']]);
+  assert.match(issues[0]!.message, /`item_id` \(5,001 rows × 8 dims\) would need 0\.0 GiB \(rows × dim × 4 bytes \+ a 4-byte state index per row; Adam state adds dim × 8 bytes per row training touches\)/);
   issues.length = 0;
   sizeChecks(config, (p, message) => issues.push({ path: p, message }), { memory: 2 ** 40, maxArrayLength: 40_000 });
   assert.deepEqual(issues.map((i) => i.path), [['features', 2, 'buckets']]);

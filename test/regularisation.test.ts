@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
 import { createSparseKernels, JsSparseKernels, sparseStep, type TableData } from '../src/kernels/sparse-kernels.js';
+import { RowState } from '../src/kernels/row-state.js';
 import type { ExperimentConfig, LrScheduleConfig, OptimizerConfig } from '../src/config/experiment.js';
 import { loadConfig } from '../src/config/load.js';
 import { decayWeights, setLearningRate } from '../src/train/dense-optimizer.js';
@@ -32,7 +33,7 @@ const close = (a: number, b: number, what: string, tol = 1e-6) => assert.ok(Math
 test('lazy Adam with embedding L2: the two touched rows get g + l2 x w, the others stay as they were', () => {
   // a 4 x 2 table; the batch of three examples touches rows 1 and 3 (row 3 twice)
   const w0 = [0.5, -0.25, 0.125, 0.75, -0.5, 0.25, 1.0, -1.0];
-  const table: TableData = { weights: Float32Array.from(w0), m: new Float32Array(8), v: new Float32Array(8), rows: 4, dim: 2, width: 1, mean: false, offset: 0 };
+  const table: TableData = { weights: Float32Array.from(w0), state: new RowState(4, 2, 2), rows: 4, dim: 2, width: 1, mean: false, offset: 0 };
   const ids = [Int32Array.from([1, 3, 3])];
   const gradX = Float32Array.from([0.2, -0.4, 0.1, 0.3, 0.05, -0.15]);
   const l2 = 0.5;
@@ -47,14 +48,15 @@ test('lazy Adam with embedding L2: the two touched rows get g + l2 x w, the othe
     const i = r * 2 + d;
     if (!(r in g)) {
       assert.equal(table.weights[i], Math.fround(w0[i]!), `untouched row ${r} keeps its weight`);
-      assert.equal(table.m![i], 0);
+      assert.equal(table.state!.slotOf[r], 0, `untouched row ${r} holds no state`);
       continue;
     }
     const gi = g[r]![d]!;
     const m = 0.1 * gi;
     const v = 0.001 * gi * gi;
-    close(table.m![i]!, m, `m[${r},${d}]`);
-    close(table.v![i]!, v, `v[${r},${d}]`);
+    const st = table.state!.rowState(r);
+    close(st[d]!, m, `m[${r},${d}]`);
+    close(st[2 + d]!, v, `v[${r},${d}]`);
     close(table.weights[i]!, w0[i]! - (lrT * m) / (Math.sqrt(v) + epsHat), `w[${r},${d}]`);
   }
   // row 3, dim 1: the data gradient alone (0.15) would lower the weight; with the L2 term (-0.35) it moves toward 0
@@ -65,10 +67,10 @@ test('embedding L2 runs on the JavaScript kernels; the native ones refuse it rat
   assert.equal(createSparseKernels({ l2: 0.1 }).name, 'js');
   const preferred = createSparseKernels();
   if (preferred.name !== 'native') return;
-  const t: TableData = { weights: new Float32Array(4), m: new Float32Array(4), v: new Float32Array(4), rows: 2, dim: 2, width: 1, mean: false, offset: 0 };
+  const t: TableData = { weights: new Float32Array(4), state: new RowState(2, 2, 2), rows: 2, dim: 2, width: 1, mean: false, offset: 0 };
   // a scheduled rate reaches both the same way
-  const u = { ...t, weights: Float32Array.from([0.1, -0.2, 0.3, 0.4]), m: new Float32Array(4), v: new Float32Array(4) };
-  const w = { ...u, weights: Float32Array.from(u.weights), m: new Float32Array(4), v: new Float32Array(4) };
+  const u = { ...t, weights: Float32Array.from([0.1, -0.2, 0.3, 0.4]), state: new RowState(2, 2, 2) };
+  const w = { ...u, weights: Float32Array.from(u.weights), state: new RowState(2, 2, 2) };
   const grad = Float32Array.from([0.5, -0.25, 1, 2]);
   preferred.update([u], [Int32Array.from([1, 0])], 2, grad, 2, sparseStep(adam, 3, 0.0037));
   new JsSparseKernels().update([w], [Int32Array.from([1, 0])], 2, grad, 2, sparseStep(adam, 3, 0.0037));

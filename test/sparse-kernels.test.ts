@@ -19,6 +19,7 @@ import {
 } from '../src/kernels/sparse-kernels.js';
 import type { OptimizerConfig } from '../src/config/experiment.js';
 import { Rng } from '../src/base/rng.js';
+import { RowState } from '../src/kernels/row-state.js';
 
 const preferred = createSparseKernels();
 const native = preferred instanceof NativeSparseKernels ? preferred : null;
@@ -40,8 +41,7 @@ function benchTables(rng: Rng): { tables: TableData[]; D: number } {
       ...s,
       offset,
       weights: Float32Array.from({ length: size }, () => rng.next() - 0.5),
-      m: new Float32Array(size),
-      v: new Float32Array(size),
+      state: new RowState(s.rows, s.dim, 2),
     };
     offset += s.dim;
     return t;
@@ -49,8 +49,23 @@ function benchTables(rng: Rng): { tables: TableData[]; D: number } {
   return { tables, D: offset + 2 };
 }
 
+function cloneState(s: RowState): RowState {
+  const c = new RowState(s.rows, s.dim, s.moments, s.initial);
+  const n = s.used * s.dim;
+  assert.equal(c.load(s.rowsInSlotOrder(), s.m.slice(0, n), s.v && s.v.slice(0, n)), null);
+  return c;
+}
+
 function cloneTables(tables: TableData[]): TableData[] {
-  return tables.map((t) => ({ ...t, weights: Float32Array.from(t.weights), m: t.m && Float32Array.from(t.m), v: t.v && Float32Array.from(t.v) }));
+  return tables.map((t) => ({ ...t, weights: Float32Array.from(t.weights), state: t.state && cloneState(t.state) }));
+}
+
+/** Same state: the same rows hold state, in the same slots, with the same bits. */
+function assertSameState(a: RowState, b: RowState, what: string): void {
+  assert.equal(a.used, b.used, `${what}: rows holding state`);
+  assert.deepEqual(a.slotOf, b.slotOf, `${what}: slots`);
+  assertSameBits(a.m.subarray(0, a.used * a.dim), b.m.subarray(0, b.used * b.dim), `${what} m`);
+  assertSameBits(a.v!.subarray(0, a.used * a.dim), b.v!.subarray(0, b.used * b.dim), `${what} v`);
 }
 
 /** Ids of n examples: mostly uniform, some repeated hot rows, some absent (-1). */
@@ -89,7 +104,7 @@ test('compareKernels reports a kernel that rounds differently', () => {
   class Skewed extends JsSparseKernels {
     override update(...args: Parameters<JsSparseKernels['update']>): void {
       super.update(...args);
-      const m = args[0][0]!.m!;
+      const m = args[0][0]!.state!.m;
       m[0] = Math.fround(m[0]! * (1 + 2 ** -22));
     }
   }
@@ -105,8 +120,7 @@ test('native embedding kernels give the JavaScript kernels\' bits over 6 Adam st
   nativeOut.forEach((x, i) => assertSameBits(x, jsOut[i]!, `lookup of step ${i + 1}`));
   tables.forEach((t, k) => {
     assertSameBits(t.weights, jsTables[k]!.weights, `table ${k} weights`);
-    assertSameBits(t.m!, jsTables[k]!.m!, `table ${k} m`);
-    assertSameBits(t.v!, jsTables[k]!.v!, `table ${k} v`);
+    assertSameState(t.state!, jsTables[k]!.state!, `table ${k}`);
   });
 });
 
@@ -138,9 +152,24 @@ test('native embedding kernels refuse bad arguments before writing anything', { 
   assert.throws(() => native!.lookup(tables, ids.slice(1), n, new Float32Array(n * D), D), /ids has 21 entries, expected one per table \(22\)/);
   assert.throws(() => native!.lookup(tables, ids, n, new Float32Array(n * D - 1), D), /x has \d+ elements, needs at least \d+/);
   assert.throws(() => native!.lookup(tables, ids, n, new Float32Array(n * 8), 8), /table 0 has layout \[10000, 16, 1, 0, 0\]/);
-  const noMoments = tables.map((t) => ({ ...t, v: null }));
+  const noMoments = cloneTables(tables);
+  noMoments.forEach((t) => (t.state!.v = null));
   assert.throws(() => native!.update(noMoments, ids, n, gradX, D, sparseStep(adam, 1)), /v\[0\] must be a Float32Array/);
   untouched();
+  // state arrays without room for the rows the batch could touch first
+  const full = cloneTables(tables);
+  full[3]!.state!.reserve = () => {};
+  assert.throws(() => native!.update(full, ids, n, gradX, D, sparseStep(adam, 1)), /m\[3\] has 0 elements, needs at least 128/);
+  full.forEach((t, k) => assertSameBits(t.weights, before[k]!.weights, `table ${k} weights`));
+  assert.equal(full[0]!.state!.used, 0);
+});
+
+test('native embedding kernels refuse state whose index names a slot beyond the ones in use', { skip }, () => {
+  const { tables, D } = benchTables(new Rng(4));
+  const n = 8;
+  const ids = batchIds(new Rng(1), tables, n);
+  tables[0]!.state!.slotOf[ids[0]![0]!] = 5; // no slot is in use yet
+  assert.throws(() => native!.update(tables, ids, n, new Float32Array(n * D).fill(1), D, sparseStep(adam, 1)), /slotOf held a slot beyond used/);
 });
 
 test('RESFLOW_NO_NATIVE=1: the JavaScript kernels are used and the reason is given', () => {

@@ -12,13 +12,18 @@
 //   info() -> { simd, vectorBytes, mr, nr, kc, mc, maxThreads, hardwareThreads, compiler, version }
 //
 //   embeddingLookup(weights, ids, layout, n, x, D, threads?) -> undefined
-//   embeddingUpdate(optimizer, hyper, weights, m, v, ids, layout, n, gradX, D, threads?) -> undefined
-//     The sparse embedding kernels of embeddings.h over T tables. weights, ids (and m, v) are
-//     arrays of T Float32Arrays / Int32Arrays; layout is an Int32Array of T records
+//   embeddingUpdateLazy(optimizer, hyper, weights, m, v, slotOf, used, ids, layout, n, gradX, D, threads?) -> undefined
+//     The sparse embedding kernels of embeddings.h over T tables. weights, ids (and m, v, slotOf)
+//     are arrays of T Float32Arrays / Int32Arrays; layout is an Int32Array of T records
 //     [rows, dim, width, offset, mean]; x and gradX are [n, D] Float32Arrays. optimizer is 0 (sgd),
-//     1 (adagrad: m is the accumulator) or 2 (adam); m[t] / v[t] may be null where the optimizer
-//     has no use for them. hyper is a Float64Array [lr, epsilon, beta1, beta2, lrT, epsHat].
-//     Every id must lie in [-1, rows).
+//     1 (adagrad: m is the accumulator) or 2 (adam); m, v, slotOf and used may be null where the
+//     optimizer has no use for them. The optimizer state is allocated per row on first touch
+//     (embeddings.h, src/kernels/row-state.ts): m[t] / v[t] hold it by slot, slotOf[t] (rows
+//     entries) maps a row to 1 + its slot (0: none), used (an Int32Array, one per table) counts
+//     the slots in use and is updated in place; m[t] and v[t] must have room for
+//     used[t] + min(n * width, rows - used[t]) slots. hyper is a Float64Array
+//     [lr, epsilon, beta1, beta2, lrT, epsHat]. Every id must lie in [-1, rows). (Version 3;
+//     version 2's embeddingUpdate took m and v of rows * dim.)
 //
 //   adamStep(value, m, v, grad, constants) -> undefined
 //     One tfjs Adam step on a variable in place (adam.h): value, m, v, grad are Float32Arrays of
@@ -31,6 +36,7 @@
 // environment (main thread, worker_threads) gets its own pool, joined when the environment exits.
 #include <node_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -298,10 +304,12 @@ bool get_array(napi_env env, const char* fn, napi_value v, const char* name, uin
 }
 
 // Reads and checks the tables of an embedding call: layout, weights, ids (every id in
-// [-1, rows)) and, as `slots` asks (0: none, 1: m, 2: m and v), the optimizer slots. n and D are
-// the batch's examples and the input matrix's columns.
+// [-1, rows)) and, as `slots` asks (0: none, 1: m, 2: m and v), the optimizer state: m (and v)
+// by slot, slot_of (rows entries) per table and used (one count per table, in [0, rows]), with
+// room in m and v for every row the batch could touch for the first time. n and D are the
+// batch's examples and the input matrix's columns.
 bool get_tables(napi_env env, const char* fn, napi_value layout_v, napi_value weights_v, napi_value ids_v,
-                napi_value m_v, napi_value v_v, int slots, size_t n, size_t D,
+                napi_value m_v, napi_value v_v, napi_value slot_of_v, napi_value used_v, int slots, size_t n, size_t D,
                 std::vector<resflow::EmbeddingTableView>* out) {
   char msg[200];
   void* layout_data = nullptr;
@@ -314,9 +322,16 @@ bool get_tables(napi_env env, const char* fn, napi_value layout_v, napi_value we
   }
   const int32_t* layout = static_cast<const int32_t*>(layout_data);
   const uint32_t T = static_cast<uint32_t>(layout_len / 5);
-  std::vector<napi_value> weights, ids, ms, vs;
+  std::vector<napi_value> weights, ids, ms, vs, slot_ofs;
+  int32_t* used = nullptr;
   if (!get_array(env, fn, weights_v, "weights", T, &weights) || !get_array(env, fn, ids_v, "ids", T, &ids)) return false;
-  if (slots >= 1 && !get_array(env, fn, m_v, "m", T, &ms)) return false;
+  if (slots >= 1) {
+    void* used_data = nullptr;
+    if (!get_array(env, fn, m_v, "m", T, &ms) || !get_array(env, fn, slot_of_v, "slotOf", T, &slot_ofs) ||
+        !get_typed(env, fn, used_v, "used", napi_int32_array, "Int32Array", T, &used_data))
+      return false;
+    used = static_cast<int32_t*>(used_data);
+  }
   if (slots >= 2 && !get_array(env, fn, v_v, "v", T, &vs)) return false;
   out->assign(T, resflow::EmbeddingTableView{});
   for (uint32_t t = 0; t < T; ++t) {
@@ -348,15 +363,31 @@ bool get_tables(napi_env env, const char* fn, napi_value layout_v, napi_value we
       }
     }
     view.m = view.v = nullptr;
+    view.slot_of = view.used = nullptr;
+    view.capacity = 0;
     if (slots >= 1) {
+      const int32_t u = used[t];
+      if (u < 0 || u > view.rows) {
+        snprintf(msg, sizeof msg, "%s: used[%u] is %d, outside [0, %d]", fn, t, u, view.rows);
+        napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+        return false;
+      }
+      const size_t fresh = std::min(nids, static_cast<size_t>(view.rows - u));
+      const size_t need = (static_cast<size_t>(u) + fresh) * static_cast<size_t>(view.dim);
+      size_t m_len = 0;
       snprintf(name, sizeof name, "m[%u]", t);
-      if (!get_typed(env, fn, ms[t], name, napi_float32_array, "Float32Array", size, &data)) return false;
+      if (!get_typed(env, fn, ms[t], name, napi_float32_array, "Float32Array", need, &data, &m_len)) return false;
       view.m = static_cast<float*>(data);
-    }
-    if (slots >= 2) {
-      snprintf(name, sizeof name, "v[%u]", t);
-      if (!get_typed(env, fn, vs[t], name, napi_float32_array, "Float32Array", size, &data)) return false;
-      view.v = static_cast<float*>(data);
+      view.capacity = static_cast<int32_t>(std::min(m_len / static_cast<size_t>(view.dim), static_cast<size_t>(view.rows)));
+      snprintf(name, sizeof name, "slotOf[%u]", t);
+      if (!get_typed(env, fn, slot_ofs[t], name, napi_int32_array, "Int32Array", static_cast<size_t>(view.rows), &data)) return false;
+      view.slot_of = static_cast<int32_t*>(data);
+      view.used = used + t;
+      if (slots >= 2) {
+        snprintf(name, sizeof name, "v[%u]", t);
+        if (!get_typed(env, fn, vs[t], name, napi_float32_array, "Float32Array", static_cast<size_t>(view.capacity) * static_cast<size_t>(view.dim), &data)) return false;
+        view.v = static_cast<float*>(data);
+      }
     }
   }
   return true;
@@ -377,7 +408,7 @@ napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
   if (static_cast<double>(n) * static_cast<double>(D) > kMaxElems) return throw_range(env, "embeddingLookup: x too large");
   std::vector<resflow::EmbeddingTableView> tables;
   F32 x;
-  if (!get_tables(env, fn, argv[2], argv[0], argv[1], nullptr, nullptr, 0, static_cast<size_t>(n), static_cast<size_t>(D), &tables) ||
+  if (!get_tables(env, fn, argv[2], argv[0], argv[1], nullptr, nullptr, nullptr, nullptr, 0, static_cast<size_t>(n), static_cast<size_t>(D), &tables) ||
       !get_f32(env, fn, argv[4], "x", static_cast<size_t>(n) * static_cast<size_t>(D), &x))
     return nullptr;
   try {
@@ -389,19 +420,19 @@ napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
 }
 
 napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
-  const char* fn = "embeddingUpdate";
-  size_t argc = 11;
-  napi_value argv[11];
+  const char* fn = "embeddingUpdateLazy";
+  size_t argc = 13;
+  napi_value argv[13];
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 10)
-    return throw_type(env, "embeddingUpdate(optimizer, hyper, weights, m, v, ids, layout, n, gradX, D, threads?) needs at least 10 arguments");
+  if (argc < 12)
+    return throw_type(env, "embeddingUpdateLazy(optimizer, hyper, weights, m, v, slotOf, used, ids, layout, n, gradX, D, threads?) needs at least 12 arguments");
   Instance* inst = instance_of(env, fn);
   if (inst == nullptr) return nullptr;
   int64_t opt = 0, n = 0, D = 0, threads = 1;
-  if (!get_int(env, fn, argv[0], "optimizer", 0, 2, &opt) || !get_int(env, fn, argv[7], "n", 0, kMaxDim, &n) ||
-      !get_int(env, fn, argv[9], "D", 1, kMaxDim, &D) || !get_threads(env, fn, argc, argv, 10, &threads))
+  if (!get_int(env, fn, argv[0], "optimizer", 0, 2, &opt) || !get_int(env, fn, argv[9], "n", 0, kMaxDim, &n) ||
+      !get_int(env, fn, argv[11], "D", 1, kMaxDim, &D) || !get_threads(env, fn, argc, argv, 12, &threads))
     return nullptr;
-  if (static_cast<double>(n) * static_cast<double>(D) > kMaxElems) return throw_range(env, "embeddingUpdate: gradX too large");
+  if (static_cast<double>(n) * static_cast<double>(D) > kMaxElems) return throw_range(env, "embeddingUpdateLazy: gradX too large");
   void* hyper_data = nullptr;
   if (!get_typed(env, fn, argv[1], "hyper", napi_float64_array, "Float64Array", 6, &hyper_data)) return nullptr;
   const double* hv = static_cast<const double*>(hyper_data);
@@ -409,16 +440,17 @@ napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
   const int slots = opt == 0 ? 0 : opt == 1 ? 1 : 2;
   std::vector<resflow::EmbeddingTableView> tables;
   F32 grad;
-  if (!get_tables(env, fn, argv[6], argv[2], argv[5], argv[3], argv[4], slots, static_cast<size_t>(n), static_cast<size_t>(D), &tables) ||
-      !get_f32(env, fn, argv[8], "gradX", static_cast<size_t>(n) * static_cast<size_t>(D), &grad))
+  if (!get_tables(env, fn, argv[8], argv[2], argv[7], argv[3], argv[4], argv[5], argv[6], slots, static_cast<size_t>(n), static_cast<size_t>(D), &tables) ||
+      !get_f32(env, fn, argv[10], "gradX", static_cast<size_t>(n) * static_cast<size_t>(D), &grad))
     return nullptr;
   try {
-    inst->embeddings.update(static_cast<resflow::SparseOptimizer>(opt), hyper, tables, static_cast<size_t>(n), grad.data,
-                            static_cast<size_t>(D), static_cast<int>(threads));
+    if (!inst->embeddings.update(static_cast<resflow::SparseOptimizer>(opt), hyper, tables, static_cast<size_t>(n), grad.data,
+                                 static_cast<size_t>(D), static_cast<int>(threads)))
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "embeddingUpdateLazy: a table's slotOf held a slot beyond used (its state is damaged)");
   } catch (const std::bad_alloc&) {
-    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "embeddingUpdate: out of memory for working buffers");
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "embeddingUpdateLazy: out of memory for working buffers");
   } catch (...) {
-    napi_throw_error(env, nullptr, "embeddingUpdate: unexpected C++ exception");
+    napi_throw_error(env, nullptr, "embeddingUpdateLazy: unexpected C++ exception");
   }
   return nullptr;
 }
@@ -509,7 +541,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingLookup", nullptr, EmbeddingLookup, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"embeddingUpdate", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"embeddingUpdateLazy", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;

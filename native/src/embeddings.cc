@@ -110,7 +110,8 @@ size_t sum_gradients(const EmbeddingTableView& t, size_t n, const float* grad_x,
   return count;
 }
 
-void apply_rows(SparseOptimizer opt, const SparseHyper& h, const EmbeddingTableView& t, size_t count,
+// Applies the optimizer to the touched rows; false when a slot is out of range (see update()).
+bool apply_rows(SparseOptimizer opt, const SparseHyper& h, const EmbeddingTableView& t, size_t count,
                 const EmbeddingEngine::Scratch& s) {
   const size_t dim = static_cast<size_t>(t.dim);
   const int32_t* rows = s.touched.data();
@@ -118,43 +119,67 @@ void apply_rows(SparseOptimizer opt, const SparseHyper& h, const EmbeddingTableV
   float* W = t.weights;
   float* M = t.m;
   float* V = t.v;
+  int32_t used = t.used != nullptr ? *t.used : 0;
   const double c1 = 1 - h.beta1;
   const double c2 = 1 - h.beta2;
+  bool ok = true;
   for (size_t k = 0; k < count; ++k) {
+    // the index entry two strides ahead, then (its entry now cached) the row and its state one stride ahead
+#if defined(__GNUC__) || defined(__clang__)
+    if (M != nullptr && k + 2 * kPrefetch < count) __builtin_prefetch(t.slot_of + rows[k + 2 * kPrefetch], 0, 3);
+#endif
     if (k + kPrefetch < count) {
-      const size_t ahead = static_cast<size_t>(rows[k + kPrefetch]) * dim;
-      prefetch_row(W + ahead, t.dim, true);
-      if (M != nullptr) prefetch_row(M + ahead, t.dim, true);
-      if (V != nullptr) prefetch_row(V + ahead, t.dim, true);
+      const int32_t ahead_row = rows[k + kPrefetch];
+      prefetch_row(W + static_cast<size_t>(ahead_row) * dim, t.dim, true);
+      if (M != nullptr) {
+        const int32_t ahead_slot = t.slot_of[ahead_row];
+        if (ahead_slot > 0 && ahead_slot <= t.capacity) {
+          const size_t at = static_cast<size_t>(ahead_slot - 1) * dim;
+          prefetch_row(M + at, t.dim, true);
+          if (V != nullptr) prefetch_row(V + at, t.dim, true);
+        }
+      }
     }
     const size_t base = static_cast<size_t>(rows[k]) * dim;
     const float* gk = grad + k * dim;
-    switch (opt) {
-      case SparseOptimizer::kSgd:
-        for (size_t d = 0; d < dim; ++d)
-          W[base + d] = static_cast<float>(static_cast<double>(W[base + d]) - h.lr * static_cast<double>(gk[d]));
-        break;
-      case SparseOptimizer::kAdagrad:
-        for (size_t d = 0; d < dim; ++d) {
-          const double g = gk[d];
-          const size_t i = base + d;
-          M[i] = static_cast<float>(static_cast<double>(M[i]) + g * g);
-          W[i] = static_cast<float>(static_cast<double>(W[i]) - (h.lr * g) / (std::sqrt(static_cast<double>(M[i])) + h.epsilon));
-        }
-        break;
-      case SparseOptimizer::kAdam:
-        for (size_t d = 0; d < dim; ++d) {
-          const double g = gk[d];
-          const size_t i = base + d;
-          const double m = h.beta1 * static_cast<double>(M[i]) + c1 * g;
-          const double v = h.beta2 * static_cast<double>(V[i]) + c2 * g * g;
-          M[i] = static_cast<float>(m);
-          V[i] = static_cast<float>(v);
-          W[i] = static_cast<float>(static_cast<double>(W[i]) - (h.lr_t * m) / (std::sqrt(v) + h.eps_hat));
-        }
-        break;
+    if (opt == SparseOptimizer::kSgd) {
+      for (size_t d = 0; d < dim; ++d)
+        W[base + d] = static_cast<float>(static_cast<double>(W[base + d]) - h.lr * static_cast<double>(gk[d]));
+      continue;
+    }
+    int32_t slot = t.slot_of[rows[k]];
+    if (slot == 0) {
+      if (used >= t.capacity) { ok = false; break; }
+      slot = ++used;
+      t.slot_of[rows[k]] = slot;
+    } else if (slot < 0 || slot > used) {
+      ok = false;
+      break;
+    }
+    const size_t sb = static_cast<size_t>(slot - 1) * dim;
+    if (opt == SparseOptimizer::kAdagrad) {
+      for (size_t d = 0; d < dim; ++d) {
+        const double g = gk[d];
+        const size_t i = base + d;
+        const size_t a = sb + d;
+        M[a] = static_cast<float>(static_cast<double>(M[a]) + g * g);
+        W[i] = static_cast<float>(static_cast<double>(W[i]) - (h.lr * g) / (std::sqrt(static_cast<double>(M[a])) + h.epsilon));
+      }
+    } else {
+      for (size_t d = 0; d < dim; ++d) {
+        const double g = gk[d];
+        const size_t i = base + d;
+        const size_t a = sb + d;
+        const double m = h.beta1 * static_cast<double>(M[a]) + c1 * g;
+        const double v = h.beta2 * static_cast<double>(V[a]) + c2 * g * g;
+        M[a] = static_cast<float>(m);
+        V[a] = static_cast<float>(v);
+        W[i] = static_cast<float>(static_cast<double>(W[i]) - (h.lr_t * m) / (std::sqrt(v) + h.eps_hat));
+      }
     }
   }
+  if (t.used != nullptr) *t.used = used;
+  return ok;
 }
 
 size_t total_ids(const std::vector<EmbeddingTableView>& tables, size_t n) {
@@ -188,6 +213,7 @@ struct UpdateJob {
   const float* grad_x;
   EmbeddingEngine::Scratch* scratch;
   std::atomic<size_t> next{0};
+  std::atomic<bool> ok{true};
 };
 
 void update_entry(void* ctx, int slot) noexcept {
@@ -196,7 +222,7 @@ void update_entry(void* ctx, int slot) noexcept {
   for (size_t ti; (ti = job.next.fetch_add(1, std::memory_order_relaxed)) < job.tables->size();) {
     const EmbeddingTableView& t = (*job.tables)[ti];
     const size_t count = sum_gradients(t, job.n, job.grad_x, job.D, s);
-    apply_rows(job.opt, *job.hyper, t, count, s);
+    if (!apply_rows(job.opt, *job.hyper, t, count, s)) job.ok.store(false, std::memory_order_relaxed);
     for (size_t k = 0; k < count; ++k) s.slot[static_cast<size_t>(s.touched[k])] = -1;
   }
 }
@@ -218,9 +244,9 @@ void EmbeddingEngine::lookup(const std::vector<EmbeddingTableView>& tables, size
   pool_.run(static_cast<int>(std::min(static_cast<size_t>(threads), tasks)), lookup_entry, &job);
 }
 
-void EmbeddingEngine::update(SparseOptimizer opt, const SparseHyper& hyper, const std::vector<EmbeddingTableView>& tables,
+bool EmbeddingEngine::update(SparseOptimizer opt, const SparseHyper& hyper, const std::vector<EmbeddingTableView>& tables,
                              size_t n, const float* grad_x, size_t D, int threads) {
-  if (n == 0 || tables.empty()) return;
+  if (n == 0 || tables.empty()) return true;
   if (threads > 1 && total_ids(tables, n) >= kParallelMinIds) threads = pool_.ensure(threads);
   else threads = 1;
   threads = static_cast<int>(std::min(static_cast<size_t>(threads), tables.size()));
@@ -248,6 +274,7 @@ void EmbeddingEngine::update(SparseOptimizer opt, const SparseHyper& hyper, cons
   job.grad_x = grad_x;
   job.scratch = scratch_.data();
   pool_.run(threads, update_entry, &job);
+  return job.ok.load();
 }
 
 }  // namespace resflow

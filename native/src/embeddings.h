@@ -22,8 +22,15 @@ namespace resflow {
 // One table and the batch's ids for it.
 struct EmbeddingTableView {
   float* weights;        // rows * dim
-  float* m;              // Adam first moment or Adagrad accumulator (rows * dim), or null
-  float* v;              // Adam second moment (rows * dim), or null
+  // The optimizer state, allocated per row on first touch (src/kernels/row-state.ts): slot_of[row]
+  // is 0 for a row without state, else 1 + its slot; slot k's state is at [k * dim, (k + 1) * dim)
+  // of m (and v). A touched row without a slot takes slot *used (then ++*used); the caller has
+  // made room (capacity slots, initialised) for every row the batch could touch for the first time.
+  float* m;              // Adam first moment or Adagrad accumulator (capacity * dim), or null
+  float* v;              // Adam second moment (capacity * dim), or null
+  int32_t* slot_of;      // rows entries, or null when m is null
+  int32_t* used;         // slots in use, updated in place, or null when m is null
+  int32_t capacity;      // slots m (and v) have room for
   const int32_t* ids;    // n * width ids in [-1, rows); -1 = absent (padding or missing value)
   int32_t rows;
   int32_t dim;
@@ -52,8 +59,11 @@ class EmbeddingEngine {
   void lookup(const std::vector<EmbeddingTableView>& tables, size_t n, float* x, size_t D, int threads);
 
   // Sums grad_x's columns of each table per distinct touched row (in example order), then applies
-  // the optimizer to those rows. May throw std::bad_alloc before anything is written.
-  void update(SparseOptimizer opt, const SparseHyper& hyper, const std::vector<EmbeddingTableView>& tables,
+  // the optimizer to those rows, giving rows without state the next slots in that order. May
+  // throw std::bad_alloc before anything is written. Returns false if a table's slot_of held a
+  // slot beyond *used or room ran out (the caller broke the contract above); that table's update
+  // stopped at that row.
+  bool update(SparseOptimizer opt, const SparseHyper& hyper, const std::vector<EmbeddingTableView>& tables,
               size_t n, const float* grad_x, size_t D, int threads);
 
   // Per-thread working memory: a row -> slot map kept at -1 between calls, the touched rows and

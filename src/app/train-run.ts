@@ -143,7 +143,14 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
   let bundle: ModelBundle | undefined;
   let tensorboard: TensorBoardLogger | undefined;
   try {
+    const buildStart = Date.now();
     bundle = buildBundle(config);
+    const { describeTableMemory } = await import('../models/embeddings.js');
+    const memory = bundle.tables.memory();
+    const [head, ...perTable] = describeTableMemory(memory, bundle.tables.optimizer.type);
+    reporter.info(`${head}; built in ${((Date.now() - buildStart) / 1000).toFixed(1)} s`);
+    for (const line of perTable) reporter.info(line);
+    run.update({ embedding_memory: memory });
     const trainer = new Trainer(bundle, run);
     const callbacks = [trainingProgress(config, reporter), ...runCallbacks(trainer, { stopRequested, log: (l) => reporter.info(l) })];
     if (opts.tensorboard !== false && config.runtime.tensorboard !== false) {
@@ -154,7 +161,7 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
     const history = await trainer.fit({ resume: Boolean(resumed), callbacks });
     const trainSeconds = (Date.now() - started) / 1000;
     const cost = await modelCost(bundle);
-    run.update({ timings: { ...run.info.timings, train_seconds: trainSeconds }, cost });
+    run.update({ timings: { ...run.info.timings, train_seconds: trainSeconds }, cost, embedding_memory: bundle.tables.memory() });
     const result: TrainRunResult = { run, history, cost };
     if (config.data.eval) {
       const t0 = Date.now();

@@ -78,7 +78,7 @@ function typedAddon(mod: Record<string, unknown>, file: string): NativeAddon | n
     sgemm,
     info,
     embeddingLookup: fn<EmbeddingLookupFn>('embeddingLookup'),
-    embeddingUpdate: fn<EmbeddingUpdateFn>('embeddingUpdate'),
+    embeddingUpdateLazy: fn<EmbeddingUpdateFn>('embeddingUpdateLazy'),
     adamStep: fn<AdamStepFn>('adamStep'),
     path: file,
   };

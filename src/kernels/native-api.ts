@@ -63,14 +63,18 @@ export type EmbeddingLookupFn = (weights: Float32Array[], ids: readonly Int32Arr
 
 /**
  * Sums gradX per touched row and applies the row-wise optimizer (0 SGD, 1 Adagrad, 2 lazy Adam;
- * hyper = [lr, epsilon, beta1, beta2, lrT, epsHat]) to those rows of weights, m and v.
+ * hyper = [lr, epsilon, beta1, beta2, lrT, epsHat]) to those rows of weights and to their state:
+ * m and v by slot, slotOf (row -> 1 + slot, 0: none) and used (slots in use per table, updated in
+ * place), as kernels/row-state.ts keeps them; a touched row without state takes the next slot.
  */
 export type EmbeddingUpdateFn = (
   optimizer: number,
   hyper: Float64Array,
   weights: Float32Array[],
-  m: (Float32Array | null)[],
-  v: (Float32Array | null)[],
+  m: (Float32Array | null)[] | null,
+  v: (Float32Array | null)[] | null,
+  slotOf: Int32Array[] | null,
+  used: Int32Array | null,
   ids: readonly Int32Array[],
   layout: Int32Array,
   n: number,
@@ -87,7 +91,8 @@ export interface NativeAddon {
   sgemm: SgemmFn;
   info(): NativeInfo;
   embeddingLookup?: EmbeddingLookupFn;
-  embeddingUpdate?: EmbeddingUpdateFn;
+  /** Version 3 on (version 2's `embeddingUpdate` took eagerly allocated state and is not used). */
+  embeddingUpdateLazy?: EmbeddingUpdateFn;
   adamStep?: AdamStepFn;
   /** The .node file it was loaded from. */
   readonly path: string;

@@ -1,13 +1,12 @@
 /** What the sparse embedding kernels (sparse-kernels.ts) take and do, whichever implementation runs. */
 import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
+import type { RowState } from './row-state.js';
 
 /** The tables' data as the kernels see it. */
 export interface TableData {
   weights: Float32Array;
-  /** Adam first moment or Adagrad accumulator; null for SGD. */
-  m: Float32Array | null;
-  /** Adam second moment; null otherwise. */
-  v: Float32Array | null;
+  /** The optimizer state (Adam's moments, Adagrad's accumulator), allocated per row on first touch; null for SGD. */
+  state: RowState | null;
   rows: number;
   dim: number;
   /** Ids per example: 1 for a single-valued feature, the list length for a list feature. */
@@ -33,7 +32,10 @@ export interface SparseKernels {
   readonly name: 'js' | 'native';
   /** x[i, offset + d] for every table; x is [n, D] and zero-filled on entry. */
   lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void;
-  /** Applies gradX ([n, D], the gradient of the lookup's x) to the rows the ids touch. */
+  /**
+   * Applies gradX ([n, D], the gradient of the lookup's x) to the rows the ids touch; a touched row
+   * without state gets the next slot of its table's RowState (reserveState() makes room first).
+   */
   update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void;
 }
 
@@ -42,4 +44,9 @@ export function sparseStep(optimizer: EmbeddingOptimizerConfig, step: number, lr
   if (optimizer.type !== 'adam') return { optimizer, lr, l2, lrT: 0, epsHat: 0 };
   const c2 = Math.sqrt(1 - Math.pow(optimizer.beta2, step));
   return { optimizer, lr, l2, lrT: (lr * c2) / (1 - Math.pow(optimizer.beta1, step)), epsHat: optimizer.epsilon * c2 };
+}
+
+/** Makes room in every table's state for the rows a batch of n examples could touch for the first time. */
+export function reserveState(tables: readonly TableData[], n: number): void {
+  for (const t of tables) t.state?.reserve(n * t.width);
 }

@@ -2,6 +2,7 @@
 import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
 import { Rng } from '../base/rng.js';
 import { sparseStep, type SparseKernels, type TableData } from './sparse-api.js';
+import { RowState } from './row-state.js';
 
 /**
  * Runs both kernels on the same random tables (a single-id table, a mean-pooled and a sum-pooled
@@ -31,8 +32,7 @@ export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): st
         const size = s.rows * s.dim;
         const t: TableData = {
           weights: new Float32Array(size),
-          m: optimizer.type === 'sgd' ? null : new Float32Array(size),
-          v: optimizer.type === 'adam' ? new Float32Array(size) : null,
+          state: optimizer.type === 'sgd' ? null : new RowState(s.rows, s.dim, optimizer.type === 'adam' ? 2 : 1, optimizer.type === 'adagrad' ? optimizer.initial_accumulator : 0),
           ...s,
           offset,
         };
@@ -45,7 +45,6 @@ export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): st
     const D = offset + 1;
     for (let k = 0; k < ta.length; k++) {
       for (let i = 0; i < ta[k]!.weights.length; i++) ta[k]!.weights[i] = tb[k]!.weights[i] = rng.next() - 0.5;
-      if (ta[k]!.m) for (let i = 0; i < ta[k]!.m!.length; i++) ta[k]!.m![i] = tb[k]!.m![i] = optimizer.type === 'adagrad' ? optimizer.initial_accumulator : 0;
     }
     for (let stepNo = 1; stepNo <= 3; stepNo++) {
       const ids = shapes.map((s) => Int32Array.from({ length: n * s.width }, () => (rng.next() < 0.1 ? -1 : rng.int(s.rows))));
@@ -60,10 +59,16 @@ export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): st
       a.update(ta, ids, n, gradX, D, step);
       b.update(tb, ids, n, gradX, D, step);
       for (let k = 0; k < ta.length; k++) {
-        for (const slot of ['weights', 'm', 'v'] as const) {
-          const p = ta[k]![slot];
-          const q = tb[k]![slot];
-          if (p === null || q === null) continue;
+        const [sa, sb] = [ta[k]!.state, tb[k]!.state];
+        if (sa && sb && sa.used !== sb.used) return `${optimizer.type} step ${stepNo}: table ${k} has state for ${sa.used} vs ${sb.used} rows`;
+        const arrays: [string, Float32Array | Int32Array | null | undefined, Float32Array | Int32Array | null | undefined][] = [
+          ['weights', ta[k]!.weights, tb[k]!.weights],
+          ['slotOf', sa?.slotOf, sb?.slotOf],
+          ['m', sa?.m.subarray(0, sa.used * sa.dim), sb?.m.subarray(0, sb.used * sb.dim)],
+          ['v', sa?.v?.subarray(0, sa.used * sa.dim), sb?.v?.subarray(0, sb.used * sb.dim)],
+        ];
+        for (const [slot, p, q] of arrays) {
+          if (!p || !q) continue;
           const at = firstDifference(p, q);
           if (at >= 0) return `${optimizer.type} step ${stepNo}: table ${k} ${slot} differ at ${at} (${p[at]} vs ${q[at]})`;
         }
@@ -73,7 +78,7 @@ export function compareKernels(a: SparseKernels, b: SparseKernels, seed = 7): st
   return null;
 }
 
-function firstDifference(p: Float32Array, q: Float32Array): number {
+function firstDifference(p: Float32Array | Int32Array, q: Float32Array | Int32Array): number {
   if (p.length !== q.length) return 0;
   for (let i = 0; i < p.length; i++) if (!Object.is(p[i], q[i])) return i;
   return -1;

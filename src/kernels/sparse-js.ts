@@ -2,13 +2,13 @@
  * The sparse embedding kernels in plain JavaScript: the reference the native ones must match bit
  * for bit, and what runs when the addon is not there.
  */
-import type { SparseKernels, SparseStep, TableData } from './sparse-api.js';
+import { reserveState, type SparseKernels, type SparseStep, type TableData } from './sparse-api.js';
 
 /** The JavaScript kernels; they keep per-table working buffers, so use one instance per set of tables. */
 export class JsSparseKernels implements SparseKernels {
   readonly name = 'js';
-  /** Per table: row -> gradient slot (-1 = untouched), kept at -1 between steps. */
-  private slot: Int32Array[] = [];
+  /** Row -> place in `touched` (-1 = untouched), kept at -1 between tables; one for all tables (they are worked one by one). */
+  private slot = new Int32Array(0);
   private touched: Int32Array[] = [];
   private gradSums: Float32Array[] = [];
 
@@ -22,25 +22,28 @@ export class JsSparseKernels implements SparseKernels {
 
   update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void {
     const o = step.optimizer;
+    reserveState(tables, n);
+    const maxRows = tables.reduce((m, t) => Math.max(m, t.rows), 0);
+    if (this.slot.length < maxRows) this.slot = new Int32Array(maxRows).fill(-1);
+    const slot = this.slot;
     for (let ti = 0; ti < tables.length; ti++) {
       const t = tables[ti]!;
       const capacity = Math.min(n * t.width, t.rows);
-      if (!this.slot[ti] || this.slot[ti]!.length < t.rows) this.slot[ti] = new Int32Array(t.rows).fill(-1);
       if (!this.touched[ti] || this.touched[ti]!.length < capacity) {
         this.touched[ti] = new Int32Array(capacity);
         this.gradSums[ti] = new Float32Array(capacity * t.dim);
       }
       const touched = this.touched[ti]!;
       const acc = this.gradSums[ti]!;
-      const slot = this.slot[ti]!;
       const count =
         t.width === 1
           ? sumSingleIdGradients(ids[ti]!, n, gradX, D, t.offset, t.dim, slot, touched, acc)
           : sumListGradients(ids[ti]!, n, t.width, t.mean, gradX, D, t.offset, t.dim, slot, touched, acc);
       if (step.l2 !== 0) addL2(t.weights, touched, count, acc, t.dim, step.l2);
+      const st = t.state;
       if (o.type === 'sgd') sgdRows(t.weights, touched, count, acc, t.dim, step.lr);
-      else if (o.type === 'adagrad') adagradRows(t.weights, t.m!, touched, count, acc, t.dim, step.lr, o.epsilon);
-      else lazyAdamRows(t.weights, t.m!, t.v!, touched, count, acc, t.dim, o.beta1, o.beta2, step.lrT, step.epsHat);
+      else if (o.type === 'adagrad') st!.used = adagradRows(t.weights, st!.slotOf, st!.used, st!.m, touched, count, acc, t.dim, step.lr, o.epsilon);
+      else st!.used = lazyAdamRows(t.weights, st!.slotOf, st!.used, st!.m, st!.v!, touched, count, acc, t.dim, o.beta1, o.beta2, step.lrT, step.epsHat);
       for (let s = 0; s < count; s++) slot[touched[s]!] = -1;
     }
   }
@@ -153,34 +156,50 @@ function sgdRows(W: Float32Array, rows: Int32Array, count: number, grad: Float32
   }
 }
 
-function adagradRows(W: Float32Array, A: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, lr: number, eps: number): void {
+// The optimizers with state (row-state.ts): `slotOf` maps a row to 1 + its slot in A / M / V (0: none
+// yet, then the row takes slot `used`, already initialised by RowState.reserve); they return the
+// slots now in use.
+
+function adagradRows(W: Float32Array, slotOf: Int32Array, used: number, A: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, lr: number, eps: number): number {
   for (let s = 0; s < count; s++) {
-    const base = rows[s]! * dim;
+    const row = rows[s]!;
+    const base = row * dim;
+    let k = slotOf[row]!;
+    if (k === 0) slotOf[row] = k = ++used;
+    const sb = (k - 1) * dim;
     const gs = s * dim;
     for (let d = 0; d < dim; d++) {
       const g = grad[gs + d]!;
       const i = base + d;
-      A[i]! += g * g;
-      W[i]! -= (lr * g) / (Math.sqrt(A[i]!) + eps);
+      const a = sb + d;
+      A[a]! += g * g;
+      W[i]! -= (lr * g) / (Math.sqrt(A[a]!) + eps);
     }
   }
+  return used;
 }
 
 /** Lazy Adam: moments of a row decay only on steps that touch it. */
-function lazyAdamRows(W: Float32Array, M: Float32Array, V: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, b1: number, b2: number, lrT: number, epsHat: number): void {
+function lazyAdamRows(W: Float32Array, slotOf: Int32Array, used: number, M: Float32Array, V: Float32Array, rows: Int32Array, count: number, grad: Float32Array, dim: number, b1: number, b2: number, lrT: number, epsHat: number): number {
   const c1 = 1 - b1;
   const c2 = 1 - b2;
   for (let s = 0; s < count; s++) {
-    const base = rows[s]! * dim;
+    const row = rows[s]!;
+    const base = row * dim;
+    let k = slotOf[row]!;
+    if (k === 0) slotOf[row] = k = ++used;
+    const sb = (k - 1) * dim;
     const gs = s * dim;
     for (let d = 0; d < dim; d++) {
       const g = grad[gs + d]!;
       const i = base + d;
-      const m = b1 * M[i]! + c1 * g;
-      const v = b2 * V[i]! + c2 * g * g;
-      M[i] = m;
-      V[i] = v;
+      const a = sb + d;
+      const m = b1 * M[a]! + c1 * g;
+      const v = b2 * V[a]! + c2 * g * g;
+      M[a] = m;
+      V[a] = v;
       W[i] = W[i]! - (lrT * m) / (Math.sqrt(v) + epsHat);
     }
   }
+  return used;
 }

@@ -83,12 +83,12 @@ function loadNativeEmbeddings(): LoadedNative | null {
     nativeReason = `the native module is not available: ${addonUnavailableReason()}`;
     return null;
   }
-  const { embeddingLookup, embeddingUpdate } = addon;
-  if (embeddingLookup === undefined || embeddingUpdate === undefined) {
-    nativeReason = 'the native module predates the embedding kernels; rebuild with npm run prepare';
+  const { embeddingLookup, embeddingUpdateLazy } = addon;
+  if (embeddingLookup === undefined || embeddingUpdateLazy === undefined) {
+    nativeReason = 'the native module predates the embedding kernels with lazily allocated optimizer state; rebuild with npm run prepare';
     return null;
   }
-  const fns: NativeEmbeddingFunctions = { embeddingLookup, embeddingUpdate };
+  const fns: NativeEmbeddingFunctions = { embeddingLookup, embeddingUpdateLazy };
   // The machine's threads (capped by the addon), as the matmul uses by default; tables are spread over them.
   const { threads, maxThreads } = addon.info();
   let problem: string | null;

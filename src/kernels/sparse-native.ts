@@ -3,10 +3,10 @@
  * prefetches rows; they repeat the JavaScript arithmetic (sparse-js.ts) operation for operation.
  */
 import type { NativeAddon } from './native-api.js';
-import type { SparseKernels, SparseStep, TableData } from './sparse-api.js';
+import { reserveState, type SparseKernels, type SparseStep, type TableData } from './sparse-api.js';
 
 /** The addon's embedding functions (native/src/addon.cc documents them). */
-export type NativeEmbeddingFunctions = Required<Pick<NativeAddon, 'embeddingLookup' | 'embeddingUpdate'>>;
+export type NativeEmbeddingFunctions = Required<Pick<NativeAddon, 'embeddingLookup' | 'embeddingUpdateLazy'>>;
 
 const OPTIMIZER_CODES = { sgd: 0, adagrad: 1, adam: 2 } as const;
 
@@ -14,6 +14,7 @@ const OPTIMIZER_CODES = { sgd: 0, adagrad: 1, adam: 2 } as const;
 export class NativeSparseKernels implements SparseKernels {
   readonly name = 'native';
   private readonly hyper = new Float64Array(6);
+  private used = new Int32Array(0);
   constructor(
     readonly fns: NativeEmbeddingFunctions,
     /** Threads per call (results do not depend on it). */
@@ -35,19 +36,31 @@ export class NativeSparseKernels implements SparseKernels {
     h[3] = o.beta2;
     h[4] = step.lrT;
     h[5] = step.epsHat;
-    this.fns.embeddingUpdate(
-      OPTIMIZER_CODES[o.type],
-      h,
-      tables.map((t) => t.weights),
-      tables.map((t) => t.m),
-      tables.map((t) => t.v),
-      ids,
-      layoutOf(tables),
-      n,
-      gradX,
-      D,
-      this.threads,
-    );
+    const stateful = o.type !== 'sgd';
+    if (stateful) {
+      reserveState(tables, n);
+      if (this.used.length !== tables.length) this.used = new Int32Array(tables.length);
+      tables.forEach((t, i) => (this.used[i] = t.state!.used));
+    }
+    try {
+      this.fns.embeddingUpdateLazy(
+        OPTIMIZER_CODES[o.type],
+        h,
+        tables.map((t) => t.weights),
+        stateful ? tables.map((t) => t.state!.m) : null,
+        stateful ? tables.map((t) => t.state!.v) : null,
+        stateful ? tables.map((t) => t.state!.slotOf) : null,
+        stateful ? this.used : null,
+        ids,
+        layoutOf(tables),
+        n,
+        gradX,
+        D,
+        this.threads,
+      );
+    } finally {
+      if (stateful) tables.forEach((t, i) => (t.state!.used = this.used[i]!));
+    }
   }
 }
 

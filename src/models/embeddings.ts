@@ -1,5 +1,8 @@
 /**
  * Embedding tables shared by all tasks, held as plain Float32Arrays and updated sparsely.
+ * The weights are allocated and initialised when the tables are built; the optimizer state is
+ * allocated per row when an update first touches the row (kernels/row-state.ts), so rows no batch
+ * touches cost 4 bytes each beyond their weights.
  *
  * The forward pass gathers (and pools) the rows a batch uses into one dense input matrix for the
  * tfjs model; the backward pass takes the gradient of that matrix, sums it per touched row and
@@ -11,9 +14,27 @@ import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
 import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js';
 import type { Rng } from '../base/rng.js';
 import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from '../kernels/sparse-kernels.js';
+import { RowState } from '../kernels/row-state.js';
 
 export interface SparseTable extends TableData {
   feature: SparseFeature;
+}
+
+/** The memory of one table (README.md, "Sparse embeddings"; run.json's `embedding_memory`). */
+export interface TableMemory {
+  feature: string;
+  rows: number;
+  dim: number;
+  /** rows × dim × 4, allocated and initialised when the table is built. */
+  weights_bytes: number;
+  /** The optimizer state's row index (4 bytes a row; 0 for SGD), allocated when the table is built. */
+  index_bytes: number;
+  /** Rows holding optimizer state (rows some update touched). */
+  state_rows: number;
+  /** Bytes the state arrays hold now (their capacity, which grows by half when full). */
+  state_bytes: number;
+  /** Bytes of state per touched row (dim × 4 × moments; 0 for SGD). */
+  state_bytes_per_row: number;
 }
 
 export class EmbeddingTables {
@@ -36,10 +57,12 @@ export class EmbeddingTables {
   ) {
     this.kernels = kernels ?? createSparseKernels({ l2 });
     this.tables = plan.sparse.map((f) => {
-      const size = f.tableSize * f.dim;
-      const weights = new Float32Array(size);
-      for (let i = 0; i < size; i++) weights[i] = (rng.next() * 2 - 1) * 0.05;
-      const needsM = optimizer.type !== 'sgd';
+      // Uniform in [-0.05, 0.05), row after row, table after table, from the one seeded stream.
+      const weights = new Float32Array(f.tableSize * f.dim);
+      rng.fillSymmetric(weights, 0.05);
+      // The optimizer state is allocated row by row as updates touch rows (kernels/row-state.ts).
+      const state =
+        optimizer.type === 'sgd' ? null : new RowState(f.tableSize, f.dim, optimizer.type === 'adam' ? 2 : 1, optimizer.type === 'adagrad' ? optimizer.initial_accumulator : 0);
       return {
         feature: f,
         rows: f.tableSize,
@@ -48,8 +71,7 @@ export class EmbeddingTables {
         mean: f.pooling === 'mean',
         offset: 0,
         weights,
-        m: needsM ? new Float32Array(size).fill(optimizer.type === 'adagrad' ? optimizer.initial_accumulator : 0) : null,
-        v: optimizer.type === 'adam' ? new Float32Array(size) : null,
+        state,
       };
     });
     this.learningRate = optimizer.lr;
@@ -93,9 +115,58 @@ export class EmbeddingTables {
     return x;
   }
 
+  /** What each table takes now. */
+  memory(): TableMemory[] {
+    return this.tables.map((t) => ({
+      feature: t.feature.name,
+      rows: t.rows,
+      dim: t.dim,
+      weights_bytes: t.weights.byteLength,
+      index_bytes: t.state?.slotOf.byteLength ?? 0,
+      state_rows: t.state?.used ?? 0,
+      state_bytes: t.state ? t.state.bytes - t.state.slotOf.byteLength : 0,
+      state_bytes_per_row: t.state?.bytesPerRow ?? 0,
+    }));
+  }
+
   /** Applies the gradient of the input matrix to the rows the batch touched. */
   applyGradients(batch: EncodedBatch, gradX: Float32Array): void {
     this.step++;
     this.kernels.update(this.tables, batch.ids, batch.length, gradX, this.inputDim, sparseStep(this.optimizer, this.step, this.learningRate, this.l2));
   }
 }
+
+const MiB = 2 ** 20;
+function size(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+/**
+ * The memory of the tables as lines for the log at the start of training (README.md, "Sparse
+ * embeddings"): a total, then per table its rows, dim, weights, state index, the state allocated
+ * now and what a touched row adds.
+ */
+export function describeTableMemory(memory: TableMemory[], optimizer: EmbeddingOptimizerConfig['type']): string[] {
+  const sum = (f: (m: TableMemory) => number) => memory.reduce((s, m) => s + f(m), 0);
+  const weights = sum((m) => m.weights_bytes);
+  const index = sum((m) => m.index_bytes);
+  const state = sum((m) => m.state_bytes);
+  const most = sum((m) => m.rows * m.state_bytes_per_row);
+  const head =
+    optimizer === 'sgd'
+      ? `embedding tables: ${memory.length}, weights ${size(weights)} (SGD: no optimizer state)`
+      : `embedding tables: ${memory.length}, weights ${size(weights)}, ${optimizer} state index ${size(index)}, ${optimizer} state ${size(state)} allocated ` +
+        `(grows with the rows training touches, by half when full: at most ${size(most)} if every row is touched)`;
+  return [
+    head,
+    ...memory.map(
+      (m) =>
+        `  ${m.feature}: ${m.rows.toLocaleString('en-US')} rows × ${m.dim}, weights ${size(m.weights_bytes)}` +
+        (m.state_bytes_per_row === 0 ? '' : `, state index ${size(m.index_bytes)}, state ${size(m.state_bytes)} for ${m.state_rows.toLocaleString('en-US')} rows (+${m.state_bytes_per_row} B per touched row)`),
+    ),
+  ];
+}
+

@@ -4,7 +4,7 @@
  * (disk full, quota, read-only file system) removes its temporary file or folder and is a
  * RuntimeFailure (exit 1) naming the file the run was writing (README.md, "Reliability").
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { ResflowError, RuntimeFailure } from '../base/errors.js';
 import { oldName, tempName } from './layout.js';
 
@@ -35,25 +35,40 @@ export function writeFailure(file: string, err: unknown): ResflowError {
  * EDQUOT, EROFS), as a full disk would. Used by test/faults-signals.test.ts; unset in normal use.
  */
 let faultHits = 0;
-function injectedFault(file: string, data: string | Uint8Array): void {
+function injectedFault(file: string, data: string | Uint8Array | readonly Uint8Array[]): void {
   const spec = process.env['RESFLOW_TEST_WRITE_FAULT'];
   if (!spec) return;
   const [code, text, nth] = spec.split(':');
   if (!code || !text || !file.includes(text)) return;
   if (++faultHits !== Number(nth ?? 1)) return;
-  writeFileSync(file, typeof data === 'string' ? data.slice(0, data.length >> 1) : data.subarray(0, data.length >> 1));
+  const bytes = typeof data === 'string' || data instanceof Uint8Array ? data : Buffer.concat(data);
+  writeFileSync(file, typeof bytes === 'string' ? bytes.slice(0, bytes.length >> 1) : bytes.subarray(0, bytes.length >> 1));
   throw Object.assign(new Error(`${code}: injected write failure, write '${file}'`), { code });
 }
 
-export function writeAtomic(file: string, data: string | Uint8Array): void {
+/** Writes `data` (text, bytes, or bytes in parts written one after the other) to `file` whole, or not at all. */
+export function writeAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): void {
   const tmp = tempName(file);
   try {
     injectedFault(tmp, data);
-    writeFileSync(tmp, data);
+    if (typeof data === 'string' || data instanceof Uint8Array) writeFileSync(tmp, data);
+    else writeParts(tmp, data);
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw writeFailure(file, err);
+  }
+}
+
+/** Parts written in order, at most 1 GiB a call (large embedding tables are written from where they are, without a copy). */
+function writeParts(file: string, parts: readonly Uint8Array[]): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (const p of parts) {
+      for (let at = 0; at < p.byteLength; ) at += writeSync(fd, p, at, Math.min(p.byteLength - at, 1 << 30));
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

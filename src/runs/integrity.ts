@@ -7,7 +7,7 @@
  * model loaded silently (README.md: nothing damaged is loaded silently).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DataError } from '../base/errors.js';
 import { log } from '../base/log.js';
@@ -24,9 +24,44 @@ export interface FileRecord {
 
 export type FileRecords = Record<string, FileRecord>;
 
-export function fileRecord(data: Uint8Array | string): FileRecord {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  return { size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+/** A file's contents: text, bytes, or bytes in parts written one after the other (large embedding tables, without a copy). */
+export type FileData = string | Uint8Array | readonly Uint8Array[];
+
+export function fileRecord(data: FileData): FileRecord {
+  const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+  const hash = new FileHasher();
+  for (const p of parts) hash.update(p);
+  return hash.record();
+}
+
+/** The record of a file on disk, read in chunks (files beyond 2 GiB, which readFileSync refuses, included). */
+export function hashFile(file: string): FileRecord {
+  const hash = new FileHasher();
+  const fd = openSync(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    for (let n; (n = readSync(fd, chunk, 0, CHUNK, null)) > 0; ) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.record();
+}
+
+const CHUNK = 64 << 20;
+const HASH_CHUNK = 1 << 30;
+
+/** A record computed as a file is read piece by piece (model-io reads embedding tables into place this way). */
+export class FileHasher {
+  private readonly hash = createHash('sha256');
+  private size = 0;
+  update(bytes: Uint8Array): void {
+    // at most 1 GiB a call: node's hash refuses more than 2 GiB at once ("data is too long")
+    for (let at = 0; at < bytes.byteLength; at += HASH_CHUNK) this.hash.update(bytes.subarray(at, Math.min(bytes.byteLength, at + HASH_CHUNK)));
+    this.size += bytes.byteLength;
+  }
+  record(): FileRecord {
+    return { size: this.size, sha256: this.hash.digest('hex') };
+  }
 }
 
 function isFileRecord(r: unknown, nested = false): boolean {
@@ -83,7 +118,7 @@ function settled(file: string, rec: FileRecord | undefined): FileRecord | null {
   const plain = { size: rec.size, sha256: rec.sha256 };
   if (rec.previous === undefined) return plain;
   if (!existsSync(file)) return null;
-  const found = fileRecord(readFileSync(file));
+  const found = hashFile(file);
   return same(found, plain) ? plain : rec.previous && same(found, rec.previous) ? rec.previous : null;
 }
 
@@ -171,9 +206,25 @@ function recordsOf(folder: string): { runDir: string; infoFile: string; files: F
  * a run written before files were recorded, it checks nothing (the loaders still check shapes).
  */
 export function folderVerifier(folder: string): (file: string, data: Uint8Array | string) => void {
+  const check = folderRecordVerifier(folder);
+  return (file, data) => check.record(file, fileRecord(data));
+}
+
+/**
+ * As folderVerifier, for a file read in pieces: `size(file, bytes)` before reading (a size that is
+ * neither the record's nor its previous one is a DataError at once), `record(file, found)` after.
+ */
+export function folderRecordVerifier(folder: string): { size: (file: string, size: number) => void; record: (file: string, found: FileRecord) => void } {
   const { runDir, infoFile, files } = recordsOf(folder);
-  return (file, data) => {
-    if (files) compare(file, infoFile, files[recordKey(runDir, path.resolve(file))], fileRecord(data));
+  const expectedOf = (file: string) => files?.[recordKey(runDir, path.resolve(file))];
+  return {
+    size: (file, size) => {
+      const expected = expectedOf(file);
+      if (files && size !== expected?.size && size !== expected?.previous?.size) compare(file, infoFile, expected, { size, sha256: '' });
+    },
+    record: (file, found) => {
+      if (files) compare(file, infoFile, expectedOf(file), found);
+    },
   };
 }
 
@@ -192,7 +243,7 @@ export function verifyFolder(folder: string): boolean {
     const size = statSync(file).size;
     if (size !== expected.size && size !== expected.previous?.size) compare(file, infoFile, expected, { size, sha256: '' });
   }
-  for (const [file, expected] of entries) if (existsSync(file)) compare(file, infoFile, expected, fileRecord(readFileSync(file)));
+  for (const [file, expected] of entries) if (existsSync(file)) compare(file, infoFile, expected, hashFile(file));
   return true;
 }
 
@@ -213,5 +264,5 @@ export function verifyTopFile(runDir: string, name: string): void {
   const expected = recordedFiles(runDir)?.[name];
   if (!expected) return;
   const file = path.join(runDir, name);
-  compare(file, runPath(runDir, 'info'), expected, fileRecord(readFileSync(file)));
+  compare(file, runPath(runDir, 'info'), expected, hashFile(file));
 }

@@ -4,14 +4,14 @@
  * the optimizer state of both. Loading checks every file against run.json's record and every name
  * and shape against the model built from the config.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DataError } from '../base/errors.js';
 import type { EmbeddingTables } from '../models/embeddings.js';
 import type { ParamStore } from '../models/layers.js';
 import { replaceFolderAtomic, writeAtomic } from './atomic.js';
-import { fileRecord, folderVerifier, writeRecorded } from './integrity.js';
+import { FileHasher, fileRecord, folderRecordVerifier, folderVerifier, writeRecorded, type FileData } from './integrity.js';
 import { isRecord } from './json-file.js';
 import { MODEL_FILES } from './layout.js';
 
@@ -21,11 +21,18 @@ interface WeightSpec {
   dtype: 'float32';
 }
 
+/**
+ * One table's part of embeddings.bin, in `slots` order: `weights` (rows × dim float32), then in a
+ * checkpoint the optimizer state as kernels/row-state.ts keeps it: `rows` (the `state_rows` rows
+ * holding state, in slot order, as int32) and `m` (and `v`), state_rows × dim each. Checkpoints
+ * written before the state was allocated lazily have `m` (and `v`) of rows × dim and no `rows`.
+ */
 interface TableSpec {
   feature: string;
   rows: number;
   dim: number;
-  slots: ('weights' | 'm' | 'v')[];
+  slots: ('weights' | 'rows' | 'm' | 'v')[];
+  state_rows?: number;
 }
 
 export interface ModelManifest {
@@ -59,16 +66,42 @@ function readBytes(file: string): Buffer {
 }
 
 /** Checks that a binary file holds exactly the values its manifest entries describe. */
-function expectValues(file: string, values: Float32Array, expected: number, what: string): void {
-  if (values.length !== expected) {
-    throw new DataError(`${file}: holds ${values.length.toLocaleString('en-US')} float32 values, model.json's ${what} need ${expected.toLocaleString('en-US')} (truncated, extended or from another model)`);
+function expectValues(file: string, values: Float32Array | number, expected: number, what: string): void {
+  const n = typeof values === 'number' ? values : values.length;
+  if (n !== expected) {
+    throw new DataError(`${file}: holds ${n.toLocaleString('en-US')} float32 values, model.json's ${what} need ${expected.toLocaleString('en-US')} (truncated, extended or from another model)`);
+  }
+}
+
+/**
+ * Reads a file front to back straight into the arrays it fills (embedding tables of any size:
+ * no copy of the whole file, no 2 GiB limit), hashing what it reads for the integrity check.
+ */
+class PieceReader {
+  private readonly fd: number;
+  readonly hasher = new FileHasher();
+  constructor(readonly file: string) {
+    this.fd = openSync(file, 'r');
+  }
+  /** Fills `target` with the next bytes of the file. */
+  readInto(target: Float32Array): void {
+    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    for (let at = 0; at < bytes.byteLength; ) {
+      const n = readSync(this.fd, bytes, at, Math.min(bytes.byteLength - at, 1 << 30), null);
+      if (n === 0) throw new DataError(`${this.file}: ended early (changed while it was read?)`);
+      at += n;
+    }
+    this.hasher.update(bytes);
+  }
+  close(): void {
+    closeSync(this.fd);
   }
 }
 
 const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** The files of a model folder, by name, as bytes or text. */
-export type ModelFiles = Record<string, Uint8Array | string>;
+/** The files of a model folder, by name, as bytes, parts of bytes (embeddings.bin: each table where it is) or text. */
+export type ModelFiles = Record<string, FileData>;
 
 /**
  * Writes a model folder. With `optimizerState`, also the dense optimizer's slots and the sparse
@@ -112,13 +145,21 @@ export function modelFiles(modelType: string, params: ParamStore, tables: Embedd
   const tableSpecs: TableSpec[] = [];
   const tableParts: Float32Array[] = [];
   for (const t of tables.tables) {
-    const slots: TableSpec['slots'] = ['weights'];
+    const spec: TableSpec = { feature: t.feature.name, rows: t.rows, dim: t.dim, slots: ['weights'] };
     tableParts.push(t.weights);
-    if (withSlots && t.m) (slots.push('m'), tableParts.push(t.m));
-    if (withSlots && t.v) (slots.push('v'), tableParts.push(t.v));
-    tableSpecs.push({ feature: t.feature.name, rows: t.rows, dim: t.dim, slots });
+    const st = t.state;
+    if (withSlots && st) {
+      const n = st.used * st.dim;
+      spec.slots.push('rows', 'm');
+      spec.state_rows = st.used;
+      // the row ids' int32 bits travel in the float32 file as they are (Float32Array.set copies bytes)
+      tableParts.push(new Float32Array(st.rowsInSlotOrder().buffer), st.m.subarray(0, n));
+      if (st.v) (spec.slots.push('v'), tableParts.push(st.v.subarray(0, n)));
+    }
+    tableSpecs.push(spec);
   }
-  files[MODEL_FILES.embeddings] = concatFloat32(tableParts);
+  // the tables' arrays as they are, written one after the other: no copy of tables that may take most of the memory
+  files[MODEL_FILES.embeddings] = tableParts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
   const manifest: ModelManifest = {
     format: 'resflow-model-1',
     modelType,
@@ -150,7 +191,18 @@ function readManifest(mfile: string, check: (file: string, data: Uint8Array) => 
     throw new DataError(`${mfile}: \`weightsManifest\` should be a list with one { paths, weights } entry`);
   }
   const emb = doc['embeddings'];
-  const isTables = (v: unknown) => Array.isArray(v) && v.every((t) => isRecord(t) && typeof t['feature'] === 'string' && Number.isInteger(t['rows']) && Number.isInteger(t['dim']) && Array.isArray(t['slots']));
+  const isSlots = (v: unknown) => Array.isArray(v) && v[0] === 'weights' && v.every((s) => ['weights', 'rows', 'm', 'v'].includes(s as string));
+  const isTables = (v: unknown) =>
+    Array.isArray(v) &&
+    v.every(
+      (t) =>
+        isRecord(t) &&
+        typeof t['feature'] === 'string' &&
+        Number.isInteger(t['rows']) &&
+        Number.isInteger(t['dim']) &&
+        isSlots(t['slots']) &&
+        ((t['slots'] as string[]).includes('rows') ? Number.isInteger(t['state_rows']) && (t['state_rows'] as number) >= 0 : t['state_rows'] === undefined),
+    );
   if (!isRecord(emb) || typeof emb['path'] !== 'string' || !isTables(emb['tables'])) throw new DataError(`${mfile}: \`embeddings\` should be { path, tables, step }`);
   const opt = doc['optimizer'];
   if (opt !== undefined && (!isRecord(opt) || typeof opt['path'] !== 'string' || !isSpecs(opt['weights']))) throw new DataError(`${mfile}: \`optimizer\` should be { path, weights }`);
@@ -213,18 +265,44 @@ export function loadModel(dir: string, params: ParamStore, tables: EmbeddingTabl
       throw new DataError(`${mfile}: embedding table ${spec.feature} (${spec.rows}x${spec.dim}) does not match the config's ${t.feature.name} (${t.rows}x${t.dim})`);
     }
   });
-  const emb = read(manifest.embeddings.path);
-  expectValues(emb.file, emb.values, tableSpecs.reduce((s, t) => s + t.rows * t.dim * t.slots.length, 0), 'embedding tables (rows x dims x slots)');
-  at = 0;
-  tableSpecs.forEach((spec, i) => {
-    const t = tables.tables[i]!;
-    const size = spec.rows * spec.dim;
-    for (const slot of spec.slots) {
-      const target = slot === 'weights' ? t.weights : slot === 'm' ? t.m : t.v;
-      if (target) target.set(emb.values.subarray(at, at + size));
-      at += size;
-    }
-  });
+  const embFile = path.join(dir, manifest.embeddings.path);
+  if (!existsSync(embFile)) throw new DataError(`${embFile}: missing from the model folder`);
+  const embSize = statSync(embFile).size;
+  const verify = folderRecordVerifier(dir);
+  verify.size(embFile, embSize);
+  if (embSize % 4 !== 0) throw new DataError(`${embFile}: ${embSize} bytes is not a whole number of float32 values (truncated or extended)`);
+  /** Values of one slot of a table: rows × dim, the state rows (`rows`), or state rows × dim (lazy `m`, `v`). */
+  const slotSize = (spec: TableSpec, slot: TableSpec['slots'][number]) =>
+    slot === 'weights' ? spec.rows * spec.dim : spec.state_rows === undefined ? spec.rows * spec.dim : slot === 'rows' ? spec.state_rows : spec.state_rows * spec.dim;
+  expectValues(embFile, embSize / 4, tableSpecs.reduce((s, t) => s + t.slots.reduce((n, slot) => n + slotSize(t, slot), 0), 0), 'embedding tables (rows x dims x slots)');
+  const reader = new PieceReader(embFile);
+  const loadState: (() => void)[] = []; // once the file has passed its integrity check
+  try {
+    tableSpecs.forEach((spec, i) => {
+      const t = tables.tables[i]!;
+      const parts: Partial<Record<TableSpec['slots'][number], Float32Array>> = {};
+      for (const slot of spec.slots) {
+        // the weights go straight into the table; the state (rows holding it, by slot) into arrays of its size
+        const target = slot === 'weights' ? t.weights : new Float32Array(slotSize(spec, slot));
+        reader.readInto(target);
+        parts[slot] = target;
+      }
+      // a model without state (a saved model, not a checkpoint) leaves the tables' state as it is
+      const state = t.state;
+      if (!parts.m || !state) return;
+      loadState.push(() => {
+        if ((parts.v !== undefined) !== (state.v !== null)) throw new DataError(`${embFile}: table ${spec.feature} holds the state of another optimizer than the config's`);
+        const problem = parts.rows
+          ? state.load(new Int32Array(parts.rows.buffer, parts.rows.byteOffset, parts.rows.length), parts.m!, parts.v ?? null)
+          : state.loadDense(parts.m!, parts.v ?? null);
+        if (problem !== null) throw new DataError(`${embFile}: the optimizer state of table ${spec.feature}: ${problem}`);
+      });
+    });
+  } finally {
+    reader.close();
+  }
+  verify.record(embFile, reader.hasher.record());
+  for (const load of loadState) load();
   tables.steps = manifest.embeddings.step;
 
   if (!manifest.optimizer) return undefined;

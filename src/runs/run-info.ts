@@ -4,6 +4,7 @@ import { DataError } from '../base/errors.js';
 import { isFileRecords, recordedFiles, type FileRecords } from './integrity.js';
 import { expectField, isNumber, isRecord, isString, optional, readJsonFile, writeJsonFile } from './json-file.js';
 import { runPath } from './layout.js';
+import type { TableMemory } from '../models/embeddings.js';
 
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -28,6 +29,8 @@ export interface RunInfo {
   error?: string;
   resumed?: string[];
   cost?: Record<string, number>;
+  /** Per embedding table: rows, dim, bytes of weights, state index and optimizer state, rows holding state; at the start, then at the end of training (README.md, "Sparse embeddings"). */
+  embedding_memory?: TableMemory[];
   /** Regularisation, learning-rate schedule and loss balancing as resolved (only when one is on; README.md, "Regularisation and schedules"). */
   training?: Record<string, unknown>;
   /** Size and SHA-256 of every model and checkpoint file, by path in the run folder (integrity.ts). */
