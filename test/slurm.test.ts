@@ -15,6 +15,7 @@ import type { LaunchOptions, LaunchPlan } from '../src/launchers/launcher.js';
 import { finalizeScript, parseJobId, SlurmLauncher, trialsScript } from '../src/launchers/slurm.js';
 import { KubernetesLauncher } from '../src/launchers/kubernetes.js';
 import { indexRanges } from '../src/launchers/shell.js';
+import { checkResourceFlags } from '../src/app/sweep/sweep.js';
 import { cli, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
 import { clusterSkip } from './helpers/slurm.js';
 
@@ -210,6 +211,55 @@ test('resflow sweep --launcher slurm: no sbatch on PATH exits 2 naming it before
   const unknown = cli(['sweep', spec, '--launcher', 'pbs', '--runs-dir', path.join(dir, 'cli-runs')]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /--launcher pbs: unknown launcher \(known: local, slurm, kubernetes\)/);
+});
+
+test('resflow sweep --launcher slurm: --partition, --time, --mem, --cpus-per-task, --sbatch-arg over the spec\'s resources, in both scripts and sweep.yaml', () => {
+  writeFile(dir, 'exp.yaml', tinyConfigYaml());
+  const spec = writeFile(dir, 'flags.yaml', 'name: flags\nconfigs: [exp.yaml]\nspace: { train.optimizer.lr: { grid: [0.001, 0.003] } }\nseeds: [1, 2]\nresources: { threads: 1, memory: 2G, time: 1h, partition: cpu, extra: [--qos=low] }\nparallel: 2\n');
+  const runs = path.join(dir, 'flag-runs');
+  const args = ['--partition', 'long,short', '--time', '1:30:00', '--mem', '8G', '--cpus-per-task', '4', '--sbatch-arg', '--qos=high', '--sbatch-arg=--exclusive'];
+  const dry = cli(['sweep', spec, '--launcher', 'slurm', '--dry-run', '--runs-dir', runs, ...args], { env: { PATH: path.join(dir, 'empty-bin') } });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stderr, /resources from the command line \(over the spec's\): partition long,short, time 90 min, mem 8192M, cpus-per-task 4, sbatch flags --qos=high --exclusive/);
+  const [trials, finalize] = dry.stdout.split(/^# \S+finalize\.sbatch/m) as [string, string];
+  const sbatch = (text: string) => text.split('\n').filter((l) => l.startsWith('#SBATCH ')).map((l) => l.slice(8));
+  const t = sbatch(trials);
+  for (const d of ['--array=0-3%2', '--cpus-per-task=4', '--partition=long,short', '--mem=8192M', '--time=90', '--signal=TERM@120']) assert.ok(t.includes(d), `${d} in ${t.join(' ')}`);
+  for (const d of ['--cpus-per-task=1', '--partition=cpu', '--mem=2048M', '--time=60']) assert.ok(!t.includes(d), `the spec's ${d} replaced`);
+  // extra flags: the spec's, then the command line's, last of all (a later sbatch flag wins)
+  assert.deepEqual(t.slice(-3), ['--qos=low', '--qos=high', '--exclusive']);
+  assert.match(trials, /srun --ntasks=1 --cpus-per-task="\$\{SLURM_CPUS_PER_TASK:-4\}"/);
+  const f = sbatch(finalize);
+  for (const d of ['--partition=long,short', '--mem=8192M', '--time=90', '--qos=low', '--qos=high', '--exclusive']) assert.ok(f.includes(d), `finalize: ${d}`);
+  // recorded in sweep.yaml, which `sweep finalize` and a later stage read
+  const recorded = parseYaml(readFileSync(path.join(runs, 'flags', 'sweep.yaml'), 'utf8')) as { resources: Record<string, unknown> };
+  assert.deepEqual(recorded.resources, { threads: 4, memory: 8192, time: 90, partition: 'long,short', extra: ['--qos=low', '--qos=high', '--exclusive'] });
+
+  // a bad value: exit 2 naming the flag, before the spec is read or anything written
+  const bad = cli(['sweep', spec, '--launcher', 'slurm', '--dry-run', '--runs-dir', path.join(dir, 'bad-runs'), '--time', '2x']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^resflow: error: --time 2x: expected minutes or a duration such as 90m, 2h, 1:30:00/m);
+  assert.equal(existsSync(path.join(dir, 'bad-runs')), false);
+  const refused = (flags: Parameters<typeof checkResourceFlags>[0], launcher = 'slurm') => {
+    try {
+      checkResourceFlags(flags, launcher);
+    } catch (e) {
+      assert.ok(e instanceof UsageError);
+      return e.message;
+    }
+    return assert.fail(`accepted ${JSON.stringify(flags)}`);
+  };
+  assert.match(refused({ time: '0' }), /^--time 0: /);
+  assert.match(refused({ time: '1:xx' }), /^--time 1:xx: /);
+  assert.match(refused({ mem: '4Q' }), /^--mem 4Q: expected MiB or a size such as 4G/);
+  assert.match(refused({ cpusPerTask: '1.5' }), /^--cpus-per-task 1\.5: expected a whole number/);
+  assert.match(refused({ cpusPerTask: '0' }), /^--cpus-per-task 0: /);
+  assert.match(refused({ partition: 'a b' }), /^--partition "a b": expected a partition name/);
+  assert.match(refused({ sbatchArg: ['qos=low'] }), /^--sbatch-arg "qos=low": expected one sbatch flag starting with -/);
+  assert.match(refused({ sbatchArg: ['--comment=a\n#SBATCH --x'] }), /^--sbatch-arg .*no line breaks/);
+  assert.match(refused({ mem: '4G' }, 'local'), /^--mem is a Slurm setting: use it with --launcher slurm/);
+  assert.deepEqual(checkResourceFlags({ time: '45', mem: '512', sbatchArg: [] }, 'slurm'), { time: 45, memory: 512 });
+  assert.equal(checkResourceFlags({ sbatchArg: [] }, 'local'), undefined, 'no flags: nothing to check');
 });
 
 // ---- a real cluster (scripts/slurm-local.sh) ----

@@ -119,6 +119,8 @@ export interface EvaluateOptions {
   savePredictions?: string;
   /** Input columns the predictions file also holds: user, truth, teacher, features, or column names (README.md, "Predictions"). */
   predictionsWith?: string[];
+  /** A 95% percentile bootstrap interval over requests for each of the model's records (ci_low, ci_high). */
+  bootstrap?: { resamples: number; seed: number };
   /** Called after each scored batch; may throw to stop (an interrupt during training's evaluation). */
   between?: () => Promise<void>;
 }
@@ -138,7 +140,8 @@ export interface EvaluateResult {
  */
 export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOptions, reporter: Reporter): Promise<EvaluateResult> {
   const { scoreSplit } = await import('../eval/score.js');
-  const { evaluateRows, oracleRecords: oracleOf } = await import('../eval/evaluate.js');
+  const { evalInput, oracleRecords: oracleOf } = await import('../eval/evaluate.js');
+  const { evaluateMetrics } = await import('../metrics/registry.js');
   const { writeMetricTables, metricsMarkdown } = await import('../report/tables.js');
   const { split } = opts;
   const oracleSplit = opts.oracleSplit ?? `${split}-oracle`;
@@ -158,7 +161,15 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   const config = bundle.config;
   const started = Date.now();
   const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
-  const records = tag(evaluateRows(config, scored.probs, scored.rows, split, { fusion: opts.fusion }));
+  const input = evalInput(config, scored.probs, scored.rows, split, { fusion: opts.fusion });
+  let own = evaluateMetrics(input);
+  if (opts.bootstrap) {
+    const { withRequestIntervals } = await import('../report/request-intervals.js');
+    const t0 = Date.now();
+    own = withRequestIntervals(input, own, opts.bootstrap);
+    reporter.debug(`bootstrap over requests: ${opts.bootstrap.resamples} resamples (seed ${opts.bootstrap.seed}) in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
+  }
+  const records = tag(own);
   const oracleRecords = tag(oracleOf(config, scored.rows, oracleSplit, opts.fusion));
   reporter.debug(`metrics over ${scored.rows.length} rows in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   writeMetricTables(run, split, records, oracleRecords);

@@ -9,7 +9,15 @@ import { runPath } from '../runs/layout.js';
 import { trainRun } from '../app/train-run.js';
 import { evaluateRun, evalVariant, loadTrainedRun, variantSplit } from '../app/evaluate-run.js';
 import { collect } from './options.js';
+import { DEFAULT_RESAMPLES } from '../report/statistics.js';
 import { consoleReporter } from './reporter.js';
+
+/** A whole number of at least `min` given to `flag`; UsageError (exit 2) naming the flag otherwise. */
+function wholeNumber(flag: string, text: string, min: number): number {
+  const v = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(v) || v < min) throw new UsageError(`${flag} ${text}: expected a whole number >= ${min}`);
+  return v;
+}
 
 export const EXIT_CODE = { SIGINT: 130, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof EXIT_CODE;
@@ -106,15 +114,20 @@ export function registerRunCommands(program: Command): void {
     .option('--with <columns>', 'with --save-predictions: also these input columns, comma-separated: user, truth, teacher, features (the mapped ones) or column names')
     .option('--fusion <spec>', 're-fuse without retraining, e.g. additive:ctr=1,ctcvr=2 or multiplicative:ctr=1,ctcvr=0.5 (written as a variant)')
     .option('--set <path=value>', 'change an eval.* setting without retraining, e.g. eval.ks=[5,20] (repeatable; written as a variant)', collect, [])
+    .option('--bootstrap [B]', `a 95% confidence interval per metric by resampling requests B times (default ${DEFAULT_RESAMPLES}), seeded; recorded as ci_low, ci_high`)
+    .option('--bootstrap-seed <n>', 'seed of the bootstrap (default the run\'s runtime.seed)')
     .option('--fusion-grid [weights]', 'sweep every task\'s weight over these values (default 0,0.25,0.5,1,2,4) in both modes, each setting scaled so its largest weight is 1 and kept once; reports WR@K and ASH@K')
     .addHelpText(
       'after',
-      '\nExamples:\n  resflow eval runs/quickstart/20261123-101500-1a2b3c4d --save-predictions preds.csv\n  resflow eval runs/quickstart/<version> --save-predictions preds.parquet --with user,truth,item_id\n  resflow eval runs/quickstart/<version> --fusion multiplicative:ctr=1,ctcvr=1\n  resflow eval runs/quickstart/<version> --set eval.ks=[5,20] --set eval.label_weights.purchase=2\n  resflow eval runs/quickstart/<version> --fusion-grid 0,0.5,1,2',
+      '\nExamples:\n  resflow eval runs/quickstart/20261123-101500-1a2b3c4d --save-predictions preds.csv\n  resflow eval runs/quickstart/<version> --save-predictions preds.parquet --with user,truth,item_id\n  resflow eval runs/quickstart/<version> --fusion multiplicative:ctr=1,ctcvr=1\n  resflow eval runs/quickstart/<version> --set eval.ks=[5,20] --set eval.label_weights.purchase=2\n  resflow eval runs/quickstart/<version> --fusion-grid 0,0.5,1,2\n  resflow eval runs/quickstart/<version> --bootstrap 2000',
     )
-    .action(async (dir: string, o: { data?: string[]; split?: string; backend?: string; savePredictions?: string; with?: string; fusion?: string; set: string[]; fusionGrid?: string | boolean }) => {
+    .action(async (dir: string, o: { data?: string[]; split?: string; backend?: string; savePredictions?: string; with?: string; fusion?: string; set: string[]; fusionGrid?: string | boolean; bootstrap?: string | boolean; bootstrapSeed?: string }) => {
       if (o.with !== undefined && !o.savePredictions) throw new UsageError('--with names columns of the predictions file: give --save-predictions FILE too');
       const withColumns = o.with?.split(',').map((c) => c.trim());
       if (withColumns?.some((c) => c === '')) throw new UsageError(`--with ${o.with}: expected column names or user, truth, teacher, features separated by commas`);
+      const resamples = o.bootstrap === undefined ? undefined : o.bootstrap === true ? DEFAULT_RESAMPLES : wholeNumber('--bootstrap', String(o.bootstrap), 1);
+      const bootstrapSeed = o.bootstrapSeed === undefined ? undefined : wholeNumber('--bootstrap-seed', o.bootstrapSeed, 0);
+      if (bootstrapSeed !== undefined && resamples === undefined) throw new UsageError('--bootstrap-seed needs --bootstrap');
       const loaded = await loadTrainedRun(dir, consoleReporter, { backend: o.backend, evalSettings: o.set });
       const { run, bundle } = loaded;
       if (!o.data && !bundle.config.data.eval) throw new UsageError(`${run.dir}: the config has no data.eval; pass --data FILES`);
@@ -127,7 +140,8 @@ export function registerRunCommands(program: Command): void {
       const variant = evalVariant(bundle.config, fusion, o.set);
       const split = o.split ?? (variant ? variantSplit('eval', variant) : 'eval');
       const oracleSplit = o.split === undefined && variant ? variantSplit('eval-oracle', variant) : undefined;
-      await evaluateRun(loaded, { split, oracleSplit, variant, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions, predictionsWith: withColumns }, consoleReporter);
+      const bootstrap = resamples === undefined ? undefined : { resamples, seed: bootstrapSeed ?? bundle.config.runtime.seed };
+      await evaluateRun(loaded, { split, oracleSplit, variant, files: o.data?.map((f) => path.resolve(f)), fusion, fusionGrid: grid, savePredictions: o.savePredictions, predictionsWith: withColumns, bootstrap }, consoleReporter);
       log.out(runPath(run.dir, 'metricsJson'));
     });
 }

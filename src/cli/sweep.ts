@@ -7,7 +7,8 @@ import { log } from '../base/log.js';
 import { INDEX_ENV } from '../launchers/launcher.js';
 import { WORKER_ENV } from '../launchers/local.js';
 import { launcherNames } from '../launchers/registry.js';
-import { finalizeCommand, runSweep, sweepJsonSchema, sweepStatus } from '../app/sweep/sweep.js';
+import { checkResourceFlags, finalizeCommand, runSweep, sweepJsonSchema, sweepStatus, type ResourceFlags } from '../app/sweep/sweep.js';
+import { collect } from './options.js';
 import { runTrial } from '../app/sweep/trial.js';
 import { consoleReporter } from './reporter.js';
 import { EXIT_CODE, StopSignals } from './run.js';
@@ -43,15 +44,21 @@ export function registerSweepCommand(program: Command): void {
     .option('--runs-dir <dir>', 'where the sweep folder goes (<dir>/<sweep name>/)', 'runs')
     .option('--parallel <n>', 'trials at once (overrides the spec)')
     .option('--dry-run', 'check the spec and print what would run, without running it')
+    .option('--partition <name>', 'Slurm partition of every trial (over the spec\'s resources.partition)')
+    .option('--time <limit>', 'Slurm time limit per trial: minutes, 90m, 2h, 1:30:00 (over resources.time)')
+    .option('--mem <size>', 'Slurm memory per trial: MiB, 4G, 512M (over resources.memory)')
+    .option('--cpus-per-task <n>', 'Slurm CPUs per trial, its threads (over resources.threads)')
+    .option('--sbatch-arg <flag>', 'an extra sbatch flag, after the spec\'s resources.extra (repeatable), e.g. --sbatch-arg=--qos=low', collect, [])
     .addHelpText(
       'after',
-      '\nExamples:\n  resflow sweep configs/sweeps/quickstart.yaml\n  resflow sweep status runs/quickstart-sweep\n  resflow compare runs/quickstart-sweep\n\nRunning the same spec again skips completed runs, resumes interrupted ones and retries failed ones.',
+      '\nExamples:\n  resflow sweep configs/sweeps/quickstart.yaml\n  resflow sweep configs/sweeps/models.yaml --launcher slurm --partition cpu --time 2h --mem 4G --sbatch-arg=--qos=low --dry-run\n  resflow sweep status runs/quickstart-sweep\n  resflow compare runs/quickstart-sweep\n\nRunning the same spec again skips completed runs, resumes interrupted ones and retries failed ones.',
     )
-    .action(async (spec: string | undefined, o: { launcher: string; runsDir: string; parallel?: string; dryRun?: boolean }) => {
+    .action(async (spec: string | undefined, o: { launcher: string; runsDir: string; parallel?: string; dryRun?: boolean } & ResourceFlags) => {
       if (!spec) throw new UsageError('sweep needs a spec file, e.g. resflow sweep configs/sweeps/quickstart.yaml (or a subcommand: run-trial, finalize, status, schema)');
+      const resources = checkResourceFlags(o, o.launcher);
       const result = await runSweep(
         spec,
-        { runsDir: o.runsDir, launcher: o.launcher, dryRun: Boolean(o.dryRun), parallel: positiveInt('--parallel', o.parallel), resflow: resflowArgv() },
+        { runsDir: o.runsDir, launcher: o.launcher, dryRun: Boolean(o.dryRun), parallel: positiveInt('--parallel', o.parallel), resflow: resflowArgv(), resources },
         consoleReporter,
       );
       if (result.final) {

@@ -20,14 +20,20 @@ export function sampleSpaceMask(config: ExperimentConfig, rows: EncodedBatch, ta
   return mask;
 }
 
-export function evaluateRows(
-  config: ExperimentConfig,
-  probs: Record<string, Float32Array>,
-  rows: EncodedBatch,
-  split: string,
-  /** `tasks`: a subset of the config's tasks to evaluate; `fused`: a ranking score to use instead of fusing them. */
-  opts: { fusion?: Fusion; metrics?: readonly string[]; tasks?: readonly string[]; fused?: Float64Array } = {},
-): MetricRecord[] {
+/** What evaluateRows takes besides the rows. `tasks`: a subset of the config's tasks to evaluate; `fused`: a ranking score to use instead of fusing them. */
+export interface EvaluateRowsOptions {
+  fusion?: Fusion;
+  metrics?: readonly string[];
+  tasks?: readonly string[];
+  fused?: Float64Array;
+}
+
+export function evaluateRows(config: ExperimentConfig, probs: Record<string, Float32Array>, rows: EncodedBatch, split: string, opts: EvaluateRowsOptions = {}): MetricRecord[] {
+  return evaluateMetrics(evalInput(config, probs, rows, split, opts));
+}
+
+/** The metric registry's input for scored rows (evaluateRows without the computing; the bootstrap over requests reuses it). */
+export function evalInput(config: ExperimentConfig, probs: Record<string, Float32Array>, rows: EncodedBatch, split: string, opts: EvaluateRowsOptions = {}): EvalInput {
   const fusion = opts.fusion ?? config.fusion;
   const tasks = opts.tasks ?? config.tasks.map((t) => t.name);
   let metrics = [...(opts.metrics ?? config.eval.metrics)];
@@ -71,7 +77,7 @@ export function evaluateRows(
     ashTargets,
     online,
   };
-  return evaluateMetrics(input);
+  return input;
 }
 
 /**

@@ -16,22 +16,38 @@ export interface OnlineInputs extends FunnelTruth {
   exposed: Uint8Array;
 }
 
-/** Mean expected purchases per request (requests with at least one exposure), for each K. */
-export function simulatedPurchasesAtK(ranked: RankedGroups, inputs: OnlineInputs, ks: readonly number[]): { k: number; value: number }[] {
-  const sums = ks.map(() => 0);
-  let requests = 0;
+/**
+ * Expected purchases of each request (indexed by group id) for each K, in the order given, and
+ * which requests count (those with at least one exposure; the others hold 0).
+ */
+export function simulatedPurchasesPerRequest(ranked: RankedGroups, inputs: OnlineInputs, ks: readonly number[]): { values: Float64Array[]; counted: Uint8Array } {
   const G = ranked.groupStart.length - 1;
+  const values = ks.map(() => new Float64Array(G));
+  const counted = new Uint8Array(G);
   for (let g = 0; g < G; g++) {
     const start = ranked.groupStart[g]!;
     const end = ranked.groupStart[g + 1]!;
     let E = 0;
     for (let r = start; r < end; r++) E += inputs.exposed[ranked.order[r]!]!;
     if (E === 0) continue;
-    requests++;
+    counted[g] = 1;
     ks.forEach((k, ki) => {
       const chosen = Array.from(ranked.order.subarray(start, Math.min(end, start + k)));
-      sums[ki]! += replayRankingStage(inputs, chosen, E);
+      values[ki]![g] = replayRankingStage(inputs, chosen, E);
     });
+  }
+  return { values, counted };
+}
+
+/** Mean expected purchases per request (requests with at least one exposure), for each K. */
+export function simulatedPurchasesAtK(ranked: RankedGroups, inputs: OnlineInputs, ks: readonly number[]): { k: number; value: number }[] {
+  const { values, counted } = simulatedPurchasesPerRequest(ranked, inputs, ks);
+  const sums = ks.map(() => 0);
+  let requests = 0;
+  for (let g = 0; g < counted.length; g++) {
+    if (!counted[g]) continue;
+    requests++;
+    ks.forEach((_, ki) => (sums[ki]! += values[ki]![g]!));
   }
   return ks.map((k, ki) => ({ k, value: requests ? sums[ki]! / requests : NaN }));
 }

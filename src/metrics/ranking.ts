@@ -128,6 +128,48 @@ function topKSums(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, k
   return { ks: [...ks], macro, micro, counted, total, positives };
 }
 
+/** Per request, the parts the @K means are made of (see perRequestTopK). */
+export interface PerRequestTopK {
+  /** tot(q): the request's total weight (0 for a request without rows or without a positive). */
+  tot: Float64Array;
+  /** One array per K, in the order given: top_K(q), the weight in the request's first K rows. */
+  top: Float64Array[];
+}
+
+/**
+ * The per-request parts of the @K metrics, indexed by group (request) id: macro = mean of top/tot
+ * over requests with tot > 0, micro = sum top / sum tot (the same walk as the means above, each
+ * request kept apart; the bootstrap over requests in metrics/resample.ts reweights them).
+ */
+export function perRequestTopK(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, ks: readonly number[]): PerRequestTopK {
+  checkKs(ks);
+  if (w.length !== ranked.numRows) {
+    throw new RangeError(`weights/labels have ${w.length} rows, the ranking has ${ranked.numRows}`);
+  }
+  const sorted = Array.from(new Set(ks)).sort((a, b) => a - b);
+  const kArr = Int32Array.from(sorted);
+  const nd = sorted.length;
+  const { order, groupStart } = ranked;
+  const G = groupStart.length - 1;
+  const tot = new Float64Array(G);
+  const byDistinct = sorted.map(() => new Float64Array(G));
+  for (let g = 0; g < G; g++) {
+    const s = groupStart[g];
+    const e = groupStart[g + 1];
+    let cum = 0;
+    let d = 0;
+    for (let j = s; j < e; j++) {
+      const v = w[order[j]];
+      cum += binary ? (v > 0 ? 1 : 0) : v;
+      const pos = j - s + 1;
+      while (d < nd && kArr[d] === pos) byDistinct[d++]![g] = cum;
+    }
+    while (d < nd) byDistinct[d++]![g] = cum; // K larger than the pool: the whole pool
+    tot[g] = cum > 0 ? cum : 0;
+  }
+  return { tot, top: ks.map((k) => byDistinct[sorted.indexOf(k)]!) };
+}
+
 function toMacroMicro(r: TopKSums): MacroMicroResult {
   return {
     perK: r.ks.map((k, i) => ({ k, macro: r.macro[i], micro: r.micro[i] })),

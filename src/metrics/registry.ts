@@ -62,6 +62,15 @@ export interface MetricRecord {
   n_requests?: number;
   /** Positive rows the value rests on (see the module comment). */
   n_positives?: number;
+  /**
+   * Only with `resflow eval --bootstrap`: the 95% percentile bootstrap interval over requests
+   * (docs/domain.md, Comparing runs), NaN (null in metrics.json) where it is undefined, with its
+   * resamples and seed.
+   */
+  ci_low?: number;
+  ci_high?: number;
+  ci_resamples?: number;
+  ci_seed?: number;
 }
 
 /** Everything one split's evaluation provides. All per-row arrays have the same length n. */

@@ -42,8 +42,14 @@ export function bestNote(cmp: Comparison): string[] {
     ...markLegend(cmp.correction),
     `higher is better${lower.length ? `; lower for ${lower.join(', ')}` : ''}`,
     ...(cmp.hasGroups ? ['groups: mean ± sample std over seeds (95% t intervals in --format json/csv and the report)'] : []),
+    ...(hasBootstrap(cmp) ? ['single runs: value [95% bootstrap interval over requests, recorded by resflow eval --bootstrap]'] : []),
     correctionNote(cmp),
   ];
+}
+
+/** Whether a single run's cell shows a bootstrap interval over requests (eval --bootstrap). */
+function hasBootstrap(cmp: Comparison): boolean {
+  return cmp.rows.some((r) => [...r.cells.values()].some((c) => c.ci.method === 'bootstrap' && Number.isFinite(c.ci.low)));
 }
 
 function pNote(cmp: Comparison): string {
@@ -69,6 +75,7 @@ export function renderMarkdown(cmp: Comparison): string {
 }
 
 export function renderCsv(cmp: Comparison): string {
+  const intervals = cmp.hasGroups || hasBootstrap(cmp);
   const rows = cmp.rows.map((row) => {
     const o: Record<string, unknown> = {
       row: row.label,
@@ -82,8 +89,8 @@ export function renderCsv(cmp: Comparison): string {
       const cell = row.cells.get(c.key);
       o[c.title] = cell?.mean;
       if (cmp.hasGroups) o[`${c.title} std`] = cell && cell.n > 1 ? cell.std : undefined;
-      if (cmp.hasGroups) o[`${c.title} ci low`] = cell && Number.isFinite(cell.ci.low) ? cell.ci.low : undefined;
-      if (cmp.hasGroups) o[`${c.title} ci high`] = cell && Number.isFinite(cell.ci.high) ? cell.ci.high : undefined;
+      if (intervals) o[`${c.title} ci low`] = cell && Number.isFinite(cell.ci.low) ? cell.ci.low : undefined;
+      if (intervals) o[`${c.title} ci high`] = cell && Number.isFinite(cell.ci.high) ? cell.ci.high : undefined;
       if (cmp.hasGroups && cmp.reference && c.kind === 'metric') {
         o[`${c.title} p`] = cell?.test && !Number.isNaN(cell.test.p) ? cell.test.p : undefined;
         o[`${c.title} p adj`] = cell?.test && !Number.isNaN(cell.test.pAdjusted) ? cell.test.pAdjusted : undefined;
@@ -147,6 +154,7 @@ export function comparisonJson(cmp: Comparison): unknown {
                 mark: cell.mark ?? null,
                 ci_low: num(cell.ci.low),
                 ci_high: num(cell.ci.high),
+                ...(Number.isFinite(cell.ci.low) ? { ci_method: cell.ci.method } : {}),
                 ...(cell.support?.requests !== undefined ? { n_requests: cell.support.requests } : {}),
                 ...(cell.support?.positives !== undefined ? { n_positives: cell.support.positives } : {}),
                 ...(cell.test

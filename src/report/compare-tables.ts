@@ -35,7 +35,8 @@ export function rowConfigValue(row: Row, key: string): string {
 
 function cellText(c: Cell, cost: boolean): string {
   if (cost) return c.n > 1 && c.std > 0 ? `${c.mean.toFixed(0)} ± ${c.std.toFixed(0)}` : c.mean.toFixed(0);
-  return c.n > 1 ? `${fmt(c.mean)} ± ${fmt(c.std)}` : fmt(c.mean);
+  if (c.n > 1) return `${fmt(c.mean)} ± ${fmt(c.std)}`;
+  return c.ci.method === 'bootstrap' && Number.isFinite(c.ci.low) ? `${fmt(c.mean)} [${fmt(c.ci.low)}, ${fmt(c.ci.high)}]` : fmt(c.mean);
 }
 
 /** Main table: label, [n, seeds], [status], [differing config keys], metrics. */

@@ -5,7 +5,8 @@
  *
  * - Rows are labelled by the config keys that tell them apart (config-diff.ts).
  * - Seed groups: completed runs whose configs differ only in `runtime.seed` form one row, reported as
- *   mean ± sample standard deviation (n - 1) with n and a t-based 95% interval. Between rows, paired
+ *   mean ± sample standard deviation (n - 1) with n and a t-based 95% interval; a single run, with
+ *   the bootstrap interval over requests its records carry (`eval --bootstrap`). Between rows, paired
  *   tests by seed (compare-marks.ts) give p-values against the reference row (the first, or
  *   `--reference`), adjusted across the table (Holm by default).
  * - A column's leader is marked only when it beats the runner-up significantly after correction;
@@ -55,7 +56,7 @@ export interface Cell {
   best: boolean;
   /** What the main table marks (compare-marks.ts); absent: no mark. */
   mark?: Mark;
-  /** 95% interval of the mean over seeds (t-based); NaN bounds with one value. */
+  /** 95% interval: of the mean over seeds (t-based); of a single run, its recorded bootstrap over requests, else NaN bounds. */
   ci: Interval;
   /** Requests and positives the metric rests on (metrics.json `n_requests`, `n_positives`), when recorded. */
   support?: { requests?: number; positives?: number };
@@ -342,6 +343,7 @@ export function buildComparison(runs: ComparedRun[], opts: CompareOptions = {}):
       if (values.length === 0) continue;
       const cell: Cell = { values, mean: mean(values), std: sampleStd(values), n: values.length, best: false, ci: tInterval(values) };
       const rec = row.runs.flatMap((run) => run.records.filter((r) => recordKey(r) === col.key))[0];
+      if (values.length === 1 && rec && Number.isFinite(rec.ci_low) && Number.isFinite(rec.ci_high)) cell.ci = { low: rec.ci_low!, high: rec.ci_high!, level: 0.95, method: 'bootstrap' };
       if (rec && (rec.n_requests !== undefined || rec.n_positives !== undefined)) {
         cell.support = { ...(rec.n_requests !== undefined ? { requests: rec.n_requests } : {}), ...(rec.n_positives !== undefined ? { positives: rec.n_positives } : {}) };
       }

@@ -1,6 +1,7 @@
 /**
  * The charts of the comparison report (vega-lite specs; plots.ts renders them to SVG):
- * - dot-and-interval per metric family: the mean of each row with its 95% interval over seeds, on an
+ * - dot-and-interval per metric family: the mean of each row with its 95% interval over seeds (a single
+ *   run: its bootstrap interval over requests, when `eval --bootstrap` recorded one), on an
  *   axis that is not cut above zero as bars would be (AUC-like values sit far from zero);
  * - WR@K and ASH@K (and Recall@K) as curves over every K the evaluation wrote, one line per row,
  *   with a band for the 95% interval across seeds;
@@ -46,6 +47,12 @@ function cellPoints(cols: readonly Column[], rows: readonly Row[], point: (c: Co
   return data;
 }
 
+/** What the intervals are: t over seeds, and the bootstrap over requests where a single run recorded one (eval --bootstrap). */
+function intervalWords(cmp: Comparison): string {
+  const boot = cmp.rows.some((r) => [...r.cells.values()].some((c) => c.ci.method === 'bootstrap' && Number.isFinite(c.ci.low)));
+  return boot ? '95% interval (t over seeds; single runs: bootstrap over requests)' : '95% t interval over seeds';
+}
+
 /** Dot-and-interval chart of one metric family across rows; null when no row has it. @K families give only the main K. */
 export function intervalSpec(cmp: Comparison, family: string): VlSpec | null {
   let cols = cmp.columns.filter((c) => c.name === family && c.kind === 'metric');
@@ -56,7 +63,7 @@ export function intervalSpec(cmp: Comparison, family: string): VlSpec | null {
   const labels = rows.map((r) => r.label);
   const higher = cols[0]!.higherIsBetter;
   return {
-    title: { text: `${family} (${cmp.splits.join(', ')})`, subtitle: `${higher ? 'higher' : 'lower'} is better; dot: mean, line: 95% t interval over seeds` },
+    title: { text: `${family} (${cmp.splits.join(', ')})`, subtitle: `${higher ? 'higher' : 'lower'} is better; dot: mean, line: ${intervalWords(cmp)}` },
     data: { values: data },
     facet: { column: { field: 'metric', type: 'nominal', title: null, sort: [...new Set(data.map((d) => d['metric']))] } },
     spec: {
@@ -85,7 +92,7 @@ export function kCurveSpec(cmp: Comparison, family: string): VlSpec | null {
   if (data.length === 0) return null;
   const labels = rows.map((r) => r.label);
   return {
-    title: { text: `${family}@K over K (${cmp.splits.join(', ')})`, subtitle: 'macro; band: 95% t interval across seeds' },
+    title: { text: `${family}@K over K (${cmp.splits.join(', ')})`, subtitle: `macro; band: ${intervalWords(cmp)}` },
     data: { values: data },
     facet: { column: { field: 'panel', type: 'nominal', title: null } },
     spec: {

@@ -283,29 +283,49 @@ export function holmAdjust(ps: readonly number[]): number[] {
   return out;
 }
 
+/** Resamples of the bootstrap over requests when none is asked for (`resflow eval --bootstrap`). */
+export const DEFAULT_RESAMPLES = 1000;
+
+export interface BootstrapOptions {
+  /** Number of resamples B. */
+  resamples: number;
+  /** Seed of the Rng (base/rng.ts) that draws the resamples: same seed, same intervals. */
+  seed: number;
+  /** Confidence level (default 0.95). */
+  level?: number;
+}
+
 /**
- * Percentile bootstrap interval of `statistic` over units (requests): `resamples` draws of n units
- * with replacement from a seeded Rng (same seed, same interval). `statistic` gets the count of each
- * unit in the resample. Returns NaN bounds for no units.
+ * Percentile bootstrap intervals of several statistics over the same resamples: `resamples` draws of
+ * n units with replacement (unit u drawn c_u times; Rng stream 0xb007 of the seed), each statistic
+ * evaluated on every draw's counts; the interval is the type-7 quantiles (1 - level)/2 and
+ * (1 + level)/2 of a statistic's finite values (a draw where it is undefined, e.g. an AUC without a
+ * positive, is left out). NaN bounds for no units or no finite value.
  */
-export function bootstrapInterval(
-  n: number,
-  statistic: (counts: Uint32Array) => number,
-  opts: { resamples: number; seed: number; level?: number },
-): Interval {
+export function bootstrapIntervals(n: number, statistics: readonly ((counts: Uint32Array) => number)[], opts: BootstrapOptions): Interval[] {
   const level = opts.level ?? 0.95;
-  if (n === 0 || opts.resamples < 1) return { low: NaN, high: NaN, level, method: 'bootstrap' };
+  const none = (): Interval => ({ low: NaN, high: NaN, level, method: 'bootstrap' });
+  if (n === 0 || opts.resamples < 1) return statistics.map(none);
   const rng = new Rng(opts.seed, 0xb007);
   const counts = new Uint32Array(n);
-  const stats: number[] = [];
+  const stats = statistics.map(() => [] as number[]);
   for (let b = 0; b < opts.resamples; b++) {
     counts.fill(0);
     for (let i = 0; i < n; i++) counts[rng.int(n)]!++;
-    const v = statistic(counts);
-    if (Number.isFinite(v)) stats.push(v);
+    statistics.forEach((f, j) => {
+      const v = f(counts);
+      if (Number.isFinite(v)) stats[j]!.push(v);
+    });
   }
-  stats.sort((x, y) => x - y);
-  return { low: quantileSorted(stats, (1 - level) / 2), high: quantileSorted(stats, (1 + level) / 2), level, method: 'bootstrap' };
+  return stats.map((xs) => {
+    xs.sort((x, y) => x - y);
+    return { low: quantileSorted(xs, (1 - level) / 2), high: quantileSorted(xs, (1 + level) / 2), level, method: 'bootstrap' };
+  });
+}
+
+/** The percentile bootstrap interval of one statistic (bootstrapIntervals). */
+export function bootstrapInterval(n: number, statistic: (counts: Uint32Array) => number, opts: BootstrapOptions): Interval {
+  return bootstrapIntervals(n, [statistic], opts)[0]!;
 }
 
 /** Linear-interpolation quantile (type 7) of ascending values. */

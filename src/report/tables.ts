@@ -26,10 +26,14 @@ export function metricsMarkdown(records: readonly StoredMetricRecord[]): string 
     for (const label of rows) {
       const cells = tasks.map((t) => {
         const r = rs.find((x) => x.task === t && metricLabel(x) === label);
-        return r ? fmt(r.value ?? NaN) : '';
+        if (!r) return '';
+        // after eval --bootstrap: the 95% interval over requests beside the value
+        return r.ci_resamples !== undefined ? `${fmt(r.value ?? NaN)} [${fmt(r.ci_low ?? NaN)}, ${fmt(r.ci_high ?? NaN)}]` : fmt(r.value ?? NaN);
       });
       out.push(`| ${label} | ${cells.join(' | ')} |`);
     }
+    const ci = rs.find((r) => r.ci_resamples !== undefined);
+    if (ci) out.push('', `[low, high]: 95% percentile bootstrap interval over requests (${ci.ci_resamples} resamples, seed ${ci.ci_seed})`);
     out.push('');
   }
   return out.join('\n');

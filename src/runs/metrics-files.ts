@@ -14,9 +14,9 @@ import { runPath } from './layout.js';
  * A record as stored: JSON has no NaN, so a metric that had no value (e.g. AUC of a split with one
  * class) is written, and read back, as null.
  */
-export type StoredMetricRecord = Omit<MetricRecord, 'value'> & { value: number | null };
+export type StoredMetricRecord = Omit<MetricRecord, 'value' | 'ci_low' | 'ci_high'> & { value: number | null; ci_low?: number | null; ci_high?: number | null };
 
-const EXPECTED = 'a list of metric records, each { name, task, split, value, k?, variant?, fusion?, settings? }';
+const EXPECTED = 'a list of metric records, each { name, task, split, value, k?, variant?, fusion?, settings?, ci_low?, ci_high? }';
 
 /** Reads metrics.json; [] when the run has none. Anything but a list of records is a DataError. */
 export function readMetrics(runDir: string): StoredMetricRecord[] {
@@ -35,6 +35,8 @@ export function readMetrics(runDir: string): StoredMetricRecord[] {
     expectField(file, where, r, 'variant', optional((v) => v === 'macro' || v === 'micro'), 'macro or micro');
     expectField(file, where, r, 'fusion', optional(isString), 'a fusion spec (a string)');
     expectField(file, where, r, 'settings', optional(isRecord), 'a mapping of eval settings');
+    for (const key of ['ci_low', 'ci_high']) expectField(file, where, r, key, optional((v) => v === null || isNumber(v)), 'a number (or null)');
+    for (const key of ['ci_resamples', 'ci_seed']) expectField(file, where, r, key, optional(isNumber), 'a number');
   });
   return doc as StoredMetricRecord[];
 }
@@ -47,7 +49,8 @@ export function finiteRecords(records: readonly StoredMetricRecord[]): MetricRec
 /** Writes metrics.json, metrics.csv and metrics.md (the Markdown rendered by the caller). */
 export function writeMetricFiles(runDir: string, records: readonly StoredMetricRecord[], markdown: string): void {
   writeJsonFile(runPath(runDir, 'metricsJson'), records);
-  // fusion and settings columns appear only when an eval variant wrote records
+  // fusion and settings columns appear only when an eval variant wrote records; ci_low, ci_high only after eval --bootstrap
+  const withCi = records.some((r) => r.ci_resamples !== undefined);
   const row = (r: StoredMetricRecord) => ({
     split: r.split,
     name: r.name,
@@ -57,6 +60,7 @@ export function writeMetricFiles(runDir: string, records: readonly StoredMetricR
     value: r.value,
     ...(r.fusion !== undefined ? { fusion: r.fusion } : {}),
     ...(r.settings !== undefined ? { settings: JSON.stringify(r.settings) } : {}),
+    ...(withCi ? { ci_low: r.ci_low ?? undefined, ci_high: r.ci_high ?? undefined } : {}),
   });
   writeAtomic(runPath(runDir, 'metricsCsv'), toCsv(records.map(row)));
   writeAtomic(runPath(runDir, 'metricsMd'), markdown);

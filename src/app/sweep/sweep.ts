@@ -26,6 +26,100 @@ export interface RunSweepOptions {
   parallel?: number;
   /** argv that runs resflow (for workers and batch scripts). */
   resflow: string[];
+  /** Resources from the command line (`--partition`, `--time`, ...), over the spec's (checkResourceFlags). */
+  resources?: ResourceOverrides;
+}
+
+/** Per-trial resources given on the command line: they replace the spec's `resources` keys; `extra` flags come after the spec's. */
+export interface ResourceOverrides {
+  partition?: string;
+  /** Minutes. */
+  time?: number;
+  /** MiB. */
+  memory?: number;
+  cpusPerTask?: number;
+  extra?: string[];
+}
+
+/** The command-line flags of ResourceOverrides, as given, before checking. */
+export interface ResourceFlags {
+  partition?: string;
+  time?: string;
+  mem?: string;
+  cpusPerTask?: string;
+  sbatchArg?: string[];
+}
+
+/** Launchers that take per-trial resource flags on the command line. */
+const RESOURCE_FLAG_LAUNCHERS = ['slurm'];
+
+/**
+ * Checks `--partition`, `--time`, `--mem`, `--cpus-per-task` and `--sbatch-arg`: a UsageError (exit 2)
+ * naming the flag and what it expects; the flags apply to --launcher slurm only.
+ */
+export function checkResourceFlags(flags: ResourceFlags, launcher: string): ResourceOverrides | undefined {
+  const given = (['partition', 'time', 'mem', 'cpusPerTask', 'sbatchArg'] as const).filter((k) => flags[k] !== undefined && !(k === 'sbatchArg' && flags[k]!.length === 0));
+  if (given.length === 0) return undefined;
+  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  if (!RESOURCE_FLAG_LAUNCHERS.includes(launcher)) {
+    throw new UsageError(`${flag(given[0]!)} is a Slurm setting: use it with --launcher slurm (this sweep uses --launcher ${launcher}; its resources come from the spec's \`resources\`)`);
+  }
+  const plain = (v: string) => v.trim() !== '' && !/[\s\x00-\x1f\x7f]/.test(v);
+  const out: ResourceOverrides = {};
+  if (flags.partition !== undefined) {
+    if (!plain(flags.partition)) throw new UsageError(`--partition ${JSON.stringify(flags.partition)}: expected a partition name (no spaces), e.g. cpu or cpu,long`);
+    out.partition = flags.partition;
+  }
+  if (flags.time !== undefined) {
+    const t = /^\d+$/.test(flags.time.trim()) ? Number(flags.time) : timeMinutes(flags.time);
+    if (typeof t === 'string' || !(t > 0)) throw new UsageError(`--time ${flags.time}: expected minutes or a duration such as 90m, 2h, 1:30:00 or 1-00:00:00 (more than 0)`);
+    out.time = t;
+  }
+  if (flags.mem !== undefined) {
+    const m = memoryMb(flags.mem);
+    if (typeof m === 'string' || !(m > 0)) throw new UsageError(`--mem ${flags.mem}: expected MiB or a size such as 4G or 512M (more than 0)`);
+    out.memory = m;
+  }
+  if (flags.cpusPerTask !== undefined) {
+    const n = Number(flags.cpusPerTask);
+    if (!/^\d+$/.test(flags.cpusPerTask.trim()) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--cpus-per-task ${flags.cpusPerTask}: expected a whole number of CPUs >= 1`);
+    out.cpusPerTask = n;
+  }
+  if (flags.sbatchArg?.length) {
+    const bad = flags.sbatchArg.find((a) => !a.startsWith('-') || /[\x00-\x1f\x7f]/.test(a));
+    if (bad !== undefined) throw new UsageError(`--sbatch-arg ${JSON.stringify(bad)}: expected one sbatch flag starting with - (e.g. --sbatch-arg=--qos=low), no line breaks`);
+    out.extra = [...flags.sbatchArg];
+  }
+  return out;
+}
+
+/** The spec with command-line resources over its own (recorded so in sweep.yaml, which later stages read). */
+function withResources(spec: SweepSpec, o: ResourceOverrides | undefined): SweepSpec {
+  if (!o) return spec;
+  const r = spec.resources;
+  return {
+    ...spec,
+    resources: {
+      ...r,
+      ...(o.partition !== undefined ? { partition: o.partition } : {}),
+      ...(o.time !== undefined ? { time: o.time } : {}),
+      ...(o.memory !== undefined ? { memory: o.memory } : {}),
+      ...(o.cpusPerTask !== undefined ? { threads: o.cpusPerTask } : {}),
+      extra: [...r.extra, ...(o.extra ?? [])],
+    },
+  };
+}
+
+/** What the command line changed, for the sweep's first lines. */
+function describeOverrides(o: ResourceOverrides): string {
+  const parts = [
+    o.partition !== undefined ? `partition ${o.partition}` : '',
+    o.time !== undefined ? `time ${o.time} min` : '',
+    o.memory !== undefined ? `mem ${o.memory}M` : '',
+    o.cpusPerTask !== undefined ? `cpus-per-task ${o.cpusPerTask}` : '',
+    o.extra?.length ? `sbatch flags ${o.extra.join(' ')}` : '',
+  ].filter(Boolean);
+  return `resources from the command line (over the spec's): ${parts.join(', ')}`;
 }
 
 export interface RunSweepResult {
@@ -55,7 +149,8 @@ function resourcesOf(spec: SweepSpec, threads: number): TrialResources {
 }
 
 export async function runSweep(specFile: string, opts: RunSweepOptions, reporter: Reporter): Promise<RunSweepResult> {
-  const sweep = loadSweepSpec(specFile);
+  const loaded = loadSweepSpec(specFile);
+  const sweep = { ...loaded, spec: withResources(loaded.spec, opts.resources) };
   const dir = path.resolve(opts.runsDir, sweep.spec.name);
   // every trial's config checked before anything runs or is written
   const expansion = expandSweep(sweep, readFinalChoice(dir));
@@ -66,6 +161,7 @@ export async function runSweep(specFile: string, opts: RunSweepOptions, reporter
   const groups = expansion.groups.length;
   const finalRuns = expansion.children.filter((c) => c.stage === 'final').length; // the final stage, once chosen
   reporter.info(`sweep ${sweep.spec.name}: ${groups} group(s) × ${expansion.trials.length / groups} point(s) × ${sweep.spec.seeds.length} seed(s)${finalRuns ? ` + ${finalRuns} final run(s)` : ''} = ${expansion.children.length} runs; ${parallel} at once, ${threads} thread(s) each; folder ${dir}`);
+  if (opts.resources) reporter.info(describeOverrides(opts.resources));
   writeSweepSpec(dir, sweep.spec, sweep.file); // a dry run writes this too: run-trial and batch scripts read it
   if (!opts.dryRun) writeLaunchRecord(dir, { launcher: launcher.name, parallel, threads });
   return launchStages(dir, { launcherName: launcher.name, parallel, threads, dryRun: opts.dryRun, resflow: opts.resflow }, reporter);
