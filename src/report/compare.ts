@@ -1,7 +1,6 @@
 /**
- * `resflow compare`: runs side by side (docs/domain.md, Metrics; src/runs/README.md). This module builds the comparison of loaded
- * runs (compare-runs.ts): its rows, columns, cells and p-values; compare-render.ts and plots.ts
- * show it, baseline.ts checks it.
+ * `resflow compare`: runs side by side (docs/domain.md, Metrics; src/runs/README.md). This module builds the comparison
+ * of loaded runs (compare-runs.ts): rows, columns, cells, p-values; compare-render.ts and plots.ts show it.
  *
  * - Rows are labelled by the config keys that tell them apart (config-diff.ts).
  * - Seed groups: completed runs whose configs differ only in `runtime.seed` form one row, reported as
