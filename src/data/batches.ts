@@ -198,7 +198,7 @@ export async function* epochBatches(source: AsyncIterable<EncodedBatch>, plan: B
   let carried = 0;
   let origin: EncodedBatch['origin'];
   const notContiguous = (id: number, row: number): DataError => {
-    const key = origin?.requestKeys[id] ?? `#${id}`;
+    const key = origin && id < origin.requestKeys.size ? origin.requestKeys.keyOf(id) : `#${id}`;
     const where = origin && row >= 0 ? `${origin.file}: row ${origin.firstRow + row}: ` : '';
     return new DataError(
       `${where}request ${key} appears again after other requests (its rows are not contiguous); whole-request training needs data grouped by request: sort the files by the request column first`,

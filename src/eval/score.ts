@@ -3,7 +3,7 @@
  * stages, groups, teacher scores and ground truth that metrics need.
  */
 import type { ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch } from '../data/encode.js';
+import { BatchEncoder, encodedBatches, openSplit, type EncodedBatch, type KeyIndex } from '../data/encode.js';
 import { concatBatches } from '../data/batches.js';
 import { predict, type ModelBundle } from '../models/bundle.js';
 
@@ -14,8 +14,8 @@ export interface ScoredSplit {
   rows: EncodedBatch;
   files: string[];
   seconds: number;
-  /** Original request key per dense request id. */
-  requestKeys: (number | string)[];
+  /** Original request key per dense request id (`keyOf`). */
+  requestKeys: KeyIndex;
 }
 
 export async function scoreSplit(
@@ -49,7 +49,7 @@ export async function scoreSplit(
   };
   const probs = Object.fromEntries(bundle.taskNames.map((t, k) => [t, join(probParts[k]!)]));
   const rows = metaParts.length ? concatBatches(metaParts) : emptyRows();
-  return { probs, rows, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: encoder.requests.keys };
+  return { probs, rows, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: encoder.requests };
 }
 
 function emptyRows(): EncodedBatch {
