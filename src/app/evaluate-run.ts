@@ -212,6 +212,7 @@ async function evaluateStreaming({ bundle }: LoadedRun, opts: EvaluateOptions, r
         progress.update(done);
         await opts.between?.();
       },
+      (total) => (model.expectRows(total), oracle.expectRows(total)),
     );
   } catch (err) {
     progress.stop();

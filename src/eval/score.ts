@@ -56,12 +56,15 @@ export async function scoreStream(
   files: string | string[] | undefined,
   onBatch: (probs: Record<string, Float32Array>, batch: EncodedBatch) => void,
   onProgress?: (rows: number, total: number) => void | Promise<void>,
+  /** Called once the files are open, with their total number of rows. */
+  onOpen?: (total: number) => void,
 ): Promise<{ rows: number; total: number; files: string[]; seconds: number; requestKeys: KeyIndex }> {
   const config: ExperimentConfig = bundle.config;
   // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
   const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
   const opened = await openSplit(config, split, files, { labelHint });
   const total = opened.tables.reduce((s, t) => s + t.rows, 0);
+  onOpen?.(total);
   const encoder = new BatchEncoder(config, bundle.plan);
   const started = Date.now();
   let done = 0;

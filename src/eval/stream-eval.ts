@@ -32,7 +32,16 @@ export class RowsEvaluator {
     private readonly config: ExperimentConfig,
     private readonly split: string,
     private readonly opts: Options = {},
-  ) {}
+  ) {
+    this.rowsHint = opts.rowsHint ?? 0;
+  }
+
+  private rowsHint: number;
+
+  /** Sizes the per-row columns once for `rows` rows (instead of growing them by doubling). */
+  expectRows(rows: number): void {
+    this.rowsHint = rows;
+  }
 
   add(probs: Record<string, Float32Array>, rows: EncodedBatch): void {
     const { config, opts } = this;
@@ -55,7 +64,7 @@ export class RowsEvaluator {
         metrics = metrics.filter((m) => m !== 'online');
       }
       this.metrics = metrics;
-      this.ev = new StreamingEvaluator({ split: this.split, metrics, ks: config.eval.ks, tasks, gaucGroup: config.eval.gauc_group }, opts.rowsHint ?? 0);
+      this.ev = new StreamingEvaluator({ split: this.split, metrics, ks: config.eval.ks, tasks, gaucGroup: config.eval.gauc_group }, this.rowsHint);
     }
     const labels: Record<string, Uint8Array> = {};
     const masks: Record<string, Uint8Array> = {};
@@ -105,6 +114,12 @@ export class OracleEvaluator {
     private readonly fusion?: Fusion,
   ) {}
 
+  private rowsHint = 0;
+
+  expectRows(rows: number): void {
+    this.rowsHint = rows;
+  }
+
   add(rows: EncodedBatch): void {
     const { config, split } = this;
     const probs = oracleProbs(config, rows);
@@ -112,9 +127,9 @@ export class OracleEvaluator {
       const tasks = Object.keys(probs);
       const wanted = config.eval.metrics.filter((m) => m !== 'online');
       this.parts = [];
-      if (tasks.length === config.tasks.length) this.parts.push({ ev: new RowsEvaluator(config, split, { fusion: this.fusion, metrics: wanted }) });
+      if (tasks.length === config.tasks.length) this.parts.push({ ev: new RowsEvaluator(config, split, { fusion: this.fusion, metrics: wanted, rowsHint: this.rowsHint }) });
       else {
-        if (tasks.length) this.parts.push({ ev: new RowsEvaluator(config, split, { tasks, metrics: wanted.filter((m) => PER_TASK.includes(m)) }) });
+        if (tasks.length) this.parts.push({ ev: new RowsEvaluator(config, split, { tasks, metrics: wanted.filter((m) => PER_TASK.includes(m)), rowsHint: this.rowsHint }) });
         const target = config.eval.ash_target;
         if (wanted.includes('ash') && rows.truth.get(target) && rows.request) {
           this.parts.push({ ev: new RowsEvaluator(config, split, { tasks: [], metrics: ['ash'], fused: (r) => Float64Array.from(r.truth.get(target)!) }) });
