@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyTable } from '../src/data/key-table.js';
+import { IdBits, KeyTable } from '../src/data/key-table.js';
 import { KeyIndex } from '../src/data/encode.js';
 import { hashInteger, hashString } from '../src/data/hash.js';
 import { Rng } from '../src/base/rng.js';
@@ -86,4 +86,19 @@ test('KeyIndex: dense ids in first-appearance order and the original keys back',
   const n = new KeyIndex();
   [3, 1, 3].forEach((v) => n.idOf(v));
   assert.equal(n.allNumbers(), true);
+});
+
+test('IdBits holds the ids added, as a Set does, growing past its first size', () => {
+  const rng = new Rng(3);
+  const bits = new IdBits();
+  const set = new Set<number>();
+  for (let i = 0; i < 20_000; i++) {
+    const id = rng.int(1 << (rng.int(2) ? 10 : 22));
+    assert.equal(bits.has(id), set.has(id));
+    bits.add(id);
+    set.add(id);
+  }
+  for (let id = 0; id < 5000; id++) assert.equal(bits.has(id), set.has(id));
+  assert.equal(bits.has(2 ** 30), false);
+  assert.throws(() => bits.add(-1), /ids must be integers/);
 });

@@ -151,3 +151,26 @@ export class KeyTable {
     this.slots = slots;
   }
 }
+
+/** A set of dense ids (non-negative integers) as a bit array grown by doubling: 1 bit per id up to the largest. */
+export class IdBits {
+  private bits = new Uint8Array(1024);
+
+  has(id: number): boolean {
+    const byte = id >>> 3;
+    return byte < this.bits.length && (this.bits[byte]! & (1 << (id & 7))) !== 0;
+  }
+
+  add(id: number): void {
+    if (!(id >= 0 && id <= 0x7fffffff && Number.isInteger(id))) throw new RangeError(`ids must be integers in 0..2^31-1; found ${id}`);
+    const byte = id >>> 3;
+    if (byte >= this.bits.length) {
+      let cap = this.bits.length * 2;
+      while (cap <= byte) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.bits);
+      this.bits = next;
+    }
+    this.bits[byte]! |= 1 << (id & 7);
+  }
+}

@@ -21,6 +21,7 @@
  * numbers them: groups are then visited in the same order and every sum is added in the same order.
  */
 import { DataError } from '../base/errors.js';
+import { IdBits } from '../data/key-table.js';
 import { aucFromSorted, GaucAccumulator, LOGLOSS_EPS } from './classification.js';
 import { OnlineAccumulator, type OnlineInputs } from './online.js';
 import { partitionByGroup, rankWithinGroups, sortRowsByScore, TopKAccumulator, toMacroMicro, toRecall, type LabelArray, type ScoreArray } from './ranking.js';
@@ -85,7 +86,7 @@ export class StreamingEvaluator {
   private checked = false;
   private hasRequests = false;
   /** One bit per request id: requests already finished (to refuse one that comes back). */
-  private finished = new Uint8Array(1024);
+  private readonly finished = new IdBits();
   private rows = 0;
 
   constructor(
@@ -263,18 +264,8 @@ export class StreamingEvaluator {
 
   /** Marks request `id` finished; NotContiguous when it already was. */
   private markFinished(id: number): void {
-    if (id < 0) throw new RangeError(`group ids must be dense integers 0..G-1; found ${id}`);
-    const byte = id >>> 3;
-    if (byte >= this.finished.length) {
-      let cap = this.finished.length * 2;
-      while (cap <= byte) cap *= 2;
-      const next = new Uint8Array(cap);
-      next.set(this.finished);
-      this.finished = next;
-    }
-    const bit = 1 << (id & 7);
-    if (this.finished[byte]! & bit) throw new NotContiguous(id);
-    this.finished[byte]! |= bit;
+    if (this.finished.has(id)) throw new NotContiguous(id);
+    this.finished.add(id);
   }
 }
 
