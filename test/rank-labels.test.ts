@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { markTopK, withRankLabels } from '../src/data/rank-labels.js';
-import type { EncodedBatch } from '../src/data/encode.js';
+import { KeyIndex, type EncodedBatch } from '../src/data/encode.js';
 import { writeTable } from '../src/data/write.js';
 import { cli, tempDir, writeFile } from './helpers/fixtures.js';
 
@@ -47,7 +47,7 @@ function rows(from: number, to: number): EncodedBatch {
     user: null,
     teacher: new Map([['ctcvr', Float32Array.from(TEACHER.slice(from, to))]]),
     truth: new Map(),
-    origin: { file: 'f.parquet', firstRow: from + 1, requestKeys: [] },
+    origin: { file: 'f.parquet', firstRow: from + 1, requestKeys: new KeyIndex() },
   };
 }
 

@@ -13,6 +13,7 @@ import { runPath } from '../runs/layout.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { Fusion } from '../eval/evaluate.js';
 import type { FusionGridRow } from '../eval/fusion-grid.js';
+import type { ScoredSplit } from '../eval/score.js';
 import { setupBackend } from './backend.js';
 import { UsageError } from '../base/errors.js';
 import { parseOverride } from '../config/load.js';
@@ -139,56 +140,118 @@ export interface EvaluateResult {
  * data carries ground truth, the oracle's metrics go beside the model's as split `<split>-oracle`.
  */
 export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOptions, reporter: Reporter): Promise<EvaluateResult> {
-  const { scoreSplit } = await import('../eval/score.js');
-  const { evalInput, oracleRecords: oracleOf } = await import('../eval/evaluate.js');
-  const { evaluateMetrics } = await import('../metrics/registry.js');
   const { writeMetricTables, metricsMarkdown } = await import('../report/tables.js');
   const { split } = opts;
   const oracleSplit = opts.oracleSplit ?? `${split}-oracle`;
   if (opts.variant) checkVariantSplits(run, [split, oracleSplit], opts.variant);
   // the predictions file's columns are checked before anything is scored or written
   const predictions = opts.savePredictions ? await (await import('../eval/predictions.js')).planPredictions(opts.savePredictions, bundle.config, opts.files, opts.predictionsWith ?? []) : undefined;
-  const progress = reporter.progress({ label: `scoring ${split}`, total: 0, unit: 'rows' });
-  const scored = await scoreSplit(bundle, 'eval', opts.files, async (done, total) => {
-    progress.setTotal(total);
-    progress.update(done);
-    await opts.between?.();
-  }).catch((err: unknown) => {
-    progress.stop();
-    throw err;
-  });
-  progress.stop(`scored ${scored.rows.length.toLocaleString('en-US')} rows in ${scored.seconds.toFixed(1)}s`);
   const config = bundle.config;
-  const started = Date.now();
   const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
-  const input = evalInput(config, scored.probs, scored.rows, split, { fusion: opts.fusion });
-  let own = evaluateMetrics(input);
-  if (opts.bootstrap) {
-    const { withRequestIntervals } = await import('../report/request-intervals.js');
-    const t0 = Date.now();
-    own = withRequestIntervals(input, own, opts.bootstrap);
-    reporter.debug(`bootstrap over requests: ${opts.bootstrap.resamples} resamples (seed ${opts.bootstrap.seed}) in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
+  // Metrics as the batches stream by (README.md, "Scale"), unless every row is needed afterwards
+  // (predictions, fusion grid, the bootstrap over requests) or the requests are not contiguous: then
+  // all rows at once.
+  const streamed = opts.savePredictions || opts.fusionGrid || opts.bootstrap ? null : await evaluateStreaming({ run, bundle }, opts, reporter);
+  let scored: ScoredSplit | undefined;
+  let records: MetricRecord[];
+  let oracleRecords: MetricRecord[];
+  if (streamed) ({ records, oracleRecords } = streamed);
+  else {
+    const { scoreSplit } = await import('../eval/score.js');
+    const { evalInput, oracleRecords: oracleOf } = await import('../eval/evaluate.js');
+    const { evaluateMetrics } = await import('../metrics/registry.js');
+    const progress = reporter.progress({ label: `scoring ${split}`, total: 0, unit: 'rows' });
+    scored = await scoreSplit(bundle, 'eval', opts.files, async (done, total) => {
+      progress.setTotal(total);
+      progress.update(done);
+      await opts.between?.();
+    }).catch((err: unknown) => {
+      progress.stop();
+      throw err;
+    });
+    progress.stop(`scored ${scored.rows.length.toLocaleString('en-US')} rows in ${scored.seconds.toFixed(1)}s`);
+    const started = Date.now();
+    const input = evalInput(config, scored.probs, scored.rows, split, { fusion: opts.fusion });
+    let own = evaluateMetrics(input);
+    if (opts.bootstrap) {
+      const { withRequestIntervals } = await import('../report/request-intervals.js');
+      const t0 = Date.now();
+      own = withRequestIntervals(input, own, opts.bootstrap);
+      reporter.debug(`bootstrap over requests: ${opts.bootstrap.resamples} resamples (seed ${opts.bootstrap.seed}) in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
+    }
+    records = tag(own);
+    oracleRecords = tag(oracleOf(config, scored.rows, oracleSplit, opts.fusion));
+    reporter.debug(`metrics over ${scored.rows.length} rows in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   }
-  const records = tag(own);
-  const oracleRecords = tag(oracleOf(config, scored.rows, oracleSplit, opts.fusion));
-  reporter.debug(`metrics over ${scored.rows.length} rows in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   writeMetricTables(run, split, records, oracleRecords);
   reporter.info(metricsMarkdown([...records, ...oracleRecords]));
   const result: EvaluateResult = { records, oracleRecords };
   if (opts.savePredictions) {
     const { savePredictions } = await import('../eval/predictions.js');
-    result.predictions = await savePredictions(opts.savePredictions, bundle.taskNames, scored, opts.fusion ?? config.fusion, predictions);
+    result.predictions = await savePredictions(opts.savePredictions, bundle.taskNames, scored!, opts.fusion ?? config.fusion, predictions);
     reporter.info(`wrote ${result.predictions.toLocaleString('en-US')} predictions to ${opts.savePredictions}`);
   }
   if (opts.fusionGrid) {
     const { fusionGrid, fusionGridTable } = await import('../eval/fusion-grid.js');
-    const rows = fusionGrid(config, scored, split, opts.fusionGrid);
+    const rows = fusionGrid(config, scored!, split, opts.fusionGrid);
     writeFusionGrid(run.dir, rows);
     reporter.out(`fusion grid on ${split} (${rows.length} settings; all columns in ${runPath(run.dir, 'fusionGrid')}):`);
     for (const line of fusionGridTable(rows)) reporter.out(line);
     result.fusionGrid = rows;
   }
   return result;
+}
+
+/**
+ * The metric records of evaluateRun computed while the batches stream by (eval/stream-eval.ts), tagged
+ * like evaluateRun's; null when the split's requests are not contiguous or it has no rows (the caller
+ * then evaluates all rows at once, which gives the same records).
+ */
+async function evaluateStreaming({ bundle }: LoadedRun, opts: EvaluateOptions, reporter: Reporter): Promise<{ records: MetricRecord[]; oracleRecords: MetricRecord[] } | null> {
+  const { scoreStream } = await import('../eval/score.js');
+  const { RowsEvaluator, OracleEvaluator } = await import('../eval/stream-eval.js');
+  const { NotContiguous } = await import('../metrics/stream.js');
+  const config = bundle.config;
+  const oracleSplit = opts.oracleSplit ?? `${opts.split}-oracle`;
+  const model = new RowsEvaluator(config, opts.split, { fusion: opts.fusion });
+  const oracle = new OracleEvaluator(config, oracleSplit, opts.fusion);
+  const progress = reporter.progress({ label: `scoring ${opts.split}`, total: 0, unit: 'rows' });
+  let scored;
+  try {
+    scored = await scoreStream(
+      bundle,
+      'eval',
+      opts.files,
+      (probs, batch) => {
+        model.add(probs, batch);
+        oracle.add(batch);
+      },
+      async (done, total) => {
+        progress.setTotal(total);
+        progress.update(done);
+        await opts.between?.();
+      },
+      (total) => (model.expectRows(total), oracle.expectRows(total)),
+    );
+  } catch (err) {
+    progress.stop();
+    if (!(err instanceof NotContiguous)) throw err;
+    reporter.info(`the ${opts.split} rows are not grouped by request (a request's rows are not contiguous); evaluating all rows at once instead`);
+    return null;
+  }
+  progress.stop(`scored ${scored.rows.toLocaleString('en-US')} rows in ${scored.seconds.toFixed(1)}s`);
+  if (scored.rows === 0) return null;
+  const started = Date.now();
+  try {
+    const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
+    const out = { records: tag(model.finish()), oracleRecords: tag(oracle.finish()) };
+    reporter.debug(`metrics over ${scored.rows} rows (streamed) in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    return out;
+  } catch (err) {
+    if (!(err instanceof NotContiguous)) throw err;
+    reporter.info(`the ${opts.split} rows are not grouped by request (a request's rows are not contiguous); evaluating all rows at once instead`);
+    return null;
+  }
 }
 
 /**

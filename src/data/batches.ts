@@ -7,6 +7,7 @@
 import { DataError } from '../base/errors.js';
 import type { EncodedBatch } from './encode.js';
 import type { Rng } from '../base/rng.js';
+import { IdBits } from './key-table.js';
 
 // ---- row selection over every field of a batch -------------------------------------------------
 
@@ -109,7 +110,7 @@ export async function* epochBatches(source: AsyncIterable<EncodedBatch>, plan: B
   const buffer = new ShuffleBuffer();
   let carry: EncodedBatch | null = null; // the last, possibly unfinished request of a read batch
   let carryFrom = 0; // where the carry starts in its read batch (for error messages)
-  const finished = new Set<number>();
+  const finished = new IdBits(); // not a Set: more than 16,777,216 requests are fine
 
   const flush = function* (final: boolean): Generator<EncodedBatch> {
     if (buffer.rows === 0) return;
@@ -198,7 +199,7 @@ export async function* epochBatches(source: AsyncIterable<EncodedBatch>, plan: B
   let carried = 0;
   let origin: EncodedBatch['origin'];
   const notContiguous = (id: number, row: number): DataError => {
-    const key = origin?.requestKeys[id] ?? `#${id}`;
+    const key = origin && id < origin.requestKeys.size ? origin.requestKeys.keyOf(id) : `#${id}`;
     const where = origin && row >= 0 ? `${origin.file}: row ${origin.firstRow + row}: ` : '';
     return new DataError(
       `${where}request ${key} appears again after other requests (its rows are not contiguous); whole-request training needs data grouped by request: sort the files by the request column first`,

@@ -7,6 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { DataError } from '../base/errors.js';
 import { STAGES, type ExperimentConfig, type FeatureConfig, type LabelName, type Stage } from '../config/experiment.js';
 import { featureSeed, hashId } from './hash.js';
+import { KeyTable } from './key-table.js';
 import { checkColumns, fileRow, openTables, readBatches, type ColumnKind, type RawBatch, type RawColumn, type TableInfo } from './reader.js';
 
 export interface SparseFeature {
@@ -53,7 +54,7 @@ export interface EncodedBatch {
    * see raw-batch.ts fileRow) and the data's own request key of each dense request id. Set by the
    * encoder; batches built by concatenating or selecting rows do not carry it.
    */
-  origin?: { file: string; firstRow: number; requestKeys: readonly (number | string)[] };
+  origin?: { file: string; firstRow: number; requestKeys: KeyIndex };
 }
 
 function loadVocab(file: string, feature: string): Map<string, number> {
@@ -101,22 +102,25 @@ function lookup(f: FeatureConfig): { tableSize: number; toRow: SparseFeature['to
   return { tableSize: buckets + 1, toRow: (id) => (id === null ? buckets : hashId(id, seed) % buckets) };
 }
 
-/** Dense ids for request/user keys, shared by every batch of a stream. */
+/**
+ * Dense ids for request/user keys, shared by every batch of a stream. Backed by a typed-array hash
+ * table (key-table.ts), so more than 16,777,216 distinct keys (JavaScript `Map`'s limit) are fine.
+ */
 export class KeyIndex {
-  private readonly map = new Map<number | string, number>();
-  /** Original key of each dense id (to write predictions with the data's own request ids). */
-  readonly keys: (number | string)[] = [];
+  private readonly table = new KeyTable();
   get size(): number {
-    return this.map.size;
+    return this.table.size;
   }
   idOf(key: number | string): number {
-    let id = this.map.get(key);
-    if (id === undefined) {
-      id = this.map.size;
-      this.map.set(key, id);
-      this.keys.push(key);
-    }
-    return id;
+    return this.table.idOf(key);
+  }
+  /** Original key of a dense id (to write predictions with the data's own request ids). */
+  keyOf(id: number): number | string {
+    return this.table.keyOf(id);
+  }
+  /** Whether every key is a number. */
+  allNumbers(): boolean {
+    return this.table.allNumbers();
   }
 }
 
@@ -245,7 +249,7 @@ export class BatchEncoder {
       }
     });
 
-    const origin = { file, firstRow: raw.offset + 1, requestKeys: this.requests.keys };
+    const origin = { file, firstRow: raw.offset + 1, requestKeys: this.requests };
     if (this.mode === 'features') {
       // no dense request ids: they would index every request of the stream (memory growing with the
       // data); predict copies the request column as read

@@ -7,6 +7,7 @@
  * as in the metrics' top K (docs/domain.md, "Metrics"), so a request of n rows has min(k, n) positives.
  */
 import { DataError } from '../base/errors.js';
+import { IdBits } from './key-table.js';
 import { labelKey, type ExperimentConfig } from '../config/experiment.js';
 import { concatBatches, selectRows } from './batches.js';
 import { encodedBatches, type BatchEncoder, type ColumnNeed, type EncodedBatch } from './encode.js';
@@ -65,7 +66,7 @@ const range = (from: number, to: number) => Int32Array.from({ length: to - from 
  */
 export async function* withRankLabels(source: AsyncIterable<EncodedBatch>, specs: readonly RankLabelSpec[]): AsyncGenerator<EncodedBatch> {
   let carry: EncodedBatch | null = null; // the last, possibly unfinished request of the previous batch
-  const finished = new Set<number>();
+  const finished = new IdBits(); // not a Set: more than 16,777,216 requests are fine (README.md, "Scale")
   for await (const batch of source) {
     if (!batch.request) throw new DataError('rank-consistency labels need data.columns.request');
     const carried = carry ? carry.length : 0;
@@ -78,7 +79,7 @@ export async function* withRankLabels(source: AsyncIterable<EncodedBatch>, specs
       if (i > 0 && req[i] === req[i - 1]) continue;
       if (finished.has(req[i]!)) {
         const o = batch.origin;
-        const key = o?.requestKeys[req[i]!] ?? `#${req[i]}`;
+        const key = o?.requestKeys.keyOf(req[i]!) ?? `#${req[i]}`;
         const where = o && i >= carried ? `${o.file}: row ${o.firstRow + i - carried}: ` : '';
         throw new DataError(`${where}request ${key} appears again after other requests; rank-consistency labels (tasks[].label.from_teacher) need each request's rows contiguous: sort the files by the request column first`);
       }

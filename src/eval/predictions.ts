@@ -70,8 +70,8 @@ export async function savePredictions(file: string, taskNames: readonly string[]
   const schema: ColumnDef[] = [{ name: 'row', type: 'int64' }];
   if (rows.request) {
     const keys = scored.requestKeys;
-    const numeric = keys.every((k) => typeof k === 'number');
-    columns.request = numeric ? Float64Array.from(rows.request, (r) => keys[r] as number) : Array.from(rows.request, (r) => String(keys[r]));
+    const numeric = keys.allNumbers();
+    columns.request = numeric ? Float64Array.from(rows.request, (r) => keys.keyOf(r) as number) : Array.from(rows.request, (r) => String(keys.keyOf(r)));
     schema.push({ name: 'request', type: numeric ? 'int64' : 'string' });
   }
   columns.stage = Array.from(rows.stage, (s) => STAGES[s]!);

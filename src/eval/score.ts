@@ -3,7 +3,7 @@
  * stages, groups, teacher scores and ground truth that metrics need.
  */
 import type { ExperimentConfig } from '../config/experiment.js';
-import { BatchEncoder, openSplit, planFeatures, type EncodedBatch } from '../data/encode.js';
+import { BatchEncoder, openSplit, planFeatures, type EncodedBatch, type KeyIndex } from '../data/encode.js';
 import { labelledBatches } from '../data/rank-labels.js';
 import { concatBatches } from '../data/batches.js';
 import { predict, type ModelBundle } from '../models/bundle.js';
@@ -15,8 +15,8 @@ export interface ScoredSplit {
   rows: EncodedBatch;
   files: string[];
   seconds: number;
-  /** Original request key per dense request id. */
-  requestKeys: (number | string)[];
+  /** Original request key per dense request id (`keyOf`). */
+  requestKeys: KeyIndex;
 }
 
 export async function scoreSplit(
@@ -26,22 +26,19 @@ export async function scoreSplit(
   /** Called after each scored batch; may be async and may throw to stop scoring (an interrupt). */
   onProgress?: (rows: number, total: number) => void | Promise<void>,
 ): Promise<ScoredSplit> {
-  const config: ExperimentConfig = bundle.config;
-  // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
-  const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
-  const opened = await openSplit(config, split, files, { labelHint, features: planFeatures(bundle.plan) });
-  const total = opened.tables.reduce((s, t) => s + t.rows, 0);
-  const encoder = new BatchEncoder(config, bundle.plan);
-  const started = Date.now();
   const probParts: Float32Array[][] = bundle.taskNames.map(() => []);
   const metaParts: EncodedBatch[] = [];
-  let done = 0;
-  for await (const batch of labelledBatches(config, encoder, opened, config.eval.batch_size)) {
-    (await predict(bundle, batch)).forEach((p, k) => probParts[k]!.push(p));
-    metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
-    done += batch.length;
-    await onProgress?.(done, total);
-  }
+  const streamed = await scoreStream(
+    bundle,
+    split,
+    files,
+    (probs, batch) => {
+      bundle.taskNames.forEach((t, k) => probParts[k]!.push(probs[t]!));
+      metaParts.push({ ...batch, ids: [], numeric: new Float32Array(0) });
+    },
+    onProgress,
+  );
+  const done = streamed.rows;
   const join = (parts: Float32Array[]) => {
     const out = new Float32Array(done);
     let at = 0;
@@ -50,7 +47,35 @@ export async function scoreSplit(
   };
   const probs = Object.fromEntries(bundle.taskNames.map((t, k) => [t, join(probParts[k]!)]));
   const rows = metaParts.length ? concatBatches(metaParts) : emptyRows();
-  return { probs, rows, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: encoder.requests.keys };
+  return { probs, rows, files: streamed.files, seconds: streamed.seconds, requestKeys: streamed.requestKeys };
+}
+
+/** A split scored batch by batch: `onBatch` gets each batch's probabilities per task and its rows; nothing is kept. */
+export async function scoreStream(
+  bundle: ModelBundle,
+  split: 'validation' | 'eval',
+  files: string | string[] | undefined,
+  onBatch: (probs: Record<string, Float32Array>, batch: EncodedBatch) => void,
+  onProgress?: (rows: number, total: number) => void | Promise<void>,
+  /** Called once the files are open, with their total number of rows. */
+  onOpen?: (total: number) => void,
+): Promise<{ rows: number; total: number; files: string[]; seconds: number; requestKeys: KeyIndex }> {
+  const config: ExperimentConfig = bundle.config;
+  // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
+  const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
+  const opened = await openSplit(config, split, files, { labelHint, features: planFeatures(bundle.plan) });
+  const total = opened.tables.reduce((s, t) => s + t.rows, 0);
+  onOpen?.(total);
+  const encoder = new BatchEncoder(config, bundle.plan);
+  const started = Date.now();
+  let done = 0;
+  for await (const batch of labelledBatches(config, encoder, opened, config.eval.batch_size)) {
+    const p = await predict(bundle, batch);
+    onBatch(Object.fromEntries(bundle.taskNames.map((t, k) => [t, p[k]!])), batch);
+    done += batch.length;
+    await onProgress?.(done, total);
+  }
+  return { rows: done, total, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: encoder.requests };
 }
 
 function emptyRows(): EncodedBatch {

@@ -7,7 +7,9 @@ import type { ExperimentConfig } from '../config/experiment.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { evaluateRows } from './evaluate.js';
-import { scoreSplit } from './score.js';
+import { scoreSplit, scoreStream } from './score.js';
+import { RowsEvaluator } from './stream-eval.js';
+import { NotContiguous } from '../metrics/stream.js';
 
 /** Metrics every validation reports, in column order within a task. */
 const ALWAYS = ['auc', 'logloss'] as const;
@@ -25,6 +27,14 @@ export function historyKey(r: Pick<MetricRecord, 'name' | 'task' | 'k' | 'varian
 
 /** Scores the validation split and evaluates `metrics` on it; `between` runs after each scored batch and may throw to stop. */
 export async function validate(bundle: ModelBundle, metrics: readonly string[], between?: () => Promise<void>): Promise<MetricRecord[]> {
+  // As the batches stream by (README.md, "Scale"); all rows at once when requests are not contiguous or there are none.
+  const ev = new RowsEvaluator(bundle.config, 'validation', { metrics });
+  try {
+    const streamed = await scoreStream(bundle, 'validation', undefined, (probs, batch) => ev.add(probs, batch), between, (total) => ev.expectRows(total));
+    if (streamed.rows > 0) return ev.finish();
+  } catch (err) {
+    if (!(err instanceof NotContiguous)) throw err;
+  }
   const scored = await scoreSplit(bundle, 'validation', undefined, between);
   return evaluateRows(bundle.config, scored.probs, scored.rows, 'validation', { metrics });
 }

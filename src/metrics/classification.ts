@@ -65,25 +65,42 @@ export function aucFromSorted(order: Int32Array, scores: ScoreArray, labels: Lab
  * (`partitionByGroup(sortRowsByScore(scores, { mask }), groups)`).
  */
 export function gaucFromPartition(part: RankedGroups, scores: ScoreArray, labels: LabelArray): GaucResult {
-  const { order, groupStart } = part;
-  let sum = 0;
-  let weight = 0;
-  let used = 0;
-  let skipped = 0;
-  for (let g = 0; g + 1 < groupStart.length; g++) {
-    const s = groupStart[g];
-    const e = groupStart[g + 1];
-    if (e === s) continue;
-    const r = aucOfRun(order, s, e, scores, labels);
-    if (r.pos === 0 || r.neg === 0) {
-      skipped++;
-      continue;
+  const acc = new GaucAccumulator();
+  acc.add(part, scores, labels);
+  return acc.result();
+}
+
+/**
+ * gAUC's sums, group after group: `add` may be called for several partitions in turn (the streaming
+ * evaluation, metrics/stream.ts, adds each block of whole requests); the result is the same as one
+ * partition holding all those groups in that order.
+ */
+export class GaucAccumulator {
+  private sum = 0;
+  private weight = 0;
+  private used = 0;
+  private skipped = 0;
+
+  add(part: RankedGroups, scores: ScoreArray, labels: LabelArray): void {
+    const { order, groupStart } = part;
+    for (let g = 0; g + 1 < groupStart.length; g++) {
+      const s = groupStart[g];
+      const e = groupStart[g + 1];
+      if (e === s) continue;
+      const r = aucOfRun(order, s, e, scores, labels);
+      if (r.pos === 0 || r.neg === 0) {
+        this.skipped++;
+        continue;
+      }
+      this.used++;
+      this.sum += (e - s) * r.auc; // NaN (a NaN score) propagates to the result
+      this.weight += e - s;
     }
-    used++;
-    sum += (e - s) * r.auc; // NaN (a NaN score) propagates to the result
-    weight += e - s;
   }
-  return { value: used > 0 ? sum / weight : NaN, groupsUsed: used, groupsSkipped: skipped };
+
+  result(): GaucResult {
+    return { value: this.used > 0 ? this.sum / this.weight : NaN, groupsUsed: this.used, groupsSkipped: this.skipped };
+  }
 }
 
 /**

@@ -41,13 +41,38 @@ export function simulatedPurchasesPerRequest(ranked: RankedGroups, inputs: Onlin
 
 /** Mean expected purchases per request (requests with at least one exposure), for each K. */
 export function simulatedPurchasesAtK(ranked: RankedGroups, inputs: OnlineInputs, ks: readonly number[]): { k: number; value: number }[] {
-  const { values, counted } = simulatedPurchasesPerRequest(ranked, inputs, ks);
-  const sums = ks.map(() => 0);
-  let requests = 0;
-  for (let g = 0; g < counted.length; g++) {
-    if (!counted[g]) continue;
-    requests++;
-    ks.forEach((_, ki) => (sums[ki]! += values[ki]![g]!));
+  const acc = new OnlineAccumulator(ks);
+  acc.add(ranked, inputs);
+  return acc.result();
+}
+
+/** The sums of simulatedPurchasesAtK, group after group over several rankings (metrics/stream.ts). */
+export class OnlineAccumulator {
+  private readonly sums: number[];
+  private requests = 0;
+
+  constructor(private readonly ks: readonly number[]) {
+    this.sums = ks.map(() => 0);
   }
-  return ks.map((k, ki) => ({ k, value: requests ? sums[ki]! / requests : NaN }));
+
+  add(ranked: RankedGroups, inputs: OnlineInputs): void {
+    const { ks, sums } = this;
+    const G = ranked.groupStart.length - 1;
+    for (let g = 0; g < G; g++) {
+      const start = ranked.groupStart[g]!;
+      const end = ranked.groupStart[g + 1]!;
+      let E = 0;
+      for (let r = start; r < end; r++) E += inputs.exposed[ranked.order[r]!]!;
+      if (E === 0) continue;
+      this.requests++;
+      ks.forEach((k, ki) => {
+        const chosen = Array.from(ranked.order.subarray(start, Math.min(end, start + k)));
+        sums[ki]! += replayRankingStage(inputs, chosen, E);
+      });
+    }
+  }
+
+  result(): { k: number; value: number }[] {
+    return this.ks.map((k, ki) => ({ k, value: this.requests ? this.sums[ki]! / this.requests : NaN }));
+  }
 }

@@ -62,7 +62,7 @@ function checkKs(ks: readonly number[]): void {
   }
 }
 
-interface TopKSums {
+export interface TopKSums {
   ks: number[];
   macro: Float64Array;
   micro: Float64Array;
@@ -74,58 +74,80 @@ interface TopKSums {
 /**
  * The shared @K pass. For every group with rows, walks its ranked rows once, accumulating the
  * weight and reading off the running sum at every K boundary. `binary`: weight = (value > 0 ? 1 : 0).
+ * Groups may be added in several calls (the streaming evaluation, metrics/stream.ts, adds each block
+ * of whole requests as it comes); the sums are the same as one call over all groups in that order.
  */
-function topKSums(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, ks: readonly number[]): TopKSums {
-  checkKs(ks);
-  if (w.length !== ranked.numRows) {
-    throw new RangeError(`weights/labels have ${w.length} rows, the ranking has ${ranked.numRows}`);
+export class TopKAccumulator {
+  private readonly ks: number[];
+  private readonly slot: number[];
+  private readonly kArr: Int32Array;
+  private readonly cumAt: Float64Array;
+  private readonly macroSum: Float64Array;
+  private readonly topSum: Float64Array;
+  private totSum = 0;
+  private counted = 0;
+  private total = 0;
+  private positives = 0;
+
+  constructor(
+    ks: readonly number[],
+    private readonly binary: boolean,
+  ) {
+    checkKs(ks);
+    this.ks = [...ks];
+    // Distinct Ks ascending; slot[i] maps ks[i] to its distinct position.
+    const sorted = Array.from(new Set(ks)).sort((a, b) => a - b);
+    this.slot = ks.map((k) => sorted.indexOf(k));
+    this.kArr = Int32Array.from(sorted);
+    this.cumAt = new Float64Array(sorted.length);
+    this.macroSum = new Float64Array(sorted.length);
+    this.topSum = new Float64Array(sorted.length);
   }
-  const nk = ks.length;
-  // Distinct Ks ascending; slot[i] maps ks[i] to its distinct position.
-  const sorted = Array.from(new Set(ks)).sort((a, b) => a - b);
-  const slot = ks.map((k) => sorted.indexOf(k));
-  const nd = sorted.length;
-  const kArr = Int32Array.from(sorted);
-  const cumAt = new Float64Array(nd);
-  const macroSum = new Float64Array(nd);
-  const topSum = new Float64Array(nd);
-  let totSum = 0;
-  let counted = 0;
-  let total = 0;
-  let positives = 0;
-  const { order, groupStart } = ranked;
-  const G = groupStart.length - 1;
-  for (let g = 0; g < G; g++) {
-    const s = groupStart[g];
-    const e = groupStart[g + 1];
-    if (e === s) continue;
-    total++;
-    let cum = 0;
-    let d = 0;
-    for (let j = s; j < e; j++) {
-      const v = w[order[j]];
-      if (v > 0) positives++;
-      cum += binary ? (v > 0 ? 1 : 0) : v;
-      const pos = j - s + 1;
-      while (d < nd && kArr[d] === pos) cumAt[d++] = cum;
+
+  add(ranked: RankedGroups, w: ArrayLike<number>): void {
+    if (w.length !== ranked.numRows) {
+      throw new RangeError(`weights/labels have ${w.length} rows, the ranking has ${ranked.numRows}`);
     }
-    while (d < nd) cumAt[d++] = cum; // K larger than the pool: the whole pool
-    if (!(cum > 0)) continue;
-    counted++;
-    totSum += cum;
-    for (let t = 0; t < nd; t++) {
-      macroSum[t] += cumAt[t] / cum;
-      topSum[t] += cumAt[t];
+    const { binary, kArr, cumAt, macroSum, topSum } = this;
+    const nd = kArr.length;
+    const { order, groupStart } = ranked;
+    const G = groupStart.length - 1;
+    for (let g = 0; g < G; g++) {
+      const s = groupStart[g];
+      const e = groupStart[g + 1];
+      if (e === s) continue;
+      this.total++;
+      let cum = 0;
+      let d = 0;
+      for (let j = s; j < e; j++) {
+        const v = w[order[j]];
+        if (v > 0) this.positives++;
+        cum += binary ? (v > 0 ? 1 : 0) : v;
+        const pos = j - s + 1;
+        while (d < nd && kArr[d] === pos) cumAt[d++] = cum;
+      }
+      while (d < nd) cumAt[d++] = cum; // K larger than the pool: the whole pool
+      if (!(cum > 0)) continue;
+      this.counted++;
+      this.totSum += cum;
+      for (let t = 0; t < nd; t++) {
+        macroSum[t] += cumAt[t] / cum;
+        topSum[t] += cumAt[t];
+      }
     }
   }
-  const macro = new Float64Array(nk);
-  const micro = new Float64Array(nk);
-  for (let i = 0; i < nk; i++) {
-    const t = slot[i];
-    macro[i] = counted > 0 ? macroSum[t] / counted : NaN;
-    micro[i] = totSum > 0 ? topSum[t] / totSum : NaN;
+
+  result(): TopKSums {
+    const nk = this.ks.length;
+    const macro = new Float64Array(nk);
+    const micro = new Float64Array(nk);
+    for (let i = 0; i < nk; i++) {
+      const t = this.slot[i];
+      macro[i] = this.counted > 0 ? this.macroSum[t] / this.counted : NaN;
+      micro[i] = this.totSum > 0 ? this.topSum[t] / this.totSum : NaN;
+    }
+    return { ks: [...this.ks], macro, micro, counted: this.counted, total: this.total, positives: this.positives };
   }
-  return { ks: [...ks], macro, micro, counted, total, positives };
 }
 
 /** Per request, the parts the @K means are made of (see perRequestTopK). */
@@ -170,7 +192,13 @@ export function perRequestTopK(ranked: RankedGroups, w: ArrayLike<number>, binar
   return { tot, top: ks.map((k) => byDistinct[sorted.indexOf(k)]!) };
 }
 
-function toMacroMicro(r: TopKSums): MacroMicroResult {
+function topKSums(ranked: RankedGroups, w: ArrayLike<number>, binary: boolean, ks: readonly number[]): TopKSums {
+  const acc = new TopKAccumulator(ks, binary);
+  acc.add(ranked, w);
+  return acc.result();
+}
+
+export function toMacroMicro(r: TopKSums): MacroMicroResult {
   return {
     perK: r.ks.map((k, i) => ({ k, macro: r.macro[i], micro: r.micro[i] })),
     requestsCounted: r.counted,
@@ -181,7 +209,11 @@ function toMacroMicro(r: TopKSums): MacroMicroResult {
 
 /** Recall@K over an existing ranking (see recallAtK). */
 export function recallFromRanking(ranked: RankedGroups, labels: LabelArray, ks: readonly number[]): RecallResult {
-  const r = topKSums(ranked, labels, true, ks);
+  return toRecall(topKSums(ranked, labels, true, ks));
+}
+
+/** Recall@K's result from the @K sums of binary labels. */
+export function toRecall(r: TopKSums): RecallResult {
   return { perK: r.ks.map((k, i) => ({ k, value: r.macro[i] })), requestsCounted: r.counted, requestsTotal: r.total, positives: r.positives };
 }
 

@@ -158,7 +158,7 @@ function define<M extends MetricName>(name: M, compute: (ctx: EvalContext) => Me
   return { ...d, higherIsBetter: d.direction === 'higher', needsGroups: inputs.includes('requests') || inputs.includes('groups'), compute };
 }
 
-function missing(metric: string, what: MetricInput): DataError {
+export function missing(metric: string, what: MetricInput): DataError {
   return new DataError(`metric \`${metric}\` needs ${INPUT_SOURCES[what]}`);
 }
 
@@ -235,7 +235,7 @@ export const METRIC_REGISTRY = {
   }),
 } as const satisfies { [M in MetricName]: MetricDefinition & { name: M } };
 
-function macroMicroRecords(name: string, res: MacroMicroResult, split: string): MetricRecord[] {
+export function macroMicroRecords(name: string, res: MacroMicroResult, split: string): MetricRecord[] {
   const out: MetricRecord[] = [];
   const support = { n_requests: res.requestsCounted, n_positives: res.positives };
   for (const r of res.perK) {
@@ -261,14 +261,7 @@ export function metricDefinition(name: string): MetricDefinition {
  * RangeError when arrays differ in length or a K is not a positive integer.
  */
 export function evaluateMetrics(input: EvalInput): MetricRecord[] {
-  const defs: MetricDefinition[] = [];
-  for (const name of input.metrics) {
-    const def = metricDefinition(name);
-    if (!defs.includes(def)) defs.push(def);
-  }
-  for (const k of input.ks) {
-    if (!Number.isInteger(k) || k < 1) throw new RangeError(`K must be a positive integer, got ${k}`);
-  }
+  const defs = resolveMetrics(input);
   const n = checkLengths(input);
   let ranking: RankedGroups | undefined;
   const orders = new Map<string, Int32Array>();
@@ -302,8 +295,26 @@ export function evaluateMetrics(input: EvalInput): MetricRecord[] {
   return records;
 }
 
+/** The definitions of the metrics asked for (duplicates once), after checking every K. */
+export function resolveMetrics(input: Pick<EvalInput, 'metrics' | 'ks'>): MetricDefinition[] {
+  const defs: MetricDefinition[] = [];
+  for (const name of input.metrics) {
+    const def = metricDefinition(name);
+    if (!defs.includes(def)) defs.push(def);
+  }
+  for (const k of input.ks) {
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`K must be a positive integer, got ${k}`);
+  }
+  return defs;
+}
+
+/** Every declared shared input of `defs` that `input` lacks is a DataError naming where it comes from. */
+export function checkSharedInputs(input: EvalInput, defs: readonly MetricDefinition[]): void {
+  for (const def of defs) for (const what of def.inputs) if (isShared(what) && SHARED_INPUTS[what](input) === undefined) throw missing(def.name, what);
+}
+
 /** Checks that every per-row array has the same length; returns it. */
-function checkLengths(input: EvalInput): number {
+export function checkLengths(input: EvalInput): number {
   let n = -1;
   let first = '';
   const check = (what: string, a: { length: number } | undefined): void => {
