@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import path from 'node:path';
@@ -299,4 +300,11 @@ test('relative vocab paths resolve from the folder of the file that defines the 
   assert.equal(r.code, 0, r.stderr);
   const printed = JSON.parse(r.stdout) as { features: { vocab?: string }[] };
   assert.equal(printed.features[0]!.vocab, path.join(sub, 'ids.txt'));
+});
+
+test('a reader that closes the pipe early ends the output quietly: exit 0, no stack trace', () => {
+  // `true` exits without reading, long before Node has started: the help text's write gets EPIPE.
+  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" bin/resflow.js sweep --help | true`], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.stderr, '', 'nothing on stderr');
+  assert.equal(r.status, 0);
 });

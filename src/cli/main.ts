@@ -82,12 +82,19 @@ function commandPath(cmd: Command): string {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  // A reader that closes the pipe early (`resflow compare ... | head`) ends the output, not in a stack trace.
+  if (!process.stdout.listeners('error').includes(endOnClosedPipe)) process.stdout.on('error', endOnClosedPipe);
   if (argv.includes('--verbose') || argv.includes('-v')) setVerbosity('verbose');
   try {
     await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = reportError(err);
   }
+}
+
+function endOnClosedPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
 }
 
 /** Prints an error the way users should see it and returns the exit code. */

@@ -32,11 +32,8 @@ export function evaluateRows(config: ExperimentConfig, probs: Record<string, Flo
   return evaluateMetrics(evalInput(config, probs, rows, split, opts));
 }
 
-/** The metric registry's input for scored rows (evaluateRows without the computing; the bootstrap over requests reuses it). */
-export function evalInput(config: ExperimentConfig, probs: Record<string, Float32Array>, rows: EncodedBatch, split: string, opts: EvaluateRowsOptions = {}): EvalInput {
-  const fusion = opts.fusion ?? config.fusion;
-  const tasks = opts.tasks ?? config.tasks.map((t) => t.name);
-  let metrics = [...(opts.metrics ?? config.eval.metrics)];
+/** Each evaluated task's label column and sample-space mask (the rows the task is scored on). */
+export function taskLabelsAndMasks(config: ExperimentConfig, rows: EncodedBatch, tasks: readonly string[]): { labels: Record<string, Uint8Array>; masks: Record<string, Uint8Array> } {
   const labels: Record<string, Uint8Array> = {};
   const masks: Record<string, Uint8Array> = {};
   config.tasks.forEach((t, k) => {
@@ -44,6 +41,15 @@ export function evalInput(config: ExperimentConfig, probs: Record<string, Float3
     labels[t.name] = rows.labels.get(labelKey(t.label))!;
     masks[t.name] = sampleSpaceMask(config, rows, k);
   });
+  return { labels, masks };
+}
+
+/** The metric registry's input for scored rows (evaluateRows without the computing; the bootstrap over requests reuses it). */
+export function evalInput(config: ExperimentConfig, probs: Record<string, Float32Array>, rows: EncodedBatch, split: string, opts: EvaluateRowsOptions = {}): EvalInput {
+  const fusion = opts.fusion ?? config.fusion;
+  const tasks = opts.tasks ?? config.tasks.map((t) => t.name);
+  let metrics = [...(opts.metrics ?? config.eval.metrics)];
+  const { labels, masks } = taskLabelsAndMasks(config, rows, tasks);
   const ashTargets = rows.labels.get(config.eval.ash_target);
   if (metrics.includes('ash') && !ashTargets) {
     log.warn(`ash needs the ${config.eval.ash_target} label (data.columns.labels); skipped`);

@@ -5,14 +5,14 @@
  * task for AUC, 9 with gAUC by user, plus the sort at the end); requests must be contiguous, or
  * `NotContiguous` is thrown and the caller evaluates all rows at once instead.
  */
-import { labelKey, type ExperimentConfig } from '../config/experiment.js';
+import type { ExperimentConfig } from '../config/experiment.js';
 import { log } from '../base/log.js';
 import type { EncodedBatch } from '../data/encode.js';
 import { fuseScores } from '../metrics/fusion.js';
 import { itemWeights } from '../metrics/ranking.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import { StreamingEvaluator } from '../metrics/stream.js';
-import { oracleProbs, sampleSpaceMask, type Fusion } from './evaluate.js';
+import { oracleProbs, taskLabelsAndMasks, type Fusion } from './evaluate.js';
 
 interface Options {
   fusion?: Fusion;
@@ -66,13 +66,7 @@ export class RowsEvaluator {
       this.metrics = metrics;
       this.ev = new StreamingEvaluator({ split: this.split, metrics, ks: config.eval.ks, tasks, gaucGroup: config.eval.gauc_group }, this.rowsHint);
     }
-    const labels: Record<string, Uint8Array> = {};
-    const masks: Record<string, Uint8Array> = {};
-    config.tasks.forEach((t, k) => {
-      if (!tasks.includes(t.name)) return;
-      labels[t.name] = rows.labels.get(labelKey(t.label))!;
-      masks[t.name] = sampleSpaceMask(config, rows, k);
-    });
+    const { labels, masks } = taskLabelsAndMasks(config, rows, tasks);
     const labelsByName = Object.fromEntries([...rows.labels.entries()]);
     this.ev.push({
       probs,

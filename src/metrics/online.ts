@@ -17,6 +17,25 @@ export interface OnlineInputs extends FunnelTruth {
 }
 
 /**
+ * Replays the ranking stage for each request with at least one exposure, in group order, calling
+ * `onRequest` with its group id and its expected purchases for each K (in the order given).
+ */
+function replayRequests(ranked: RankedGroups, inputs: OnlineInputs, ks: readonly number[], onRequest: (g: number, values: number[]) => void): void {
+  const G = ranked.groupStart.length - 1;
+  for (let g = 0; g < G; g++) {
+    const start = ranked.groupStart[g]!;
+    const end = ranked.groupStart[g + 1]!;
+    let E = 0;
+    for (let r = start; r < end; r++) E += inputs.exposed[ranked.order[r]!]!;
+    if (E === 0) continue;
+    onRequest(
+      g,
+      ks.map((k) => replayRankingStage(inputs, Array.from(ranked.order.subarray(start, Math.min(end, start + k))), E)),
+    );
+  }
+}
+
+/**
  * Expected purchases of each request (indexed by group id) for each K, in the order given, and
  * which requests count (those with at least one exposure; the others hold 0).
  */
@@ -24,18 +43,10 @@ export function simulatedPurchasesPerRequest(ranked: RankedGroups, inputs: Onlin
   const G = ranked.groupStart.length - 1;
   const values = ks.map(() => new Float64Array(G));
   const counted = new Uint8Array(G);
-  for (let g = 0; g < G; g++) {
-    const start = ranked.groupStart[g]!;
-    const end = ranked.groupStart[g + 1]!;
-    let E = 0;
-    for (let r = start; r < end; r++) E += inputs.exposed[ranked.order[r]!]!;
-    if (E === 0) continue;
+  replayRequests(ranked, inputs, ks, (g, v) => {
     counted[g] = 1;
-    ks.forEach((k, ki) => {
-      const chosen = Array.from(ranked.order.subarray(start, Math.min(end, start + k)));
-      values[ki]![g] = replayRankingStage(inputs, chosen, E);
-    });
-  }
+    v.forEach((x, ki) => (values[ki]![g] = x));
+  });
   return { values, counted };
 }
 
@@ -56,20 +67,10 @@ export class OnlineAccumulator {
   }
 
   add(ranked: RankedGroups, inputs: OnlineInputs): void {
-    const { ks, sums } = this;
-    const G = ranked.groupStart.length - 1;
-    for (let g = 0; g < G; g++) {
-      const start = ranked.groupStart[g]!;
-      const end = ranked.groupStart[g + 1]!;
-      let E = 0;
-      for (let r = start; r < end; r++) E += inputs.exposed[ranked.order[r]!]!;
-      if (E === 0) continue;
+    replayRequests(ranked, inputs, this.ks, (_, v) => {
       this.requests++;
-      ks.forEach((k, ki) => {
-        const chosen = Array.from(ranked.order.subarray(start, Math.min(end, start + k)));
-        sums[ki]! += replayRankingStage(inputs, chosen, E);
-      });
-    }
+      v.forEach((x, ki) => (this.sums[ki]! += x));
+    });
   }
 
   result(): { k: number; value: number }[] {
