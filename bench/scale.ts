@@ -7,9 +7,9 @@
  *   npm run bench:scale -- --only keys        # 20M requests of 2 rows: more distinct request keys than a Map holds
  *   npm run bench:scale -- --only eval --rows 50M
  *
- * `npm run bench:scale` runs this file; the embedding-table half of the issue (bench/scale-tables.ts,
- * tables of 10k / 1M / 10M rows with lazily allocated optimizer state) is meant to be chained after it
- * in the same npm script (`node dist/bench/scale.js && node dist/bench/scale-tables.js`).
+ * `npm run bench:scale` runs this file; the embedding tables at 10k / 1M / 10M rows with lazily
+ * allocated optimizer state are `npm run bench:scale-tables` (bench/scale-tables.ts), a script of their
+ * own so that each takes its own flags.
  *
  * Evaluation: per chunk of 65,536 rows, raw request and user keys (sparse 52-bit integers) are mapped
  * to dense ids by data/encode.ts's KeyIndex (the typed-array key table), two tasks' scores and labels,
