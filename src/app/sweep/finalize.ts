@@ -43,7 +43,8 @@ export interface FinalizeResult {
   retries: number;
 }
 
-function rowsOf(dir: string, sweep: LoadedSweep, expansion: Expansion): { rows: ChildRow[]; states: ChildState[] } {
+/** Every child's row of trials.csv (status, attempts, selection and eval metric), read from its run folder. */
+export function childRows(dir: string, sweep: LoadedSweep, expansion: Expansion): { rows: ChildRow[]; states: ChildState[] } {
   const states = expansion.children.map((c) => childState(dir, c, sweep.spec.retries));
   const rows = expansion.children.map((c, i) => {
     const runDir = path.join(dir, c.name);
@@ -87,7 +88,7 @@ export function bestTrials(sweep: LoadedSweep, rows: readonly ChildRow[]): Final
 export function finalizeSweep(dir: string): FinalizeResult {
   const sweepDir = path.resolve(dir);
   let { sweep, expansion } = openSweep(sweepDir);
-  let { rows, states } = rowsOf(sweepDir, sweep, expansion);
+  let { rows, states } = childRows(sweepDir, sweep, expansion);
   const searchEnded = states.every((s, i) => expansion.children[i]!.stage !== 'search' || !s.todo);
   if (sweep.spec.final && searchEnded) {
     const chosen = bestTrials(sweep, rows);
@@ -95,7 +96,7 @@ export function finalizeSweep(dir: string): FinalizeResult {
     if (JSON.stringify(previous) !== JSON.stringify(chosen)) {
       writeFinalChoice(sweepDir, chosen);
       expansion = expandSweep(sweep, chosen);
-      ({ rows, states } = rowsOf(sweepDir, sweep, expansion));
+      ({ rows, states } = childRows(sweepDir, sweep, expansion));
     }
   }
   const todo = expansion.children.filter((_, i) => states[i]!.todo).map((c) => c.index);
