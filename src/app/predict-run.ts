@@ -50,7 +50,7 @@ export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, re
   const copied: Copied[] = [];
   if (requestCol && opened.needs.some((n) => n.name === requestCol)) copied.push({ source: requestCol, def: { name: REQUEST, type: outType(opened.tables, requestCol) }, what: 'request' });
   for (const name of pass) copied.push({ source: name, def: { name, type: outType(opened.tables, name) }, what: '--pass' });
-  const schema: ColumnDef[] = [...copied.map((c) => c.def), ...bundle.taskNames.map((t) => ({ name: `p_${t}`, type: 'float32' as const })), { name: 'fused', type: 'float64' }];
+  const schema: ColumnDef[] = [...copied.map((c) => c.def), ...bundle.taskNames.map((t) => ({ name: `p_${t}`, type: 'float64' as const })), { name: 'fused', type: 'float64' }];
   const names = new Set<string>();
   for (const d of schema) {
     if (names.has(d.name)) throw new UsageError(`--pass ${pass.join(',')}: column \`${d.name}\` would appear twice in ${opts.out} (the output has ${REQUEST}, p_<task> and fused)`);
@@ -70,7 +70,8 @@ export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, re
         const probs = await predict(bundle, batch);
         const columns: Record<string, ColumnValues> = {};
         for (const c of copied) columns[c.def.name] = copyColumn(raw, t.file, c);
-        bundle.taskNames.forEach((task, k) => (columns[`p_${task}`] = probs[k]!));
+        // float64 holding the float32 probability exactly, as eval --save-predictions writes it (README.md, "Predictions")
+        bundle.taskNames.forEach((task, k) => (columns[`p_${task}`] = Float64Array.from(probs[k]!)));
         columns.fused = fuseScores(Object.fromEntries(bundle.taskNames.map((task, k) => [task, probs[k]!])), fusion.mode, fusion.weights);
         done += batch.length;
         progress.update(done);
