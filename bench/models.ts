@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     parallel: { type: 'string' },
     out: { type: 'string', default: path.join(root, 'docs/benchmarks.md') },
     'doc-only': { type: 'boolean', default: false },
+    /** The synthetic preset the spec's configs read (made into datasets/<preset> when missing). */
+    preset: { type: 'string', default: 'small' },
   },
 });
 
@@ -42,9 +44,10 @@ const invocationsFile = `${sweepDir}.invocations.json`;
 const invocations: Invocation[] = existsSync(invocationsFile) ? (JSON.parse(readFileSync(invocationsFile, 'utf8')) as Invocation[]) : [];
 
 if (!args['doc-only']) {
-  if (!existsSync(path.join(root, 'datasets/small/train.parquet'))) {
-    console.log('generating the small preset into datasets/small ...');
-    const r = spawnSync(process.execPath, [path.join(root, 'bin/resflow.js'), '-q', 'data', 'synth', '--preset', 'small', '--seed', '1', '--out', 'datasets/small'], { cwd: root, stdio: 'inherit' });
+  const preset = args.preset!;
+  if (!existsSync(path.join(root, `datasets/${preset}/train.parquet`))) {
+    console.log(`generating the ${preset} preset into datasets/${preset} ...`);
+    const r = spawnSync(process.execPath, [path.join(root, 'bin/resflow.js'), '-q', 'data', 'synth', '--preset', preset, '--seed', '1', '--out', `datasets/${preset}`], { cwd: root, stdio: 'inherit' });
     if (r.status !== 0) throw new Error('resflow data synth failed');
   }
   const started = new Date();
