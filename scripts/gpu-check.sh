@@ -3,7 +3,8 @@
 #   1. which GPU and Vulkan driver there are (nvidia-smi, the Vulkan loader's driver manifests,
 #      vulkaninfo --summary when vulkan-tools is installed);
 #   2. which WebGPU adapter Dawn offers resflow (vendor, architecture, description, fallback or not);
-#   3. bench:train on webgpu and on wasm at batch sizes 1024 to 65536: training and scoring samples/s.
+#   3. bench:train on webgpu and on wasm at batch sizes 1024 to 65536: training and scoring samples/s;
+#   4. bench:step-phases on webgpu: a step's phases, the batch's upload and read-back, the read-ahead.
 # Needs a built tree with the optional packages installed (npm ci; webgpu and
 # @tensorflow/tfjs-backend-webgpu). Prints everything; exits 0 even when no adapter appears, saying why.
 #   bash scripts/gpu-check.sh [BATCH_SIZES]        (default: "1024 4096 16384 65536")
@@ -45,4 +46,10 @@ for batch in $SIZES; do
     timeout 240 node dist/bench/train.js --backend "$backend" --batch "$batch" --steps "$steps" --repeats 3 2>&1 | grep -v '^Warning: maxDynamic' | tail -6
     echo "(exit $?; load $(cut -d' ' -f1-3 /proc/loadavg))"
   done
+done
+
+section "where a webgpu step's time goes: phases, upload and read-back (bench/step-phases.ts)"
+for batch in 1024 16384; do
+  echo "-- webgpu, batch $batch"
+  timeout 180 node dist/bench/step-phases.js --backend webgpu --batch "$batch" --steps 8 2>&1 | grep -v '^Warning: maxDynamic' | tail -14
 done

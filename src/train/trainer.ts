@@ -12,6 +12,7 @@ import { labelledBatches } from '../data/rank-labels.js';
 import { DataError, RuntimeFailure } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import { throttledYield } from '../base/yield.js';
+import { readAhead } from '../base/read-ahead.js';
 import { readTensors } from '../kernels/read-back.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { RunFolder } from '../runs/folder.js';
@@ -276,7 +277,7 @@ export class Trainer {
   /** Turns the event loop now and then, so a signal handler can ask for a stop (base/yield.ts). */
   private readonly letEventsIn = throttledYield();
 
-  /** `between` runs after each read batch: a safe point (no step in progress). */
+  /** `between` runs after each read batch: a safe point (no step in progress; the read-ahead below it may overlap one). */
   private async *trainBatches(epoch: number, between: () => Promise<void>): AsyncGenerator<EncodedBatch> {
     const opened = await openSplit(this.config, 'train', undefined, { truth: false, features: planFeatures(this.bundle.plan) });
     const encoder = new BatchEncoder(this.config, this.bundle.plan);
@@ -288,7 +289,7 @@ export class Trainer {
         await between();
         yield b;
       }
-    }.call(this, labelledBatches(this.config, encoder, opened));
+    }.call(this, readAhead(labelledBatches(this.config, encoder, opened)));
     yield* epochBatches(counted, this.plan, rng);
   }
 
