@@ -146,8 +146,7 @@ export class Trainer {
 
   /** Embedding lookup: the batch's model input [B, inputDim]. */
   embed(mb: EncodedBatch): tf.Tensor2D {
-    const { tables } = this.bundle;
-    return tf.tensor2d(tables.lookup(mb), [mb.length, tables.inputDim]);
+    return tf.tensor2d(this.bundle.tables.lookup(mb), [mb.length, this.bundle.tables.inputDim]);
   }
 
   /**
