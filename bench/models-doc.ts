@@ -33,7 +33,15 @@ export interface DocInput {
   specFile: string;
   invocations: Invocation[];
   commit: string;
+  /** The synthetic preset the sweep's configs read (PRESET_DATA). */
+  preset: string;
 }
+
+/** What each synthetic preset holds (src/data/synth-model.ts PRESETS, split 80/10/10 by request). */
+const PRESET_DATA: Record<string, string> = {
+  small: '8,000 training requests, ~800k rows, ~80k exposures; 1,000 validation and 1,000 eval requests of ~100 candidates',
+  medium: '64,000 training requests, ~8M rows, ~640k exposures; 8,000 validation and 8,000 eval requests of ~125 candidates (~1M rows each)',
+};
 
 /** The group p-values are tested against. */
 const REFERENCE_GROUP = 'resflow';
@@ -220,15 +228,17 @@ export function benchmarksDoc(o: DocInput): string {
     ? `wall time ${wall.toFixed(1)} min (${o.invocations.map((i) => `${i.ran} runs, ${i.parallel} at once × ${i.threads} thread`).join('; ')}; 1-min load average at start → end: ${loads})`
     : 'wall time not recorded (no invocation of bench:models trained these runs)';
   const backend = (completed[0] && (JSON.parse(readFileSync(path.join(o.sweepDir, completed[0].run, 'run.json'), 'utf8')) as { backend?: string }).backend) || 'unknown';
+  // steps of the first epoch of a completed run (history.csv's second column)
+  const stepsPerEpoch = completed[0] ? Number(readFileSync(path.join(o.sweepDir, completed[0].run, 'history.csv'), 'utf8').split('\n')[1]?.split(',')[1]) : NaN;
   const lastDay = o.invocations.length ? o.invocations[o.invocations.length - 1]!.ended.slice(0, 10) : new Date().toISOString().slice(0, 10);
 
   const out: string[] = [
-    '# Model benchmarks',
+    o.preset === 'small' ? '# Model benchmarks' : `# Model benchmarks on the ${o.preset} preset`,
     '',
     `Made by \`npm run bench:models\` (bench/models.ts) on ${lastDay} at commit ${o.commit}: the sweep \`${o.specFile}\` run through`,
-    '`resflow sweep`\'s use case (local launcher) into `.bench/models-sweep/`, then this page from that folder.',
-    `Data: the \`small\` synthetic preset (\`resflow data synth --preset small --seed 1\`: 8,000 training requests, ~800k rows,`,
-    '~80k exposures; 1,000 validation and 1,000 eval requests of ~100 candidates), CTR and CTCVR tasks over exposures.',
+    `\`resflow sweep\`'s use case (local launcher) into \`.bench/${path.basename(o.sweepDir)}/\`, then this page from that folder.`,
+    `Data: the \`${o.preset}\` synthetic preset (\`resflow data synth --preset ${o.preset} --seed 1\`: ${PRESET_DATA[o.preset] ?? 'see src/data/synth-model.ts'}),`,
+    'CTR and CTCVR tasks over exposures.',
     '',
     '## Budget',
     '',
@@ -243,7 +253,8 @@ export function benchmarksDoc(o: DocInput): string {
       'Embedding L2 (`train.embedding_l2`, 0 = off) is lazy: it acts on the rows a batch touches (README.md, "How training works"). ' +
       (spaceKeys.includes('train.optimizer.weight_decay')
         ? ''
-        : 'Decoupled weight decay is not searched: a run makes ~80 dense steps per epoch, so at lr 1e-3 even d = 0.1 shrinks the dense weights by about 3% over 4 epochs (1 − (1 − lr·d)^steps); the overfitting is in the ID embeddings.'),
+        : `Decoupled weight decay is not searched (the overfitting is in the ID embeddings: docs/regularisation.md): a run makes ~${stepsPerEpoch} dense steps per epoch, ` +
+          `so at lr 1e-3, d = 0.1 would shrink the dense weights by about ${pct(1 - (1 - 1e-3 * 0.1) ** (stepsPerEpoch * base.train.epochs))} over ${base.train.epochs} epochs (1 − (1 − lr·d)^steps).`),
     `- **Selection**: each group's best point is the one with the highest ${sweep.spec.seeds.length > 1 ? 'mean ' : ''}${sweep.spec.select.task ?? ''} ${sweep.spec.select.metric} ` +
       `${sweep.spec.seeds.length > 1 ? 'over its seeds ' : `(seed ${sweep.spec.seeds[0]}) `}on the **${sweep.spec.select.split}** split; everything below is that point's runs ` +
       `(seeds ${[...sweep.spec.seeds, ...extraSeeds].join(', ')}) on the **eval** split, which no choice looked at.`,
@@ -301,8 +312,9 @@ export function benchmarksDoc(o: DocInput): string {
   out.push(
     '## Not covered',
     '',
-    `- The whole tuned sweep on the \`medium\` preset (~10× the rows): at the small preset's ${(runMinutes / Math.max(completed.length, 1) * 60).toFixed(0)} s per run it would take ` +
-      'about ten times this sweep; run the same spec with the medium data on a cluster (`--launcher slurm`). The residual question alone was run on it: docs/medium.md.',
+    o.preset === 'small'
+      ? '- Ten times the data: the same sweep on the `medium` preset is docs/benchmarks-medium.md (configs/sweeps/models-medium.yaml).'
+      : `- Other data sizes: the same sweep on the \`small\` preset is docs/benchmarks.md. At ${(runMinutes / Math.max(completed.length, 1)).toFixed(1)} min per run, larger data wants a cluster (\`--launcher slurm\`).`,
     '- The simulated funnel is not real logs: these numbers check the models against a known truth, not the size of effects on real traffic.',
   );
   return out.join('\n') + '\n';

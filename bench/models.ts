@@ -9,7 +9,8 @@
  * The sweep folder is kept (.bench/models-sweep/): running the benchmark again trains nothing that is
  * done, so adding a group to the spec trains only that group's runs.
  *
- *   npm run bench:models [-- --spec configs/sweeps/models.yaml --runs-dir .bench --parallel N --out docs/benchmarks.md]
+ *   npm run bench:models [-- --spec configs/sweeps/models.yaml --runs-dir .bench --parallel N --out docs/benchmarks.md --preset small]
+ *   npm run bench:models -- --spec configs/sweeps/models-medium.yaml --preset medium --out docs/benchmarks-medium.md
  *   npm run bench:models -- --doc-only     # the document from the sweep folder as it is, no training
  */
 import { spawnSync } from 'node:child_process';
@@ -43,8 +44,8 @@ const sweepDir = path.join(runsDir, loadSweepSpec(specFile).spec.name);
 const invocationsFile = `${sweepDir}.invocations.json`;
 const invocations: Invocation[] = existsSync(invocationsFile) ? (JSON.parse(readFileSync(invocationsFile, 'utf8')) as Invocation[]) : [];
 
+const preset = args.preset!;
 if (!args['doc-only']) {
-  const preset = args.preset!;
   if (!existsSync(path.join(root, `datasets/${preset}/train.parquet`))) {
     console.log(`generating the ${preset} preset into datasets/${preset} ...`);
     const r = spawnSync(process.execPath, [path.join(root, 'bin/resflow.js'), '-q', 'data', 'synth', '--preset', preset, '--seed', '1', '--out', `datasets/${preset}`], { cwd: root, stdio: 'inherit' });
@@ -83,7 +84,7 @@ if (!args['doc-only']) {
 }
 
 const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
-const doc = benchmarksDoc({ sweepDir, specFile: path.relative(root, specFile), invocations, commit: git || 'unknown' });
+const doc = benchmarksDoc({ sweepDir, specFile: path.relative(root, specFile), invocations, commit: git || 'unknown', preset: args.preset! });
 mkdirSync(path.dirname(path.resolve(args.out!)), { recursive: true });
 writeFileSync(path.resolve(args.out!), doc);
 console.log(`wrote ${args.out}`);
