@@ -5,6 +5,7 @@
  * scored and written batch by batch (the table writer consumes one batch at a time), so memory is
  * bounded by a batch, not by the files.
  */
+import { readAhead } from '../base/read-ahead.js';
 import { UsageError } from '../base/errors.js';
 import { BatchEncoder, openSplit, planFeatures } from '../data/encode.js';
 import { checkColumns, readBatches } from '../data/reader.js';
@@ -65,7 +66,7 @@ export async function predictRun({ bundle }: LoadedRun, opts: PredictOptions, re
   let done = 0;
   async function* scored(): AsyncGenerator<ColumnBatch> {
     for (const t of opened.tables) {
-      for await (const raw of readBatches(t, wanted, config.eval.batch_size)) {
+      for await (const raw of readAhead(readBatches(t, wanted, config.eval.batch_size))) {
         const batch = encoder.encode(raw, t.file);
         const probs = await predict(bundle, batch);
         const columns: Record<string, ColumnValues> = {};

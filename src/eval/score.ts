@@ -2,6 +2,7 @@
  * Scoring a whole split: every row of every request (evaluation never samples), with the labels,
  * stages, groups, teacher scores and ground truth that metrics need.
  */
+import { readAhead } from '../base/read-ahead.js';
 import type { ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, openSplit, planFeatures, type EncodedBatch, type KeyIndex } from '../data/encode.js';
 import { labelledBatches } from '../data/rank-labels.js';
@@ -69,7 +70,8 @@ export async function scoreStream(
   const encoder = new BatchEncoder(config, bundle.plan);
   const started = Date.now();
   let done = 0;
-  for await (const batch of labelledBatches(config, encoder, opened, config.eval.batch_size)) {
+  // one batch read ahead: on webgpu the reading overlaps the scoring (README.md, "Backends")
+  for await (const batch of readAhead(labelledBatches(config, encoder, opened, config.eval.batch_size))) {
     const p = await predict(bundle, batch);
     onBatch(Object.fromEntries(bundle.taskNames.map((t, k) => [t, p[k]!])), batch);
     done += batch.length;
