@@ -15,10 +15,10 @@ import { setupBackend } from '../src/app/backend.js';
 import { silentReporter } from '../src/app/reporter.js';
 import { buildBundle, predict } from '../src/models/bundle.js';
 import { Trainer } from '../src/train/trainer.js';
-import type { EncodedBatch } from '../src/data/encode.js';
 import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { benchConfig, randomBatch } from './reference-model.js';
+import { STEP_PARTS, timedStep, type StepPart } from './step-timing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,28 +30,8 @@ const { values: args } = parseArgs({
 const BATCH = 1024;
 const STEPS = Number(args.steps);
 
-const PARTS = ['embedding lookup', 'forward+backward (incl. loss + gradX read)', 'dense update', 'sparse update', 'finish (BN updates, dispose)'] as const;
-type Part = (typeof PARTS)[number];
-
-/** Trainer.step, part by part through the trainer's own methods (wasm runs kernels synchronously). */
-async function timedStep(trainer: Trainer, mb: EncodedBatch, acc: Map<Part, number>): Promise<void> {
-  let t = performance.now();
-  const lap = (p: Part) => {
-    const now = performance.now();
-    acc.set(p, (acc.get(p) ?? 0) + now - t);
-    t = now;
-  };
-  const x = trainer.embed(mb);
-  lap('embedding lookup');
-  const pass = await trainer.forwardBackward(mb, x);
-  lap('forward+backward (incl. loss + gradX read)');
-  const dense = await trainer.denseUpdate(pass);
-  lap('dense update');
-  trainer.sparseUpdate(mb, pass);
-  lap('sparse update');
-  trainer.finishStep(pass, dense);
-  lap('finish (BN updates, dispose)');
-}
+const PARTS = STEP_PARTS;
+type Part = StepPart;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

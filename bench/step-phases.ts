@@ -4,10 +4,10 @@
  * and reads back the losses and the gradient of those rows).
  *
  * Phases are the Trainer's own parts of a step, timed one by one on the reference model
- * (bench/reference-model.ts): `embed` (CPU gather + tensor), `forwardBackward` (upload, dense forward
- * and backward, read-back of the losses and of the input gradient), `denseUpdate` (on webgpu only
- * queued: its GPU work finishes inside the next step's forwardBackward), `sparseUpdate` (CPU, runs
- * while the GPU does the dense update), `finishStep`. Transfers: a [batch, inputDim] float32 tensor
+ * (bench/reference-model.ts, bench/step-timing.ts): the embedding lookup (CPU gather + tensor),
+ * forward+backward (upload, dense forward and backward, read-back of the losses and of the input
+ * gradient), the dense update (on webgpu only queued: its GPU work finishes inside the next step's
+ * forward+backward), the sparse update (CPU, while the GPU does the dense update), the finish. Transfers: a [batch, inputDim] float32 tensor
  * uploaded (with a one-number kernel and read-back, less that round trip alone) and read back
  * (computed and synchronised first, so only the copy is timed). Medians over the steps.
  *
@@ -25,6 +25,7 @@ import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { benchConfig, randomBatch } from './reference-model.js';
+import { STEP_PARTS, timedStep, type StepPart } from './step-timing.js';
 import { fileURLToPath } from 'node:url';
 import { loadExperiment } from '../src/app/load-experiment.js';
 import { BatchEncoder, openSplit, planFeatures } from '../src/data/encode.js';
@@ -88,37 +89,21 @@ async function main() {
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
   for (let i = 0; i < 3; i++) await trainer.step(batches[i % batches.length]!); // warm-up
 
-  const names = ['embed', 'forwardBackward', 'denseUpdate', 'sparseUpdate', 'finishStep'] as const;
-  const times = new Map<string, number[]>(names.map((n) => [n, []]));
+  const perStep: Map<StepPart, number>[] = [];
   const totals: number[] = [];
   for (let i = 0; i < STEPS; i++) {
-    const mb = batches[i % batches.length]!;
-    const start = performance.now();
-    let t = start;
-    const lap = (name: string) => {
-      const now = performance.now();
-      times.get(name)!.push(now - t);
-      t = now;
-    };
-    const x = trainer.embed(mb);
-    lap('embed');
-    const pass = await trainer.forwardBackward(mb, x);
-    lap('forwardBackward');
-    const dense = await trainer.denseUpdate(pass);
-    lap('denseUpdate');
-    trainer.sparseUpdate(mb, pass);
-    lap('sparseUpdate');
-    trainer.finishStep(pass, dense);
-    lap('finishStep');
-    totals.push(performance.now() - start);
+    const acc = new Map<StepPart, number>();
+    await timedStep(trainer, batches[i % batches.length]!, acc);
+    perStep.push(acc);
+    totals.push([...acc.values()].reduce((a, b) => a + b, 0));
   }
   const inDim = bundle.tables.inputDim;
   const step = median(totals);
   console.log(`backend: ${backend}; reference model, batch ${BATCH}, input width ${inDim}; ${STEPS} steps; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`step: median ${ms(step)} ms (${Math.round((BATCH / step) * 1000).toLocaleString('en-US')} samples/s)`);
-  for (const n of names) {
-    const m = median(times.get(n)!);
-    console.log(`  ${n.padEnd(16)} ${ms(m).padStart(8)} ms  ${((m / step) * 100).toFixed(1).padStart(5)}%`);
+  for (const p of STEP_PARTS) {
+    const m = median(perStep.map((a) => a.get(p) ?? 0));
+    console.log(`  ${p.padEnd(44)} ${ms(m).padStart(8)} ms  ${((m / step) * 100).toFixed(1).padStart(5)}%`);
   }
   const bytes = BATCH * inDim * 4;
   const tr = await transfers(BATCH, inDim, Math.max(5, Math.min(STEPS, 20)));
