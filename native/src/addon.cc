@@ -30,6 +30,11 @@
 //     the same length (grad may be longer), not overlapping; constants is a Float32Array [beta1,
 //     1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, epsilon, -lr].
 //
+//   reluBackward(dy, y, dz) -> undefined
+//     The gradient of a relu output y (relu.h): dz = dy * step(y) as tfjs computes it (NaN where y
+//     is NaN). dy, y, dz are Float32Arrays of the length of y (dy, dz at least that); dz must not
+//     overlap y (it may be dy itself). (Version 4 on.)
+//
 // Every argument is checked (types, integer ranges, lengths, detached buffers, overlap) before
 // any memory is touched; a bad call throws a TypeError/RangeError. The work is done on the
 // calling thread and a persistent pool; all of it is finished when sgemm returns. Each Node
@@ -47,8 +52,9 @@
 #include "adam.h"
 #include "embeddings.h"
 #include "gemm.h"
+#include "relu.h"
 
-#define RESFLOW_NATIVE_VERSION "3"
+#define RESFLOW_NATIVE_VERSION "4"
 
 namespace {
 
@@ -483,6 +489,28 @@ napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Relu backward
+// ---------------------------------------------------------------------------------------------
+
+napi_value ReluBackward(napi_env env, napi_callback_info cbinfo) {
+  const char* fn = "reluBackward";
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  if (argc < 3) return throw_type(env, "reluBackward(dy, y, dz) needs 3 arguments");
+  void* data = nullptr;
+  size_t n = 0;
+  if (!get_typed(env, fn, argv[1], "y", napi_float32_array, "Float32Array", 0, &data, &n)) return nullptr;
+  const F32 y{static_cast<float*>(data), n};
+  F32 dy, dz;
+  if (!get_f32(env, fn, argv[0], "dy", n, &dy) || !get_f32(env, fn, argv[2], "dz", n, &dz)) return nullptr;
+  if (overlaps(dz, y)) return throw_range(env, "reluBackward: dz must not overlap y");
+  if (dz.data != dy.data && overlaps(dz, dy)) return throw_range(env, "reluBackward: dz must be dy or not overlap it");
+  resflow::relu_backward(dy.data, y.data, dz.data, n);
+  return nullptr;
+}
+
 bool set_str(napi_env env, napi_value obj, const char* key, const char* value) {
   napi_value v;
   return napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok &&
@@ -543,6 +571,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"embeddingLookup", nullptr, EmbeddingLookup, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingUpdateLazy", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"reluBackward", nullptr, ReluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;

@@ -86,6 +86,13 @@ export type EmbeddingUpdateFn = (
 /** tfjs's Adam update of one variable in place; constants are the eight float32 scalars of native/src/adam.cc. */
 export type AdamStepFn = (value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, constants: Float32Array) => void;
 
+/**
+ * The gradient of a relu output y: dz = dy * step(y), as tfjs's Step (NaN where y is NaN), Cast and
+ * Multiply kernels give it, in one pass over length(y) floats; dz may be dy itself, never y.
+ * Version 4 on.
+ */
+export type ReluBackwardFn = (dy: Float32Array, y: Float32Array, dz: Float32Array) => void;
+
 /** Every function the addon exports. The later kernels are absent from builds that predate them. */
 export interface NativeAddon {
   sgemm: SgemmFn;
@@ -94,6 +101,8 @@ export interface NativeAddon {
   /** Version 3 on (version 2's `embeddingUpdate` took eagerly allocated state and is not used). */
   embeddingUpdateLazy?: EmbeddingUpdateFn;
   adamStep?: AdamStepFn;
+  /** Version 4 on. */
+  reluBackward?: ReluBackwardFn;
   /** The .node file it was loaded from. */
   readonly path: string;
 }

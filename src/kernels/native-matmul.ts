@@ -13,7 +13,8 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { NativeAddon } from './native-api.js';
 import { makeNativeMatmulKernel, type NativeMatmulState } from './native-matmul-kernel.js';
-import { kernelOwner, overrideKernel, registeredKernel, restoreKernel } from './overrides.js';
+import { DENSE_GRAD, makeDenseGradKernel } from './native-dense-grad.js';
+import { currentOwner, kernelOwner, overrideKernel, registeredKernel, restoreKernel } from './overrides.js';
 import { MATMUL_KERNELS } from './wasm-heap.js';
 
 /** The owner of the native kernels (overrides.ts). */
@@ -36,13 +37,22 @@ export function nativeMatmulRegistered(): boolean {
   return MATMUL_KERNELS.every((name) => isNativeMatmulKernel(registeredKernel(name, 'wasm')?.kernelFunc));
 }
 
+/**
+ * Whether a dense layer's backward pass can run as the one native kernel DENSE_GRAD
+ * (native-dense-grad.ts): the backend is wasm and the native kernels are its matmul kernels, so the
+ * separate ops would have run the same GEMM calls.
+ */
+export function nativeDenseGradRegistered(): boolean {
+  return tf.getBackend() === 'wasm' && currentOwner(DENSE_GRAD, 'wasm') === NATIVE_MATMUL && nativeMatmulRegistered();
+}
+
 /** Threads each native matmul may use (results do not depend on it). */
 export function nativeMatmulThreads(): number {
   return state.threads;
 }
 
 /**
- * Registers the native kernels as the wasm backend's BatchMatMul and _FusedMatMul, keeping the
+ * Registers the native kernels as the wasm backend's BatchMatMul and _FusedMatMul, and DENSE_GRAD, keeping the
  * kernels they replace (tfjs's, or resflow's transposing wrappers from wasm-kernels.ts) to fall
  * back to and to restore. Call it after registerWasmKernels(). Idempotent (a second call only
  * updates `threads`). Returns false, registering nothing, when the wasm kernels are not registered.
@@ -55,6 +65,7 @@ export function registerNativeMatmulKernels(native: NativeAddon, opts: { threads
   state.threads = Math.min(wanted, 64);
   state.addon = native;
   for (const name of MATMUL_KERNELS) overrideKernel(name, 'wasm', NATIVE_MATMUL, (prev) => makeNativeMatmulKernel(name, prev, state));
+  overrideKernel(DENSE_GRAD, 'wasm', NATIVE_MATMUL, () => makeDenseGradKernel(state));
   return true;
 }
 
@@ -64,4 +75,5 @@ export function registerNativeMatmulKernels(native: NativeAddon, opts: { threads
  */
 export function unregisterNativeMatmulKernels(): void {
   for (const name of MATMUL_KERNELS) restoreKernel(name, 'wasm', NATIVE_MATMUL);
+  restoreKernel(DENSE_GRAD, 'wasm', NATIVE_MATMUL);
 }

@@ -52,6 +52,30 @@ export function wasmFloat32View(t: tf.Tensor): Float32Array | null {
   return heapView(be, t, t.size);
 }
 
+/**
+ * A float32 tensor's values: on `wasm` a view of its bytes in the heap (no copy; valid until the next
+ * allocation in the heap or the tensor's disposal, so take it where it is read), elsewhere dataSync()
+ * (after readTensors() on webgpu, read-back.ts).
+ */
+export function float32Values(t: tf.Tensor): Float32Array {
+  return wasmFloat32View(t) ?? (t.dataSync() as Float32Array);
+}
+
+/**
+ * A new float32 tensor of `shape` whose values `fill` writes straight into the wasm heap (no
+ * JavaScript array to allocate and copy in), or null when the active backend is not wasm. `fill`
+ * must write every element and must not allocate tensors (a growing heap would detach its view).
+ */
+export function filledWasmTensor(shape: number[], fill: (values: Float32Array) => void): tf.Tensor | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const be = tf.backend() as unknown as WasmBackendLike;
+  if (be?.wasm?.HEAPU8 === undefined || typeof be.makeOutput !== 'function') return null;
+  const info = be.makeOutput(shape, 'float32');
+  const t = tf.engine().makeTensorFromTensorInfo(info);
+  fill(heapView(be, info, sizeOf(shape)));
+  return t;
+}
+
 /** The wasm backend's matmul kernels, which the transposing wrappers and the native matmul replace. */
 export const MATMUL_KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
 export type MatMulKernel = (typeof MATMUL_KERNELS)[number];

@@ -10,11 +10,13 @@
  * the vocabulary size, and no tfjs gather/scatter kernels are needed. The loops themselves are
  * the kernels of kernels/sparse-kernels.ts (JavaScript, or the native addon when it is built).
  */
+import * as tf from '@tensorflow/tfjs';
 import type { EmbeddingOptimizerConfig } from '../config/experiment.js';
 import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js';
 import type { Rng } from '../base/rng.js';
 import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from '../kernels/sparse-kernels.js';
 import { RowState } from '../kernels/row-state.js';
+import { filledWasmTensor } from '../kernels/wasm-heap.js';
 
 export interface SparseTable extends TableData {
   feature: SparseFeature;
@@ -103,9 +105,20 @@ export class EmbeddingTables {
 
   /** Builds the [n, inputDim] input matrix for rows of a batch: pooled embeddings then numerics. */
   lookup(batch: EncodedBatch): Float32Array {
+    return this.lookupInto(batch, new Float32Array(batch.length * this.inputDim));
+  }
+
+  /** lookup() as a [n, inputDim] tensor; on wasm written straight into the wasm heap (no array to allocate and copy in). */
+  lookupTensor(batch: EncodedBatch): tf.Tensor2D {
+    const shape: [number, number] = [batch.length, this.inputDim];
+    return (filledWasmTensor(shape, (x) => this.lookupInto(batch, x)) ?? tf.tensor2d(this.lookup(batch), shape)) as tf.Tensor2D;
+  }
+
+  /** lookup() into `x` (at least n * inputDim floats, any contents; e.g. a tensor's bytes in the wasm heap); returns x. */
+  lookupInto(batch: EncodedBatch, x: Float32Array): Float32Array {
     const n = batch.length;
     const D = this.inputDim;
-    const x = new Float32Array(n * D);
+    x.fill(0, 0, n * D); // the kernels add pooled lists into zeros and skip absent ids
     this.kernels.lookup(this.tables, batch.ids, n, x, D);
     const nc = this.numericCount;
     if (nc > 0) {

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../base/rng.js';
 import type { DenseOp } from './dense-program.js';
-import { nativeMatmulRegistered } from '../kernels/native-matmul.js';
+import { nativeDenseGradRegistered, nativeMatmulRegistered } from '../kernels/native-matmul.js';
+import { DENSE_GRAD } from '../kernels/native-dense-grad.js';
 
 export interface ForwardContext {
   training: boolean;
@@ -63,8 +64,15 @@ export class ParamStore {
   }
 }
 
-/** The gradients of x·W + b from dz: x's, W's and b's (see linearWithGradient). */
-function linearGrads(dz: tf.Tensor2D, xs: tf.Tensor2D, Ws: tf.Tensor2D): tf.Tensor[] {
+/**
+ * The gradients of act(x·W + b) from dy: x's, W's and b's (see linearWithGradient); `y` is the output
+ * of a relu layer (its gradient first masks dy with step(y)), absent for a linear one. With the
+ * native matmul on wasm, one native kernel computes the same GEMMs on the same operands
+ * (src/kernels/native-dense-grad.ts), so the same bits, without tfjs's intermediate tensors.
+ */
+function linearGrads(dy: tf.Tensor2D, xs: tf.Tensor2D, Ws: tf.Tensor2D, y?: tf.Tensor2D): tf.Tensor[] {
+  if (nativeDenseGradRegistered()) return tf.engine().runKernel(DENSE_GRAD, y ? { dy, x: xs, W: Ws, y } : { dy, x: xs, W: Ws }) as tf.Tensor[];
+  const dz = y ? (tf.mul(dy, tf.cast(tf.step(y), 'float32')) as tf.Tensor2D) : dy;
   const [inDim, outDim] = Ws.shape;
   // A one-wide (logit) layer takes its weight gradient as a row, dzᵀ·x, reshaped: no transpose of x.
   const dW = outDim === 1 ? tf.reshape(tf.matMul(dz, xs, true, false), [inDim, 1]) : tf.matMul(xs, dz, true, false);
@@ -105,7 +113,7 @@ const linearReluWithGradient = tf.customGrad((...args: unknown[]) => {
     value: y,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, Ws, ys] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-      return linearGrads(tf.mul(dy, tf.cast(tf.step(ys), 'float32')) as tf.Tensor2D, xs, Ws);
+      return linearGrads(dy as tf.Tensor2D, xs, Ws, ys);
     },
   };
 }) as unknown as (x: tf.Tensor2D, W: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;

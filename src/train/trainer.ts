@@ -14,6 +14,7 @@ import { Rng } from '../base/rng.js';
 import { throttledYield } from '../base/yield.js';
 import { readAhead } from '../base/read-ahead.js';
 import { readTensors } from '../kernels/read-back.js';
+import { float32Values } from '../kernels/wasm-heap.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { RunFolder } from '../runs/folder.js';
 import { checkpointDir, hasCheckpoint, readCheckpointState, writeCheckpoint, type CheckpointState } from '../runs/checkpoint.js';
@@ -47,8 +48,8 @@ export interface StepLosses {
 /** A step's forward and backward pass: what the updates need and what the step must free. */
 export interface ForwardBackward {
   losses: StepLosses;
-  /** Gradient of the model input (the embeddings) [B * inputDim]. */
-  gradX: Float32Array;
+  /** Gradient of the model input [B * inputDim]; on wasm a view of the heap, no copy: read it where used (after any allocation). */
+  readonly gradX: Float32Array;
   /** Gradients of params.trainable, in order. */
   denseGrads: tf.Tensor[];
   /** Gradients of the loss balancer's variables (uncertainty weighting's s_t), in order; empty otherwise. */
@@ -144,9 +145,9 @@ export class Trainer {
     return pass.losses;
   }
 
-  /** Embedding lookup: the batch's model input [B, inputDim]. */
+  /** Embedding lookup: the batch's model input [B, inputDim] (on wasm written into the heap, no copy). */
   embed(mb: EncodedBatch): tf.Tensor2D {
-    return tf.tensor2d(this.bundle.tables.lookup(mb), [mb.length, this.bundle.tables.inputDim]);
+    return this.bundle.tables.lookupTensor(mb);
   }
 
   /**
@@ -226,12 +227,11 @@ export class Trainer {
         `the loss became ${total} at step ${this.state.globalStep + 1} (epoch ${this.state.epoch + 1}; per task: ${config.tasks.map((t, k) => `${t.name} ${perTask[k]}`).join(', ')}${extraLoss ? `, model term ${extra}` : ''}); lower train.optimizer.lr or set train.grad_clip`,
       );
     }
-    const gradX = grads[0]!.dataSync() as Float32Array;
     if (this.balancer.mode === 'gradnorm') this.balancer.updateWeights(perTask, await taskGradientNorms(model, x, dropoutSeed, config.tasks.length, taskLossOf));
     const nDense = trainable.length;
     return {
       losses: { total, perTask, extra },
-      gradX,
+      get gradX() { return float32Values(grads[0]!); },
       denseGrads: grads.slice(1, 1 + nDense),
       balancingGrads: grads.slice(1 + nDense),
       updates,
