@@ -5,7 +5,15 @@
 import { validate, type SchemaIssue } from '../src/config/schema.js';
 import { experimentSchema, type ExperimentConfig } from '../src/config/experiment.js';
 import type { EncodedBatch } from '../src/data/encode.js';
-import type { Rng } from '../src/base/rng.js';
+import { Rng as RngClass, type Rng } from '../src/base/rng.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setupBackend } from '../src/app/backend.js';
+import { silentReporter } from '../src/app/reporter.js';
+import { buildBundle, type ModelBundle } from '../src/models/bundle.js';
+import { Trainer } from '../src/train/trainer.js';
+import { RunFolder } from '../src/runs/folder.js';
 
 export const FIELDS = 20;
 export const VOCAB = 10_000;
@@ -65,4 +73,15 @@ export function denseFlopsPerSample(variables: Map<string, { shape: number[] }>)
     else if (name.endsWith('/bias')) bias += 2 * v.shape.reduce((a, b) => a * b, 1);
   }
   return { score: fwd, train: 3 * fwd + bias };
+}
+
+/** The reference model ready to train: its backend set up, a trainer over a scratch run folder, and 8 seeded random batches. */
+export async function referenceTrainer(batch: number, backendName: string, threads?: string): Promise<{ config: ExperimentConfig; backend: string; bundle: ModelBundle; trainer: Trainer; batches: EncodedBatch[] }> {
+  const config = benchConfig(batch);
+  if (threads !== undefined) config.runtime.threads = Number(threads);
+  const backend = await setupBackend(config, silentReporter, backendName);
+  const bundle = buildBundle(config);
+  const trainer = new Trainer(bundle, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-')), config));
+  const rng = new RngClass(1);
+  return { config, backend, bundle, trainer, batches: Array.from({ length: 8 }, () => randomBatch(rng, batch)) };
 }

@@ -14,17 +14,11 @@
  *   npm run bench:step-phases [-- --backend webgpu|wasm|cpu --batch 1024 --steps 20 --threads N]
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { setupBackend } from '../src/app/backend.js';
-import { silentReporter } from '../src/app/reporter.js';
 import { buildBundle } from '../src/models/bundle.js';
-import { Trainer } from '../src/train/trainer.js';
-import { Rng } from '../src/base/rng.js';
-import { RunFolder } from '../src/runs/folder.js';
-import { benchConfig, randomBatch } from './reference-model.js';
+import { referenceTrainer } from './reference-model.js';
 import { STEP_PARTS, timedStep, type StepPart } from './step-timing.js';
 import { fileURLToPath } from 'node:url';
 import { loadExperiment } from '../src/app/load-experiment.js';
@@ -79,14 +73,7 @@ async function transfers(rows: number, cols: number, reps: number): Promise<{ up
 }
 
 async function main() {
-  const config = benchConfig(BATCH);
-  if (args.threads !== undefined) config.runtime.threads = Number(args.threads);
-  const backend = await setupBackend(config, silentReporter, args.backend);
-  const bundle = buildBundle(config);
-  const run = RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-')), config);
-  const trainer = new Trainer(bundle, run);
-  const rng = new Rng(1);
-  const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
+  const { backend, bundle, trainer, batches } = await referenceTrainer(BATCH, args.backend!, args.threads);
   for (let i = 0; i < 3; i++) await trainer.step(batches[i % batches.length]!); // warm-up
 
   const perStep: Map<StepPart, number>[] = [];

@@ -10,16 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { setupBackend } from '../src/app/backend.js';
-import { silentReporter } from '../src/app/reporter.js';
-import { buildBundle, predict } from '../src/models/bundle.js';
-import { Trainer } from '../src/train/trainer.js';
-import { Rng } from '../src/base/rng.js';
-import { RunFolder } from '../src/runs/folder.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { FIELDS, VOCAB, benchConfig, denseFlopsPerSample, randomBatch } from './reference-model.js';
+import { predict } from '../src/models/bundle.js';
+import { FIELDS, VOCAB, denseFlopsPerSample, referenceTrainer } from './reference-model.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,14 +29,7 @@ const BATCH = Number(args.batch);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const config = benchConfig(BATCH);
-  if (args.threads !== undefined) config.runtime.threads = Number(args.threads);
-  const backend = await setupBackend(config, silentReporter, args.backend);
-  const bundle = buildBundle(config);
-  const run = RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-bench-')), config);
-  const trainer = new Trainer(bundle, run);
-  const rng = new Rng(1);
-  const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
+  const { backend, bundle, trainer, batches } = await referenceTrainer(BATCH, args.backend!, args.threads);
   const steps = Number(args.steps);
   for (let i = 0; i < 5; i++) await trainer.step(batches[i % batches.length]!); // warm-up
   const trainRates: number[] = [];

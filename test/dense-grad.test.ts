@@ -17,6 +17,7 @@ import { buildBundle, disposeBundle } from '../src/models/bundle.js';
 import { linear } from '../src/models/layers.js';
 import { Rng } from '../src/base/rng.js';
 import { benchConfig, randomBatch } from '../bench/reference-model.js';
+import { assertSameBits, randomFloats } from './helpers/bits.js';
 
 const native = loadAddon();
 const skip = native === null ? `native addon not available: ${addonUnavailableReason()}` : false;
@@ -25,12 +26,8 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const random = (n: number, seed: number) => {
-  const r = new Rng(seed);
-  return Float32Array.from({ length: n }, () => (r.next() - 0.5) * 4);
-};
-const sameBits = (a: Float32Array, b: Float32Array, what: string) =>
-  assert.equal(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)), 0, what);
+const random = randomFloats;
+const sameBits = assertSameBits;
 
 /** Runs f with the dense-gradient kernel unregistered (tfjs's separate kernels), then registers it again. */
 function withoutKernel<T>(f: () => T): T {

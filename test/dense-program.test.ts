@@ -18,6 +18,7 @@ import { Rng } from '../src/base/rng.js';
 import { linear, linearReluUnfused } from '../src/models/layers.js';
 import { benchConfig, denseFlopsPerSample, randomBatch } from '../bench/reference-model.js';
 import { tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
+import { assertSameBits, randomFloats } from './helpers/bits.js';
 
 const native = loadAddon();
 const skip = native === null ? `native addon not available: ${addonUnavailableReason()}` : !sgemmHasResidual(native) ? 'native addon predates the residual epilogue' : false;
@@ -26,12 +27,8 @@ before(async () => {
   await initBackend('wasm');
 });
 
-const random = (n: number, seed: number) => {
-  const r = new Rng(seed);
-  return Float32Array.from({ length: n }, () => (r.next() - 0.5) * 4);
-};
-const sameBits = (a: Float32Array, b: Float32Array, what: string) =>
-  assert.equal(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)), 0, what);
+const random = randomFloats;
+const sameBits = assertSameBits;
 
 test('native sgemm residual: act(A·B + bias) + R, the bits of separate adds, on every path', { skip }, () => {
   const { sgemm } = native!;
