@@ -10,7 +10,7 @@ import { ParamStore } from './layers.js';
 import { modelDescriptor, MODEL_NAMES, type MultiTaskModel } from './registry.js';
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
-import { nativeScoring, runDenseProgram } from './dense-program.js';
+import { nativeScoring, runDenseProgram, programInput } from './dense-program.js';
 import { readTensors } from '../kernels/read-back.js';
 
 export interface ModelBundle {
@@ -42,10 +42,9 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
  * probabilities back asynchronously (webgpu cannot read synchronously in Node).
  */
 export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise<Float32Array[]> {
-  const x = bundle.tables.lookup(batch);
   const program = bundle.model.scoringProgram;
   const native = program ? nativeScoring() : null;
-  const logits = native !== null ? runDenseProgram(program!, native, x, batch.length) : null;
+  const logits = native !== null ? runDenseProgram(program!, native, bundle.tables.lookupInto(batch, programInput(program!, batch.length * bundle.tables.inputDim)), batch.length) : null;
   if (logits !== null) {
     // One sigmoid kernel over every task's logits (element-wise: the same bits as one per task).
     const n = batch.length;
@@ -55,7 +54,7 @@ export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise
     return logits.map((_, k) => p.subarray(k * n, (k + 1) * n));
   }
   const probs = tf.tidy(() => {
-    const input = tf.tensor2d(x, [batch.length, bundle.tables.inputDim]);
+    const input = tf.tensor2d(bundle.tables.lookup(batch), [batch.length, bundle.tables.inputDim]);
     const { logits } = bundle.model.forward(input, { training: false, dropoutSeed: 0 });
     return logits.map((z) => tf.sigmoid(z));
   });

@@ -45,6 +45,21 @@ export class ProgramBuilder {
 }
 
 const scratch = new WeakMap<DenseProgram, Float32Array[]>();
+const inputs = new WeakMap<DenseProgram, Float32Array>();
+
+/**
+ * A reused buffer of at least `length` floats for the program's input: a fresh 1.3 MB array per batch
+ * of 1,024 costs page faults and garbage collection more than the lookup that fills it (README.md,
+ * "Speed against PyTorch"). The caller overwrites it whole and reads it before the next call.
+ */
+export function programInput(program: DenseProgram, length: number): Float32Array {
+  let x = inputs.get(program);
+  if (x === undefined || x.length < length) {
+    x = new Float32Array(length);
+    inputs.set(program, x);
+  }
+  return x.subarray(0, length);
+}
 
 /** The addon, when the native forward pass gives what the tfjs scoring path gives (see above); else null. */
 export function nativeScoring(): NativeAddon | null {
