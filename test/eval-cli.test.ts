@@ -3,18 +3,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { cli, repoRoot, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
+import { cli, repoRoot, tempDir, trainTiny } from './helpers/fixtures.js';
 
 const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['--version']).status === 0);
 
 interface Rec { name: string; task: string; k?: number; split: string; value: number; variant?: string }
 
-function trainTiny(dir: string, extra: string[] = []): string {
-  const cfg = writeFile(dir, 'exp.yaml', tinyConfigYaml());
-  const r = cli(['-q', 'train', cfg, '--runs-dir', dir, ...extra]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim().split('\n').pop()!;
-}
 
 test('eval --save-predictions: an independent program recomputes AUC, WR@K and ASH@K to 1e-6', { skip: python ? false : 'no python3' }, () => {
   const dir = tempDir();

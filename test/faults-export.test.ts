@@ -12,7 +12,7 @@ import { loadExperiment } from '../src/app/load-experiment.js';
 import { BatchEncoder, buildFeaturePlan, openSplit } from '../src/data/encode.js';
 import { readBatches } from '../src/data/reader.js';
 import type { FeaturesFile } from '../src/export/onnx.js';
-import { cli, tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
+import { cli, tempDir, trainTiny } from './helpers/fixtures.js';
 import { feedsFor, loadOrt, type Ort } from './helpers/ort.js';
 
 let dir = '';
@@ -23,10 +23,7 @@ let skip: string | false = false;
 before(async () => {
   ({ ort, reason: skip } = await loadOrt());
   dir = tempDir();
-  const cfg = writeFile(dir, 'exp.yaml', tinyConfigYaml('fusion: { mode: multiplicative, weights: { ctr: 1, ctcvr: 2 } }\n'));
-  const r = cli(['-q', 'train', cfg, '--runs-dir', dir]);
-  assert.equal(r.code, 0, r.stderr);
-  run = r.stdout.trim().split('\n').pop()!;
+  run = trainTiny(dir, { yaml: 'fusion: { mode: multiplicative, weights: { ctr: 1, ctcvr: 2 } }\n' });
 });
 
 /** A copy of the trained run to damage. */

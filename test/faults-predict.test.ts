@@ -2,15 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cli, tempDir, tinyConfigYaml, tinyDir, writeFile } from './helpers/fixtures.js';
+import { cli, tempDir, tinyDir, trainTiny } from './helpers/fixtures.js';
 
 const dir = tempDir();
 let run = '';
 
 test('setup: a tiny run', () => {
-  const r = cli(['-q', 'train', writeFile(dir, 'exp.yaml', tinyConfigYaml()), '--runs-dir', dir]);
-  assert.equal(r.code, 0, r.stderr);
-  run = r.stdout.trim().split('\n').pop()!;
+  run = trainTiny(dir);
 });
 
 /** A copy of the run damaged by `damage`; predict must exit 2 naming `file` and write nothing. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { withDuckDB } from '../src/data/duckdb.js';
-import { cli, tempDir, tinyConfigYaml, tinyDir, writeFile } from './helpers/fixtures.js';
+import { cli, tempDir, tinyDir, trainTiny } from './helpers/fixtures.js';
 
 /** Every role column of the tiny data except the request: what a serving log would not have. */
 const NOT_FEATURES = ['click', 'purchase', 'all_click', 'all_purchase', 'stage', 'teacher_ctr', 'teacher_ctcvr', 'p_click', 'p_purchase', 'p_all_click', 'p_all_purchase', 'relevance_ctr', 'relevance_cvr'];
@@ -17,10 +17,7 @@ const unlabelled = path.join(dir, 'nolabel.parquet');
 let run = '';
 
 test('setup: a tiny run and the eval split without labels, stage, teacher or truth', async () => {
-  const cfg = writeFile(dir, 'exp.yaml', tinyConfigYaml());
-  const r = cli(['-q', 'train', cfg, '--runs-dir', dir]);
-  assert.equal(r.code, 0, r.stderr);
-  run = r.stdout.trim().split('\n').pop()!;
+  run = trainTiny(dir);
   await withDuckDB((con) => con.run(`COPY (SELECT * EXCLUDE (${NOT_FEATURES.join(', ')}) FROM '${tinyDir}/eval.parquet') TO '${unlabelled}' (FORMAT parquet)`));
   const cols = await withDuckDB(async (con) => (await con.runAndReadAll(`DESCRIBE SELECT * FROM '${unlabelled}'`)).getRows().map((r) => String(r[0])));
   for (const c of NOT_FEATURES) assert.ok(!cols.includes(c), c);

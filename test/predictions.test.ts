@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { withDuckDB } from '../src/data/duckdb.js';
-import { cli, tempDir, tinyConfigYaml, tinyDir, writeFile } from './helpers/fixtures.js';
+import { cli, tempDir, tinyDir, trainTiny } from './helpers/fixtures.js';
 
 interface Rec { name: string; task: string; k?: number; split: string; value: number; variant?: string }
 
@@ -18,9 +18,7 @@ const dir = tempDir();
 let run = '';
 
 test('setup: a tiny run', () => {
-  const r = cli(['-q', 'train', writeFile(dir, 'exp.yaml', tinyConfigYaml()), '--runs-dir', dir]);
-  assert.equal(r.code, 0, r.stderr);
-  run = r.stdout.trim().split('\n').pop()!;
+  run = trainTiny(dir);
 });
 
 function readCsv(file: string): { col: (name: string) => string[]; header: string[]; n: number } {

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -56,4 +57,15 @@ tasks:
 model: { type: resflow, embedding_dim: 8, hidden: [16, 8] }
 train: { epochs: 1, batch_size: 256 }
 ${extra}`;
+}
+
+/**
+ * Trains the tiny config (`tinyConfigYaml(yaml)`) into `dir` through the CLI, asserts that it
+ * succeeded, and returns the run folder (the last line `train` prints).
+ */
+export function trainTiny(dir: string, opts: { yaml?: string; args?: string[] } = {}): string {
+  const cfg = writeFile(dir, 'exp.yaml', tinyConfigYaml(opts.yaml));
+  const r = cli(['-q', 'train', cfg, '--runs-dir', dir, ...(opts.args ?? [])]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split('\n').pop()!;
 }
