@@ -44,7 +44,7 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
 export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise<Float32Array[]> {
   const program = bundle.model.scoringProgram;
   const native = program ? nativeScoring() : null;
-  const logits = native !== null ? runDenseProgram(program!, native, bundle.tables.lookupInto(batch, programInput(program!, batch.length * bundle.tables.inputDim)), batch.length) : null;
+  const logits = native !== null ? runDenseProgram(program!, native, bundle.tables.lookupInto(batch, programInput(program!, batch.length)), batch.length) : null;
   if (logits !== null) {
     // One sigmoid kernel over every task's logits (element-wise: the same bits as one per task).
     const n = batch.length;

@@ -44,21 +44,26 @@ export class ProgramBuilder {
   }
 }
 
-const scratch = new WeakMap<DenseProgram, Float32Array[]>();
-const inputs = new WeakMap<DenseProgram, Float32Array>();
-
 /**
- * A reused buffer of at least `length` floats for the program's input: a fresh 1.3 MB array per batch
- * of 1,024 costs page faults and garbage collection more than the lookup that fills it (README.md,
- * "Speed against PyTorch"). The caller overwrites it whole and reads it before the next call.
+ * Per program, reused buffers for n rows: [the input, op 0's output, op 1's, …]. A fresh array per
+ * batch (1.3 MB for the input of 1,024 rows) costs page faults and garbage collection more than the
+ * work that fills it (README.md, "Speed against PyTorch").
  */
-export function programInput(program: DenseProgram, length: number): Float32Array {
-  let x = inputs.get(program);
-  if (x === undefined || x.length < length) {
-    x = new Float32Array(length);
-    inputs.set(program, x);
+const scratch = new WeakMap<DenseProgram, Float32Array[]>();
+
+function buffersFor(program: DenseProgram, n: number): { bufs: Float32Array[]; widths: number[] } {
+  const widths = [program.inDim, ...program.ops.map((op) => op.W.shape[1]!)];
+  let bufs = scratch.get(program);
+  if (bufs === undefined || bufs.some((b, i) => b.length < n * widths[i]!)) {
+    bufs = widths.map((w) => new Float32Array(n * w));
+    scratch.set(program, bufs);
   }
-  return x.subarray(0, length);
+  return { bufs, widths };
+}
+
+/** A reused buffer for the program's input of n rows: the caller overwrites it whole before runDenseProgram. */
+export function programInput(program: DenseProgram, n: number): Float32Array {
+  return buffersFor(program, n).bufs[0]!.subarray(0, n * program.inDim);
 }
 
 /** The addon, when the native forward pass gives what the tfjs scoring path gives (see above); else null. */
@@ -73,13 +78,8 @@ export function nativeScoring(): NativeAddon | null {
  * buffers: read them before the next call). Null when a weight is not in the wasm heap.
  */
 export function runDenseProgram(program: DenseProgram, native: NativeAddon, x: Float32Array, n: number): Float32Array[] | null {
-  const widths = [program.inDim, ...program.ops.map((op) => op.W.shape[1]!)];
-  let bufs = scratch.get(program);
-  if (bufs === undefined || bufs.some((b, i) => b.length < n * widths[i + 1]!)) {
-    bufs = program.ops.map((_, i) => new Float32Array(n * widths[i + 1]!));
-    scratch.set(program, bufs);
-  }
-  const buffer = (i: number) => (i === 0 ? x : bufs![i - 1]!.subarray(0, n * widths[i]!));
+  const { bufs, widths } = buffersFor(program, n);
+  const buffer = (i: number) => (i === 0 ? x : bufs[i]!.subarray(0, n * widths[i]!));
   const threads = nativeMatmulThreads();
   // No wasm allocation happens below, so the heap views stay valid through the calls.
   const views = program.ops.map((op) => ({ W: wasmFloat32View(op.W), b: op.b === null ? null : wasmFloat32View(op.b) }));
