@@ -11,7 +11,7 @@ import { buildBundle, disposeBundle } from '../src/models/bundle.js';
 import { scoreSplit, scoreStream } from '../src/eval/score.js';
 import { evaluateRows, oracleRecords } from '../src/eval/evaluate.js';
 import { OracleEvaluator, RowsEvaluator } from '../src/eval/stream-eval.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cli, repoRoot, tempDir, tinyConfigYaml, tinyDir, writeFile } from './helpers/fixtures.js';
 import { sqlString, withDuckDB } from '../src/data/duckdb.js';
 
@@ -46,7 +46,7 @@ for (const set of [[], ['eval.gauc_group=user', 'fusion.mode=multiplicative', 'e
 
 interface Rec { name: string; task: string; k?: number; split: string; value: number }
 
-test('resflow eval: streamed records equal those of all rows at once (--save-predictions), and ungrouped requests fall back to all rows at once', async () => {
+test('resflow eval: streamed records and predictions equal those of all rows at once, and ungrouped requests fall back to all rows at once', async () => {
   const dir = tempDir();
   const cfg = writeFile(dir, 'exp.yaml', tinyConfigYaml());
   const trained = cli(['-q', 'train', cfg, '--runs-dir', dir, '--set', 'train.epochs=1']);
@@ -58,17 +58,37 @@ test('resflow eval: streamed records equal those of all rows at once (--save-pre
     await con.run(`COPY (SELECT * FROM (SELECT *, row_number() OVER () AS rn FROM read_parquet(${sqlString(path.join(tinyDir, 'eval.parquet'))})) ORDER BY rn % 7, rn) TO ${sqlString(shuffled)} (FORMAT parquet)`);
   });
   const evalRun = (split: string, extra: string[]) => {
-    const r = cli(['eval', run, '--split', split, ...extra]);
+    const r = cli(['eval', run, '--verbose', '--split', split, ...extra]);
     assert.equal(r.code, 0, r.stderr);
     return r.stdout + r.stderr;
   };
-  assert.doesNotMatch(evalRun('streamed', []), /not grouped by request/);
-  evalRun('whole', ['--save-predictions', path.join(dir, 'p.csv')]);
-  assert.match(evalRun('ungrouped', ['--data', shuffled]), /not grouped by request .* evaluating all rows at once instead/);
-  evalRun('ungrouped-whole', ['--data', shuffled, '--save-predictions', path.join(dir, 'q.csv')]);
+  const out = (name: string) => path.join(dir, name);
+  // --fusion-grid keeps every row, so it takes the all-rows path
+  const whole = ['--fusion-grid', '1'];
+  const withCols = ['--with', 'user,item_id,user_recent_categories'];
+  const streamedLog = evalRun('streamed', ['--save-predictions', out('s.csv'), ...withCols]);
+  assert.doesNotMatch(streamedLog, /not grouped by request/);
+  assert.match(streamedLog, /\(streamed\)/);
+  assert.doesNotMatch(evalRun('whole', [...whole, '--save-predictions', out('w.csv'), ...withCols]), /\(streamed\)/);
+  evalRun('streamed-pq', ['--save-predictions', out('s.parquet'), ...withCols]);
+  evalRun('whole-pq', [...whole, '--save-predictions', out('w.parquet'), ...withCols]);
+  // requests not contiguous: the streamed file is abandoned (no temporary left) and written from all rows
+  assert.match(evalRun('ungrouped', ['--data', shuffled, '--save-predictions', out('u.csv')]), /not grouped by request .* evaluating all rows at once instead/);
+  evalRun('ungrouped-whole', ['--data', shuffled, ...whole, '--save-predictions', out('uw.csv')]);
   const recs = JSON.parse(readFileSync(path.join(run, 'metrics.json'), 'utf8')) as Rec[];
   const of = (split: string) => JSON.stringify(recs.filter((r) => r.split === split || r.split === `${split}-oracle`).map((r) => ({ ...r, split: r.split.replace(split, 'S') })));
   assert.ok(recs.filter((r) => r.split === 'streamed').length >= 16, 'every default metric');
   assert.equal(of('streamed'), of('whole'));
   assert.equal(of('ungrouped'), of('ungrouped-whole'));
+  // the same files, byte for byte (CSV) and row for row (Parquet)
+  assert.ok(readFileSync(out('s.csv')).equals(readFileSync(out('w.csv'))), 'streamed CSV = all-rows CSV');
+  assert.equal(readFileSync(out('s.csv'), 'utf8').trim().split('\n').length, 9005);
+  assert.ok(readFileSync(out('u.csv')).equals(readFileSync(out('uw.csv'))), 'fallback CSV = all-rows CSV');
+  const [a, b] = await withDuckDB(async (con) => [
+    (await con.runAndReadAll(`SELECT * FROM read_parquet(${sqlString(out('s.parquet'))}) ORDER BY row`)).getRows(),
+    (await con.runAndReadAll(`SELECT * FROM read_parquet(${sqlString(out('w.parquet'))}) ORDER BY row`)).getRows(),
+  ]);
+  assert.equal(a.length, 9004);
+  assert.deepEqual(a, b);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
 });

@@ -145,3 +145,32 @@ test('--with: bad usage is exit 2 naming the column, before anything is written'
   assert.equal(readFileSync(path.join(run, 'metrics.json'), 'utf8'), before, 'metrics.json untouched');
   assert.throws(() => readFileSync(out), /ENOENT/);
 });
+
+test('--with columns handed out n rows at a time line up with the file when takes straddle read batches and files', async () => {
+  const { loadExperiment } = await import('../src/app/load-experiment.js');
+  const { planPredictions, CopiedRows } = await import('../src/eval/predictions.js');
+  const { config } = loadExperiment(path.join(run, 'config.yaml'));
+  const file = path.join(tinyDir, 'eval.parquet');
+  const extras = await planPredictions(path.join(dir, 'x.csv'), config, [file, file], ['item_id', 'user']);
+  // reads of 1,000 rows, takes of 700 (and one of 1,408 that spans the two files' seam)
+  const copies = new CopiedRows(extras, 1000);
+  const items: bigint[] = [];
+  const users: bigint[] = [];
+  const sizes = [...Array.from({ length: 12 }, () => 700), 1408, ...Array.from({ length: 11 }, () => 700), 500];
+  assert.equal(sizes.reduce((a, b) => a + b), 2 * 9004);
+  let at = 0;
+  for (const n of sizes) {
+    const part = await copies.take(n, at);
+    const [it, us] = [part.item_id as BigInt64Array | Float64Array, part.user as BigInt64Array | Float64Array];
+    assert.equal(it.length, n);
+    for (let i = 0; i < n; i++) (items.push(BigInt(it[i]!)), users.push(BigInt(us[i]!)));
+    at += n;
+  }
+  copies.finish(at);
+  const want = await withDuckDB(async (con) => (await con.runAndReadAll(`SELECT item_id::BIGINT, user_id::BIGINT FROM '${file}'`)).getRows());
+  const twice = [...want, ...want];
+  assert.deepEqual(items, twice.map((r) => r[0] as bigint));
+  assert.deepEqual(users, twice.map((r) => r[1] as bigint));
+  await assert.rejects(copies.take(1, at), /--with: the files hold 18008 rows, more were scored \(18009\)/);
+  assert.throws(() => new CopiedRows(extras).finish(5), /--with: the files hold 18008 rows, 5 were scored/);
+});

@@ -13,7 +13,8 @@ import { runPath } from '../runs/layout.js';
 import type { MetricRecord } from '../metrics/registry.js';
 import type { Fusion } from '../eval/evaluate.js';
 import type { FusionGridRow } from '../eval/fusion-grid.js';
-import type { ScoredSplit } from '../eval/score.js';
+import type { ScoredBatch, ScoredSplit } from '../eval/score.js';
+import type { PredictionExtras } from '../eval/predictions.js';
 import { setupBackend } from './backend.js';
 import { UsageError } from '../base/errors.js';
 import { parseOverride } from '../config/load.js';
@@ -148,10 +149,10 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   const predictions = opts.savePredictions ? await (await import('../eval/predictions.js')).planPredictions(opts.savePredictions, bundle.config, opts.files, opts.predictionsWith ?? []) : undefined;
   const config = bundle.config;
   const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
-  // Metrics as the batches stream by (README.md, "Scale"), unless every row is needed afterwards
-  // (predictions, fusion grid, the bootstrap over requests) or the requests are not contiguous: then
-  // all rows at once.
-  const streamed = opts.savePredictions || opts.fusionGrid || opts.bootstrap ? null : await evaluateStreaming({ run, bundle }, opts, reporter);
+  // Metrics (and the predictions file) as the batches stream by (README.md, "Scale"), unless every
+  // row is needed afterwards (fusion grid, the bootstrap over requests) or the requests are not
+  // contiguous: then all rows at once.
+  const streamed = opts.fusionGrid || opts.bootstrap ? null : await evaluateStreaming({ run, bundle }, opts, reporter, predictions);
   let scored: ScoredSplit | undefined;
   let records: MetricRecord[];
   let oracleRecords: MetricRecord[];
@@ -187,8 +188,11 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   reporter.info(metricsMarkdown([...records, ...oracleRecords]));
   const result: EvaluateResult = { records, oracleRecords };
   if (opts.savePredictions) {
-    const { savePredictions } = await import('../eval/predictions.js');
-    result.predictions = await savePredictions(opts.savePredictions, bundle.taskNames, scored!, opts.fusion ?? config.fusion, predictions);
+    if (streamed) result.predictions = streamed.predictions!;
+    else {
+      const { savePredictions } = await import('../eval/predictions.js');
+      result.predictions = await savePredictions(opts.savePredictions, bundle.taskNames, scored!, opts.fusion ?? config.fusion, predictions);
+    }
     reporter.info(`wrote ${result.predictions.toLocaleString('en-US')} predictions to ${opts.savePredictions}`);
   }
   if (opts.fusionGrid) {
@@ -204,11 +208,17 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
 
 /**
  * The metric records of evaluateRun computed while the batches stream by (eval/stream-eval.ts), tagged
- * like evaluateRun's; null when the split's requests are not contiguous or it has no rows (the caller
- * then evaluates all rows at once, which gives the same records).
+ * like evaluateRun's, and the predictions file written from the same batches when asked for; null
+ * when the split's requests are not contiguous or it has no rows (the caller then evaluates all rows
+ * at once, which gives the same records and the same file; a file begun here is removed, write.ts).
  */
-async function evaluateStreaming({ bundle }: LoadedRun, opts: EvaluateOptions, reporter: Reporter): Promise<{ records: MetricRecord[]; oracleRecords: MetricRecord[] } | null> {
-  const { scoreStream } = await import('../eval/score.js');
+async function evaluateStreaming(
+  { bundle }: LoadedRun,
+  opts: EvaluateOptions,
+  reporter: Reporter,
+  predictions: PredictionExtras | undefined,
+): Promise<{ records: MetricRecord[]; oracleRecords: MetricRecord[]; predictions?: number } | null> {
+  const { openScoring } = await import('../eval/score.js');
   const { RowsEvaluator, OracleEvaluator } = await import('../eval/stream-eval.js');
   const { NotContiguous } = await import('../metrics/stream.js');
   const config = bundle.config;
@@ -216,36 +226,44 @@ async function evaluateStreaming({ bundle }: LoadedRun, opts: EvaluateOptions, r
   const model = new RowsEvaluator(config, opts.split, { fusion: opts.fusion });
   const oracle = new OracleEvaluator(config, oracleSplit, opts.fusion);
   const progress = reporter.progress({ label: `scoring ${opts.split}`, total: 0, unit: 'rows' });
-  let scored;
+  let rows = 0;
+  let written: number | null = null;
+  const started = Date.now();
   try {
-    scored = await scoreStream(
-      bundle,
-      'eval',
-      opts.files,
-      (probs, batch) => {
-        model.add(probs, batch);
-        oracle.add(batch);
-      },
-      async (done, total) => {
-        progress.setTotal(total);
-        progress.update(done);
+    const stream = await openScoring(bundle, 'eval', opts.files);
+    progress.setTotal(stream.total);
+    model.expectRows(stream.total);
+    oracle.expectRows(stream.total);
+    async function* evaluated(): AsyncGenerator<ScoredBatch> {
+      for await (const scored of stream.batches) {
+        model.add(scored.probs, scored.batch);
+        oracle.add(scored.batch);
+        rows += scored.batch.length;
+        yield scored;
+        progress.update(rows);
         await opts.between?.();
-      },
-      (total) => (model.expectRows(total), oracle.expectRows(total)),
-    );
+      }
+    }
+    if (opts.savePredictions && predictions) {
+      const { writePredictions } = await import('../eval/predictions.js');
+      const request = config.data.columns.request;
+      const numeric = request !== undefined && stream.tables.every((t) => t.columns.find((c) => c.name === request)?.kind === 'number');
+      const keys = { requestKeys: stream.requestKeys, requestType: numeric ? ('int64' as const) : ('string' as const) };
+      written = await writePredictions(opts.savePredictions, bundle.taskNames, opts.fusion ?? config.fusion, predictions, keys, evaluated());
+    } else for await (const _ of evaluated());
   } catch (err) {
     progress.stop();
     if (!(err instanceof NotContiguous)) throw err;
     reporter.info(`the ${opts.split} rows are not grouped by request (a request's rows are not contiguous); evaluating all rows at once instead`);
     return null;
   }
-  progress.stop(`scored ${scored.rows.toLocaleString('en-US')} rows in ${scored.seconds.toFixed(1)}s`);
-  if (scored.rows === 0) return null;
-  const started = Date.now();
+  progress.stop(`scored ${rows.toLocaleString('en-US')} rows in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  if (rows === 0) return null;
+  const finished = Date.now();
   try {
     const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
-    const out = { records: tag(model.finish()), oracleRecords: tag(oracle.finish()) };
-    reporter.debug(`metrics over ${scored.rows} rows (streamed) in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    const out = { records: tag(model.finish()), oracleRecords: tag(oracle.finish()), ...(written === null ? {} : { predictions: written }) };
+    reporter.debug(`metrics over ${rows} rows (streamed) in ${((Date.now() - finished) / 1000).toFixed(2)}s`);
     return out;
   } catch (err) {
     if (!(err instanceof NotContiguous)) throw err;

@@ -7,6 +7,7 @@ import type { ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, openSplit, planFeatures, type EncodedBatch, type KeyIndex } from '../data/encode.js';
 import { labelledBatches } from '../data/rank-labels.js';
 import { concatBatches } from '../data/batches.js';
+import type { TableInfo } from '../data/reader.js';
 import { predict, type ModelBundle } from '../models/bundle.js';
 
 export interface ScoredSplit {
@@ -51,6 +52,38 @@ export async function scoreSplit(
   return { probs, rows, files: streamed.files, seconds: streamed.seconds, requestKeys: streamed.requestKeys };
 }
 
+/** One scored batch: each task's probabilities and the batch's rows. */
+export interface ScoredBatch {
+  probs: Record<string, Float32Array>;
+  batch: EncodedBatch;
+}
+
+/** A split opened for scoring: its files, and its scored batches as they are pulled (nothing kept). */
+export interface ScoringStream {
+  tables: TableInfo[];
+  /** Rows in all files. */
+  total: number;
+  /** Original request key per dense request id, filled as batches are read. */
+  requestKeys: KeyIndex;
+  batches: AsyncGenerator<ScoredBatch>;
+}
+
+export async function openScoring(bundle: ModelBundle, split: 'validation' | 'eval', files: string | string[] | undefined): Promise<ScoringStream> {
+  const config: ExperimentConfig = bundle.config;
+  // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
+  const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
+  const opened = await openSplit(config, split, files, { labelHint, features: planFeatures(bundle.plan) });
+  const encoder = new BatchEncoder(config, bundle.plan);
+  async function* batches(): AsyncGenerator<ScoredBatch> {
+    // one batch read ahead: on webgpu the reading overlaps the scoring (README.md, "Backends")
+    for await (const batch of readAhead(labelledBatches(config, encoder, opened, config.eval.batch_size))) {
+      const p = await predict(bundle, batch);
+      yield { probs: Object.fromEntries(bundle.taskNames.map((t, k) => [t, p[k]!])), batch };
+    }
+  }
+  return { tables: opened.tables, total: opened.tables.reduce((s, t) => s + t.rows, 0), requestKeys: encoder.requests, batches: batches() };
+}
+
 /** A split scored batch by batch: `onBatch` gets each batch's probabilities per task and its rows; nothing is kept. */
 export async function scoreStream(
   bundle: ModelBundle,
@@ -61,23 +94,17 @@ export async function scoreStream(
   /** Called once the files are open, with their total number of rows. */
   onOpen?: (total: number) => void,
 ): Promise<{ rows: number; total: number; files: string[]; seconds: number; requestKeys: KeyIndex }> {
-  const config: ExperimentConfig = bundle.config;
-  // Evaluation needs labels; unlabelled rows are `resflow predict`'s (README.md, "Predict").
-  const labelHint = split === 'eval' ? 'evaluation needs every label column; `resflow predict` scores rows without labels' : undefined;
-  const opened = await openSplit(config, split, files, { labelHint, features: planFeatures(bundle.plan) });
-  const total = opened.tables.reduce((s, t) => s + t.rows, 0);
+  const stream = await openScoring(bundle, split, files);
+  const total = stream.total;
   onOpen?.(total);
-  const encoder = new BatchEncoder(config, bundle.plan);
   const started = Date.now();
   let done = 0;
-  // one batch read ahead: on webgpu the reading overlaps the scoring (README.md, "Backends")
-  for await (const batch of readAhead(labelledBatches(config, encoder, opened, config.eval.batch_size))) {
-    const p = await predict(bundle, batch);
-    onBatch(Object.fromEntries(bundle.taskNames.map((t, k) => [t, p[k]!])), batch);
+  for await (const { probs, batch } of stream.batches) {
+    onBatch(probs, batch);
     done += batch.length;
     await onProgress?.(done, total);
   }
-  return { rows: done, total, files: opened.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: encoder.requests };
+  return { rows: done, total, files: stream.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: stream.requestKeys };
 }
 
 function emptyRows(): EncodedBatch {
