@@ -139,12 +139,12 @@ async function trainCase(steps: number): Promise<void> {
   const bundle = buildBundle(config);
   const trainer = new Trainer(bundle, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-scale-')), config));
   const rng = new Rng(3);
-  for (let i = 0; i < 20; i++) trainer.step(randomBatch(rng, BATCH)); // warm-up
+  for (let i = 0; i < 20; i++) await trainer.step(randomBatch(rng, BATCH)); // warm-up
   const samples: number[] = [];
   const started = performance.now();
   const cpu0 = process.cpuUsage();
   for (let i = 1; i <= steps; i++) {
-    trainer.step(randomBatch(rng, BATCH)); // a fresh batch every step: the data is a stream
+    await trainer.step(randomBatch(rng, BATCH)); // a fresh batch every step: the data is a stream
     if (i % Math.max(1, Math.floor(steps / 10)) === 0) samples.push(memory().now);
   }
   const secs = (performance.now() - started) / 1000;
