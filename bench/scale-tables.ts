@@ -1,6 +1,7 @@
 /**
- * Embedding tables at scale: build time, memory per table, peak RSS and steps/s of the first and
- * later training steps (mean of the first 10; median step of the second half) of the sparse tables alone (lookup + lazy Adam update, batch 1,024, ids
+ * Embedding tables at scale: build time, memory per table, peak RSS, steps/s of the first and
+ * later training steps (mean of the first 10; median step of the second half) and the seconds of the
+ * build and all steps together, of the sparse tables alone (lookup + lazy Adam update, batch 1,024, ids
  * uniform over each table: the worst case for the lazily allocated state, README.md "Sparse
  * embeddings"), for tables of 10k, 1M and 10M rows. Every measurement runs in a fresh child process
  * (its own peak RSS); runs are repeated and interleaved, and medians printed with the load.
@@ -38,6 +39,8 @@ interface ChildResult {
   peak_rss: number;
   first_steps_per_s: number;
   later_steps_per_s: number;
+  /** Seconds of all the steps together: with the build, what the run cost (the first and later rates weigh differently over a run). */
+  steps_s: number;
   kernels: string;
   /** With --save: seconds to write the tables with their state as a checkpoint does, and the peak RSS after it. */
   save_s: number | null;
@@ -134,6 +137,7 @@ async function child(root: string, rows: number, fields: number, steps: number, 
     same,
     first_steps_per_s: rate(times.slice(0, FIRST)),
     later_steps_per_s: medianRate(times.slice(Math.floor(steps / 2))),
+    steps_s: times.reduce((a, b) => a + b, 0) / 1000,
     kernels: tables.kernels.name,
   };
 }
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
   if (before) codes.unshift(['before', path.resolve(before)]);
   console.log(`embedding tables at scale: dim ${DIM}, batch ${BATCH}, ${opt}, uniform ids, ${steps} steps (first ${FIRST}; later: the second half), medians of ${runs} runs`);
   console.log(`load before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`code    rows/table fields kernels  build s  weights MiB/table  state MiB/table start → end (rows holding state)  peak RSS GiB  first steps/s  later steps/s${save ? '  save s  peak RSS with save GiB' : ''}${load ? '  load s  same bits' : ''}`);
+  console.log(`code    rows/table fields kernels  build s  weights MiB/table  state MiB/table start → end (rows holding state)  peak RSS GiB  first steps/s  later steps/s  build+steps s${save ? '  save s  peak RSS with save GiB' : ''}${load ? '  load s  same bits' : ''}`);
   for (const rows of sizes) {
     const f = rows >= 5e6 ? Math.min(fields, fields10m) : fields;
     const results = new Map<string, ChildResult[]>(codes.map(([name]) => [name, []]));
@@ -176,7 +180,7 @@ async function main(): Promise<void> {
       const m = (k: keyof ChildResult) => median(rs.map((x) => x[k] as number));
       console.log(
         `${name.padEnd(7)} ${rows.toLocaleString('en-US').padStart(10)} ${String(f).padStart(6)} ${rs[0]!.kernels.padEnd(8)} ${m('build_s').toFixed(2).padStart(7)}  ${mib(m('weights_bytes')).padStart(17)}  ` +
-          `${`${mib(m('state_bytes_start'))} → ${mib(m('state_bytes_end'))} (${Math.round(m('state_rows_end')).toLocaleString('en-US')})`.padStart(47)}  ${gib(m('peak_rss')).padStart(12)}  ${m('first_steps_per_s').toFixed(1).padStart(13)}  ${m('later_steps_per_s').toFixed(1).padStart(13)}` +
+          `${`${mib(m('state_bytes_start'))} → ${mib(m('state_bytes_end'))} (${Math.round(m('state_rows_end')).toLocaleString('en-US')})`.padStart(47)}  ${gib(m('peak_rss')).padStart(12)}  ${m('first_steps_per_s').toFixed(1).padStart(13)}  ${m('later_steps_per_s').toFixed(1).padStart(13)}  ${median(rs.map((x) => x.build_s + x.steps_s)).toFixed(2).padStart(13)}` +
           (save ? `  ${m('save_s').toFixed(2).padStart(6)}  ${gib(m('peak_rss_save')).padStart(22)}` : '') +
           (load ? `  ${m('load_s').toFixed(2).padStart(6)}  ${String(rs.every((x) => x.same)).padStart(9)}` : ''),
       );
