@@ -245,10 +245,8 @@ async function evaluateStreaming(
       }
     }
     if (opts.savePredictions && predictions) {
-      const { writePredictions } = await import('../eval/predictions.js');
-      const request = config.data.columns.request;
-      const numeric = request !== undefined && stream.tables.every((t) => t.columns.find((c) => c.name === request)?.kind === 'number');
-      const keys = { requestKeys: stream.requestKeys, requestType: numeric ? ('int64' as const) : ('string' as const) };
+      const { writePredictions, requestKeyType } = await import('../eval/predictions.js');
+      const keys = { requestKeys: stream.requestKeys, requestType: requestKeyType(stream.tables, config.data.columns.request) };
       written = await writePredictions(opts.savePredictions, bundle.taskNames, opts.fusion ?? config.fusion, predictions, keys, evaluated());
     } else for await (const _ of evaluated());
   } catch (err) {

@@ -65,6 +65,12 @@ export async function planPredictions(file: string, config: ExperimentConfig, fi
 /** The request column's type: the data's own keys, int64 when they are numbers. */
 export type RequestKeyType = 'int64' | 'string';
 
+/** The request column's type before any row is read: int64 when the column holds numbers in every file. */
+export function requestKeyType(tables: readonly TableInfo[], column: string | null | undefined): RequestKeyType {
+  const numeric = column != null && tables.every((t) => t.columns.find((c) => c.name === column)?.kind === 'number');
+  return numeric ? 'int64' : 'string';
+}
+
 /** Rows per batch handed to the writer when every row is already in memory. */
 const WRITE_BATCH = 65536;
 
@@ -94,24 +100,22 @@ export async function writePredictions(
     // float64 holding the float32 probability exactly: what `fused` and the metrics were computed from
     for (const t of taskNames) schema.push({ name: `p_${t}`, type: 'float64' });
     schema.push({ name: 'fused', type: 'float64' });
-    const names = new Set(schema.map((d) => d.name));
-    for (const c of extras.copied) {
-      if (names.has(c.def.name)) throw new UsageError(`--with: column \`${c.def.name}\` (${c.what}) would appear twice in ${file} (it has row, request, stage, the labels, p_<task> and fused)`);
-      names.add(c.def.name);
-    }
+    // planPredictions has refused --with columns that would appear twice
     const copies = extras.copied.length > 0 ? new CopiedRows(extras) : null;
     let at = 0;
     async function* batches(): AsyncGenerator<ColumnBatch> {
       for (; !next.done; next = await source.next()) {
         const { probs, batch } = next.value;
-        for (let from = 0; from < batch.length || (from === 0 && batch.length === 0); from += WRITE_BATCH) {
+        // in slices of WRITE_BATCH rows; an empty batch still gives the file its schema
+        let from = 0;
+        do {
           const to = Math.min(batch.length, from + WRITE_BATCH);
           const columns = scoreColumns(taskNames, probs, batch, from, to, at, keys, fusion);
           if (copies) Object.assign(columns, await copies.take(to - from, at));
           at += to - from;
           yield { length: to - from, columns };
-          if (batch.length === 0) break;
-        }
+          from = to;
+        } while (from < batch.length);
       }
       copies?.finish(at);
     }
