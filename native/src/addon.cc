@@ -183,6 +183,15 @@ bool get_f32(napi_env env, const char* fn, napi_value v, const char* name, size_
   return true;
 }
 
+// Reads a Float32Array argument whole: its length sets the size the other arguments must match.
+bool get_f32_whole(napi_env env, const char* fn, napi_value v, const char* name, F32* out) {
+  void* data = nullptr;
+  size_t n = 0;
+  if (!get_typed(env, fn, v, name, napi_float32_array, "Float32Array", 0, &data, &n)) return false;
+  *out = F32{static_cast<float*>(data), n};
+  return true;
+}
+
 bool overlaps(const F32& x, const F32& y) {
   if (x.length == 0 || y.length == 0) return false;
   const uintptr_t x0 = reinterpret_cast<uintptr_t>(x.data), x1 = x0 + x.length * sizeof(float);
@@ -471,10 +480,10 @@ napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
   napi_value argv[5];
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
   if (argc < 5) return throw_type(env, "adamStep(value, m, v, grad, constants) needs 5 arguments");
+  F32 value;
+  if (!get_f32_whole(env, fn, argv[0], "value", &value)) return nullptr;
+  const size_t n = value.length;
   void* data = nullptr;
-  size_t n = 0;
-  if (!get_typed(env, fn, argv[0], "value", napi_float32_array, "Float32Array", 0, &data, &n)) return nullptr;
-  const F32 value{static_cast<float*>(data), n};
   F32 m, v, grad;
   if (!get_f32(env, fn, argv[1], "m", n, &m) || !get_f32(env, fn, argv[2], "v", n, &v) ||
       !get_f32(env, fn, argv[3], "grad", n, &grad))
@@ -499,10 +508,9 @@ napi_value ReluBackward(napi_env env, napi_callback_info cbinfo) {
   napi_value argv[3];
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
   if (argc < 3) return throw_type(env, "reluBackward(dy, y, dz) needs 3 arguments");
-  void* data = nullptr;
-  size_t n = 0;
-  if (!get_typed(env, fn, argv[1], "y", napi_float32_array, "Float32Array", 0, &data, &n)) return nullptr;
-  const F32 y{static_cast<float*>(data), n};
+  F32 y;
+  if (!get_f32_whole(env, fn, argv[1], "y", &y)) return nullptr;
+  const size_t n = y.length;
   F32 dy, dz;
   if (!get_f32(env, fn, argv[0], "dy", n, &dy) || !get_f32(env, fn, argv[2], "dz", n, &dz)) return nullptr;
   if (overlaps(dz, y)) return throw_range(env, "reluBackward: dz must not overlap y");
