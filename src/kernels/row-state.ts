@@ -39,7 +39,7 @@ function reserveBuffer(maxBytes: number): ResizableBuffer | null {
 }
 
 export class RowState {
-  /** Row -> 1 + slot; 0: the row holds no state. Zero-filled, so untouched pages stay unmapped. */
+  /** Row -> 1 + slot; 0: the row holds no state. Written through once when made (4 bytes a row), see the constructor. */
   readonly slotOf: Int32Array;
   /** Adam's first moment or Adagrad's accumulator, by slot; capacity × dim. */
   m: Float32Array;
@@ -60,6 +60,11 @@ export class RowState {
     inPlace = true,
   ) {
     this.slotOf = new Int32Array(rows);
+    // Write the zeros through now: the kernels read a row's entry before they write it, and a page
+    // read first maps the shared zero page, so its first write costs a second fault and a TLB
+    // shootdown across threads. Measured (1M rows x 20 tables): the first steps 43 -> 160-250 per
+    // second, the build no slower.
+    this.slotOf.fill(0);
     const max = rows * dim * 4;
     this.buffers = inPlace ? [reserveBuffer(max), moments === 2 ? reserveBuffer(max) : null] : [null, null];
     this.m = new Float32Array(0);
@@ -107,7 +112,10 @@ export class RowState {
       return next;
     };
     this.m = grow(this.m, this.buffers[0]);
-    if (this.initial !== 0) this.m.fill(this.initial, this.used * this.dim);
+    // Adagrad reads a new slot's accumulator before writing it: written through here even when 0
+    // (see the constructor on pages read first). Adam's kernels take a new slot's moments as zeros
+    // without reading them, so its pages are first touched by a write.
+    if (this.moments === 1) this.m.fill(this.initial, this.used * this.dim);
     if (this.v) this.v = grow(this.v, this.buffers[1]);
   }
 

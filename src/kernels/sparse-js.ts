@@ -187,15 +187,17 @@ function lazyAdamRows(W: Float32Array, slotOf: Int32Array, used: number, M: Floa
     const row = rows[s]!;
     const base = row * dim;
     let k = slotOf[row]!;
-    if (k === 0) slotOf[row] = k = ++used;
+    // a new slot's moments are zero and not read: reading a never-touched page first costs a second fault on the write (embeddings.cc)
+    const fresh = k === 0;
+    if (fresh) slotOf[row] = k = ++used;
     const sb = (k - 1) * dim;
     const gs = s * dim;
     for (let d = 0; d < dim; d++) {
       const g = grad[gs + d]!;
       const i = base + d;
       const a = sb + d;
-      const m = b1 * M[a]! + c1 * g;
-      const v = b2 * V[a]! + c2 * g * g;
+      const m = b1 * (fresh ? 0 : M[a]!) + c1 * g;
+      const v = b2 * (fresh ? 0 : V[a]!) + c2 * g * g;
       M[a] = m;
       V[a] = v;
       W[i] = W[i]! - (lrT * m) / (Math.sqrt(v) + epsHat);
