@@ -214,6 +214,16 @@ void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i0, size_t 
     } else {
       // op(A)(i, k) = A[k*M + i]: for each k, MR contiguous values.
       const float* src = A + p0 * M + i;
+      if (mv == MR) {
+        // a fixed-length copy the compiler does in vector moves (a variable-length one became a
+        // memcpy call per MR floats)
+        for (size_t k = 0; k < kc; ++k, src += M) {
+          float* d = dst + k * MR;
+#pragma GCC unroll 32
+          for (int r = 0; r < MR; ++r) d[r] = src[r];
+        }
+        continue;
+      }
       for (size_t k = 0; k < kc; ++k, src += M) {
         float* d = dst + k * MR;
         int r = 0;
@@ -234,6 +244,18 @@ void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t 
     if (!trans_b) {
       // op(B)(k, j) = B[k*N + j]: NR contiguous values per k.
       const float* src = B + j;
+#if RF_VECTOR
+      if (nv == static_cast<size_t>(NR)) {
+        // A full panel row is NV vectors: copied as such (a memcpy call per 128 bytes cost ~4% of
+        // a training step).
+        for (size_t k = 0; k < K; ++k, src += N) {
+          float* d = dst + k * NR;
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) vstore(d + v * VL, vload(src + v * VL));
+        }
+        continue;
+      }
+#endif
       for (size_t k = 0; k < K; ++k, src += N) {
         float* d = dst + k * NR;
         size_t c = 0;
