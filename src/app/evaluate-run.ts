@@ -245,9 +245,8 @@ async function evaluateStreaming(
       }
     }
     if (opts.savePredictions && predictions) {
-      const { writePredictions, requestKeyType } = await import('../eval/predictions.js');
-      const keys = { requestKeys: stream.requestKeys, requestType: requestKeyType(stream.tables, config.data.columns.request) };
-      written = await writePredictions(opts.savePredictions, bundle.taskNames, opts.fusion ?? config.fusion, predictions, keys, evaluated());
+      const { writePredictions } = await import('../eval/predictions.js');
+      written = await writePredictions(opts.savePredictions, bundle.taskNames, opts.fusion ?? config.fusion, predictions, stream, evaluated());
     } else for await (const _ of evaluated());
   } catch (err) {
     progress.stop();

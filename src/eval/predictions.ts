@@ -11,7 +11,7 @@ import { copiedKind, copiedType, copyColumn, type CopiedColumn } from '../data/c
 import { formatFromPath, writeTable, type ColumnBatch, type ColumnDef, type ColumnValues } from '../data/write.js';
 import { fuseScores } from '../metrics/fusion.js';
 import type { Fusion } from './evaluate.js';
-import type { ScoredBatch, ScoredSplit } from './score.js';
+import type { RequestKeyType, ScoredBatch, ScoredSplit } from './score.js';
 import type { EncodedBatch, KeyIndex } from '../data/encode.js';
 
 /** `--with` words that stand for groups of columns; any other word names an input column. */
@@ -60,15 +60,6 @@ export async function planPredictions(file: string, config: ExperimentConfig, fi
     taken.add(c.def.name);
   }
   return { tables, copied };
-}
-
-/** The request column's type: the data's own keys, int64 when they are numbers. */
-export type RequestKeyType = 'int64' | 'string';
-
-/** The request column's type before any row is read: int64 when the column holds numbers in every file. */
-export function requestKeyType(tables: readonly TableInfo[], column: string | null | undefined): RequestKeyType {
-  const numeric = column != null && tables.every((t) => t.columns.find((c) => c.name === column)?.kind === 'number');
-  return numeric ? 'int64' : 'string';
 }
 
 /** Rows per batch handed to the writer when every row is already in memory. */
@@ -131,8 +122,7 @@ export async function savePredictions(file: string, taskNames: readonly string[]
   async function* whole(): AsyncGenerator<ScoredBatch> {
     yield { probs: scored.probs, batch: scored.rows };
   }
-  const keys = { requestKeys: scored.requestKeys, requestType: scored.requestKeys.allNumbers() ? ('int64' as const) : ('string' as const) };
-  return (await writePredictions(file, taskNames, fusion, extras, keys, whole()))!;
+  return (await writePredictions(file, taskNames, fusion, extras, scored, whole()))!;
 }
 
 /** The file's own columns for rows [from, to) of a scored batch, the first of them row `at` of the file. */

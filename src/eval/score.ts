@@ -19,6 +19,8 @@ export interface ScoredSplit {
   seconds: number;
   /** Original request key per dense request id (`keyOf`). */
   requestKeys: KeyIndex;
+  /** The request column's type in the scored files. */
+  requestType: RequestKeyType;
 }
 
 export async function scoreSplit(
@@ -49,13 +51,21 @@ export async function scoreSplit(
   };
   const probs = Object.fromEntries(bundle.taskNames.map((t, k) => [t, join(probParts[k]!)]));
   const rows = metaParts.length ? concatBatches(metaParts) : emptyRows();
-  return { probs, rows, files: streamed.files, seconds: streamed.seconds, requestKeys: streamed.requestKeys };
+  return { probs, rows, files: streamed.files, seconds: streamed.seconds, requestKeys: streamed.requestKeys, requestType: streamed.requestType };
 }
 
 /** One scored batch: each task's probabilities and the batch's rows. */
 export interface ScoredBatch {
   probs: Record<string, Float32Array>;
   batch: EncodedBatch;
+}
+
+/** The request column's type (the data's own keys): int64 when the column holds numbers in every file. */
+export type RequestKeyType = 'int64' | 'string';
+
+function requestKeyType(tables: readonly TableInfo[], column: string | null | undefined): RequestKeyType {
+  const numeric = column != null && tables.every((t) => t.columns.find((c) => c.name === column)?.kind === 'number');
+  return numeric ? 'int64' : 'string';
 }
 
 /** A split opened for scoring: its files, and its scored batches as they are pulled (nothing kept). */
@@ -65,6 +75,8 @@ export interface ScoringStream {
   total: number;
   /** Original request key per dense request id, filled as batches are read. */
   requestKeys: KeyIndex;
+  /** The request column's type, known before any row is read. */
+  requestType: RequestKeyType;
   batches: AsyncGenerator<ScoredBatch>;
 }
 
@@ -81,7 +93,13 @@ export async function openScoring(bundle: ModelBundle, split: 'validation' | 'ev
       yield { probs: Object.fromEntries(bundle.taskNames.map((t, k) => [t, p[k]!])), batch };
     }
   }
-  return { tables: opened.tables, total: opened.tables.reduce((s, t) => s + t.rows, 0), requestKeys: encoder.requests, batches: batches() };
+  return {
+    tables: opened.tables,
+    total: opened.tables.reduce((s, t) => s + t.rows, 0),
+    requestKeys: encoder.requests,
+    requestType: requestKeyType(opened.tables, config.data.columns.request),
+    batches: batches(),
+  };
 }
 
 /** A split scored batch by batch: `onBatch` gets each batch's probabilities per task and its rows; nothing is kept. */
@@ -93,7 +111,7 @@ export async function scoreStream(
   onProgress?: (rows: number, total: number) => void | Promise<void>,
   /** Called once the files are open, with their total number of rows. */
   onOpen?: (total: number) => void,
-): Promise<{ rows: number; total: number; files: string[]; seconds: number; requestKeys: KeyIndex }> {
+): Promise<{ rows: number; total: number; files: string[]; seconds: number; requestKeys: KeyIndex; requestType: RequestKeyType }> {
   const stream = await openScoring(bundle, split, files);
   const total = stream.total;
   onOpen?.(total);
@@ -104,7 +122,7 @@ export async function scoreStream(
     done += batch.length;
     await onProgress?.(done, total);
   }
-  return { rows: done, total, files: stream.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: stream.requestKeys };
+  return { rows: done, total, files: stream.tables.map((t) => t.file), seconds: (Date.now() - started) / 1000, requestKeys: stream.requestKeys, requestType: stream.requestType };
 }
 
 function emptyRows(): EncodedBatch {
