@@ -81,6 +81,52 @@ static double gflops(GemmEngine& eng, bool ta, bool tb, size_t M, size_t N, size
   return 2.0 * M * N * K / ts[ts.size() / 2] / 1e9;
 }
 
+// The core's multiply-add peak on one thread: 12 independent chains of vector FMAs on registers
+// only (no loads), so the rates below can be read as a fraction of what the core can do at all.
+// Named chains, not an array, with distinct starting values, so that the compiler can neither run
+// them one after the other nor merge them; no call inside, so they stay in registers.
+#if defined(__AVX512F__)
+constexpr int kPeakBytes = 64;
+#elif defined(__AVX__)
+constexpr int kPeakBytes = 32;
+#else
+constexpr int kPeakBytes = 16;
+#endif
+typedef float peak_vec __attribute__((vector_size(kPeakBytes)));
+constexpr int kPeakChains = 12;
+
+__attribute__((noinline)) static float fma_chains(long steps, float seed) {
+  typedef peak_vec vec;
+  const vec a = vec{} + 0.9999f, b = vec{} + seed;
+  vec c0 = b * 0.f, c1 = b * 1.f, c2 = b * 2.f, c3 = b * 3.f, c4 = b * 4.f, c5 = b * 5.f, c6 = b * 6.f,
+      c7 = b * 7.f, c8 = b * 8.f, c9 = b * 9.f, c10 = b * 10.f, c11 = b * 11.f;
+  for (long n = 0; n < steps; ++n) {  // each line contracted to one FMA
+    c0 = c0 * a + b, c1 = c1 * a + b, c2 = c2 * a + b, c3 = c3 * a + b, c4 = c4 * a + b, c5 = c5 * a + b;
+    c6 = c6 * a + b, c7 = c7 * a + b, c8 = c8 * a + b, c9 = c9 * a + b, c10 = c10 * a + b, c11 = c11 * a + b;
+  }
+  const vec all = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
+  float lanes[kPeakBytes / 4];
+  std::memcpy(lanes, &all, sizeof lanes);
+  float sum = 0;
+  for (float x : lanes) sum += x;
+  return sum;
+}
+
+static double fma_peak_gflops() {
+  const long steps = 20000000;
+  std::vector<double> rates;
+  float sink = 0;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    sink += fma_chains(steps, 0.0001f);
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(2.0 * (kPeakBytes / 4) * kPeakChains * steps / el / 1e9);
+  }
+  if (sink == 12345.0f) std::printf(" ");  // keeps the result live
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
 int main(int argc, char** argv) {
   resflow::ThreadPool pool;
   GemmEngine eng(pool);
@@ -127,6 +173,7 @@ int main(int argc, char** argv) {
       {"h2.w      [1024x128].[128x1]", false, false, 1024, 1, 128},
       {"512^3", false, false, 512, 512, 512},
   };
+  std::printf("FMA peak, registers only, 1 thread: %.1f GFLOP/s\n", fma_peak_gflops());
   for (const Shape& s : shapes) {
     const double g1 = gflops(eng, s.ta, s.tb, s.M, s.N, s.K, 1, 7);
     const double g2 = gflops(eng, s.ta, s.tb, s.M, s.N, s.K, 2, 7);
