@@ -40,9 +40,17 @@ const { values: args } = parseArgs({
 const specFile = path.resolve(args.spec!);
 const runsDir = path.resolve(args['runs-dir']!);
 const sweepDir = path.join(runsDir, loadSweepSpec(specFile).spec.name);
-/** Every invocation that trained something: when, how many runs, the load (beside the sweep folder, not in it). */
+/**
+ * Every invocation that trained something: when, how many runs, the load (beside the sweep folder,
+ * not in it). They describe that folder's runs: a list left beside a folder that was removed is
+ * dropped, or the page would add the old runs' time to the new ones'.
+ */
 const invocationsFile = `${sweepDir}.invocations.json`;
-const invocations: Invocation[] = existsSync(invocationsFile) ? (JSON.parse(readFileSync(invocationsFile, 'utf8')) as Invocation[]) : [];
+let invocations: Invocation[] = [];
+if (existsSync(invocationsFile)) {
+  if (existsSync(sweepDir)) invocations = JSON.parse(readFileSync(invocationsFile, 'utf8')) as Invocation[];
+  else console.log(`${path.relative(root, invocationsFile)}: its sweep folder is gone; starting a new list`);
+}
 
 const preset = args.preset!;
 if (!args['doc-only']) {
