@@ -189,6 +189,51 @@ test('native sgemm matches a double-precision reference: every transpose combina
   assert.ok(cases > 1000);
 });
 
+test('native sgemm: signed zeros, infinities and NaN give the sums of products started from +0.0', { skip }, () => {
+  // Small integers, so every product and partial sum is exact and the order of the additions cannot
+  // matter: each C[i][j] must then be the double-precision sum from +0.0, sign of zero included
+  // (a -0.0 operand must not turn a zero result into -0.0, whatever path or broadcast computes it).
+  const { sgemm } = nat();
+  const values = [-0, 0, 1, -2, 3, -0, -0, 0.5];
+  const shapes: [number, number, number][] = [
+    [50, 70, 40], // the packed path, edge tiles included
+    [30, 40, 800], // three K blocks
+    [1, 90, 33], // M == 1: matrix-vector
+    [90, 1, 33], // N == 1: matrix-vector
+  ];
+  let seed = 77;
+  const pick = () => values[(seed = (seed * 1103515245 + 12345) >>> 0) % values.length]!;
+  for (const [M, N, K] of shapes) {
+    for (const [ta, tb] of COMBOS) {
+      for (const special of [false, true]) {
+        const A = Float32Array.from({ length: M * K }, pick);
+        const B = Float32Array.from({ length: K * N }, pick);
+        const ai = (i: number, k: number) => (ta ? k * M + i : i * K + k);
+        const bi = (k: number, j: number) => (tb ? j * K + k : k * N + j);
+        // row 0 of op(A) all -0.0 and column 0 of op(B) all 1: C[0][0] sums only -0.0 products,
+        // which is +0.0 from a +0.0 start (and would be -0.0 from a -0.0 one)
+        for (let k = 0; k < K; k++) A[ai(0, k)] = -0, B[bi(k, 0)] = 1;
+        if (special && M > 1 && N > 2) A[ai(1, K - 1)] = Infinity, B[bi(0, N - 1)] = -Infinity, B[bi(K - 1, 1)] = NaN;
+        const a = (i: number, k: number) => A[ai(i, k)]!;
+        const b = (k: number, j: number) => B[bi(k, j)]!;
+        for (const threads of [1, 2]) {
+          const C = new Float32Array(M * N).fill(7);
+          sgemm(ta, tb, M, N, K, A, B, C, threads);
+          for (let i = 0; i < M; i++) {
+            for (let j = 0; j < N; j++) {
+              let sum = 0;
+              for (let k = 0; k < K; k++) sum += a(i, k) * b(k, j);
+              const got = C[i * N + j]!;
+              const ok = Number.isNaN(sum) ? Number.isNaN(got) : Object.is(got, Math.fround(sum));
+              if (!ok) assert.fail(`C[${i}][${j}] = ${Object.is(got, -0) ? '-0' : got}, expected ${Object.is(sum, -0) ? '-0' : sum} (M=${M} N=${N} K=${K} tA=${ta} tB=${tb} special=${special} threads=${threads})`);
+            }
+          }
+        }
+      }
+    }
+  }
+});
+
 test('native sgemm: 1 and 2 threads give bit-identical results', { skip }, () => {
   const { sgemm } = nat();
   const shapes: [number, number, number][] = [
