@@ -106,12 +106,12 @@ RF_INLINE void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 // unit; `vf{} + x` (kept for other compilers) was a scalar add of 0.0f and a register broadcast
 // per row of a micro-kernel step, two uops on the FP pipes the FMAs need. Same values: the FMA
 // accumulators start at +0.0f and never become -0.0f, so a -0.0f multiplier adds the same bits.
-typedef int vi __attribute__((vector_size(VB)));
 RF_INLINE vf vbroadcast(float x) {
 #if defined(__clang__)
   vf v = {};
   return v + x;
 #else
+  typedef int vi __attribute__((vector_size(VB)));
   vf v = {x};
   return __builtin_shuffle(v, vi{});
 #endif

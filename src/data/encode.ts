@@ -118,10 +118,6 @@ export class KeyIndex {
   keyOf(id: number): number | string {
     return this.table.keyOf(id);
   }
-  /** Whether every key is a number. */
-  allNumbers(): boolean {
-    return this.table.allNumbers();
-  }
 }
 
 export interface ColumnNeed {

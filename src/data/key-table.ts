@@ -96,12 +96,6 @@ export class KeyTable {
     return out;
   }
 
-  /** Whether every key so far is a number. */
-  allNumbers(): boolean {
-    for (let i = 0; i < this.count; i++) if (this.kinds[i] !== NUMBER) return false;
-    return true;
-  }
-
   /** Bytes held by the table's typed arrays. */
   get bytes(): number {
     return this.slots.byteLength + this.hashes.byteLength + this.nums.byteLength + this.lens.byteLength + this.kinds.byteLength + this.chars.byteLength;
