@@ -11,6 +11,7 @@ import { buildBundle, disposeBundle } from '../src/models/bundle.js';
 import { scoreSplit, scoreStream } from '../src/eval/score.js';
 import { evaluateRows, oracleRecords } from '../src/eval/evaluate.js';
 import { OracleEvaluator, RowsEvaluator } from '../src/eval/stream-eval.js';
+import { FusionGridEvaluator, fusionGrid } from '../src/eval/fusion-grid.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cli, repoRoot, tempDir, tinyConfigYaml, tinyDir, writeFile } from './helpers/fixtures.js';
 import { sqlString, withDuckDB } from '../src/data/duckdb.js';
@@ -28,16 +29,28 @@ for (const set of [[], ['eval.gauc_group=user', 'fusion.mode=multiplicative', 'e
       const whole = [...evaluateRows(config, scored.probs, scored.rows, 'eval'), ...oracleRecords(config, scored.rows, 'eval-oracle')];
       const model = new RowsEvaluator(config, 'eval');
       const oracle = new OracleEvaluator(config, 'eval-oracle');
+      const gridValues = [0, 0.5, 1, 3];
+      const grid = new FusionGridEvaluator(config, 'eval', gridValues);
       let batches = 0;
       await scoreStream(bundle, 'eval', undefined, (probs, batch) => {
         model.add(probs, batch);
         oracle.add(batch);
+        grid.add(probs, batch);
         batches++;
       });
       assert.ok(batches >= 2, `more than one batch (${batches})`);
       const streamed = [...model.finish(), ...oracle.finish()];
       assert.ok(whole.some((r) => r.name === 'online' && r.task === 'logged') && whole.some((r) => r.name === 'gauc'));
       assert.equal(JSON.stringify(streamed), JSON.stringify(whole));
+      // the fusion grid: every setting's WR@K, ASH@K and online@K, streamed and from all rows
+      const gridWhole = fusionGrid(config, scored, 'eval', gridValues);
+      // 2 tasks over {0, 0.5, 1, 3}, scaled to a largest weight of 1: (0,1) (1,0) (1,1) (1/2,1) (1/6,1)
+      // (1/3,1) and their mirror images (1,1/2) (1,1/6) (1,1/3): 9 vectors, in both modes
+      assert.equal(gridWhole.length, 2 * 9);
+      const wr = Object.keys(gridWhole[0]!).find((k) => k.startsWith('wrecall@'))!;
+      assert.ok(wr && Object.keys(gridWhole[0]!).some((k) => k.startsWith('ash@')));
+      assert.ok(new Set(gridWhole.map((r) => r[wr])).size > 1, 'the settings rank differently');
+      assert.equal(JSON.stringify(grid.finish()), JSON.stringify(gridWhole));
     } finally {
       disposeBundle(bundle);
     }
@@ -63,8 +76,9 @@ test('resflow eval: streamed records and predictions equal those of all rows at 
     return r.stdout + r.stderr;
   };
   const out = (name: string) => path.join(dir, name);
-  // --fusion-grid keeps every row, so it takes the all-rows path
-  const whole = ['--fusion-grid', '1'];
+  // the bootstrap over requests needs every row, so it takes the all-rows path (its records also
+  // carry ci_* fields, left out below)
+  const whole = ['--bootstrap', '10'];
   const withCols = ['--with', 'user,item_id,user_recent_categories'];
   const streamedLog = evalRun('streamed', ['--save-predictions', out('s.csv'), ...withCols]);
   assert.doesNotMatch(streamedLog, /not grouped by request/);
@@ -76,7 +90,8 @@ test('resflow eval: streamed records and predictions equal those of all rows at 
   assert.match(evalRun('ungrouped', ['--data', shuffled, '--save-predictions', out('u.csv')]), /not grouped by request .* evaluating all rows at once instead/);
   evalRun('ungrouped-whole', ['--data', shuffled, ...whole, '--save-predictions', out('uw.csv')]);
   const recs = JSON.parse(readFileSync(path.join(run, 'metrics.json'), 'utf8')) as Rec[];
-  const of = (split: string) => JSON.stringify(recs.filter((r) => r.split === split || r.split === `${split}-oracle`).map((r) => ({ ...r, split: r.split.replace(split, 'S') })));
+  const withoutCi = (r: Rec) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('ci_')));
+  const of = (split: string) => JSON.stringify(recs.filter((r) => r.split === split || r.split === `${split}-oracle`).map((r) => ({ ...withoutCi(r), split: r.split.replace(split, 'S') })));
   assert.ok(recs.filter((r) => r.split === 'streamed').length >= 16, 'every default metric');
   assert.equal(of('streamed'), of('whole'));
   assert.equal(of('ungrouped'), of('ungrouped-whole'));

@@ -149,10 +149,10 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   const predictions = opts.savePredictions ? await (await import('../eval/predictions.js')).planPredictions(opts.savePredictions, bundle.config, opts.files, opts.predictionsWith ?? []) : undefined;
   const config = bundle.config;
   const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
-  // Metrics (and the predictions file) as the batches stream by (README.md, "Scale"), unless every
-  // row is needed afterwards (fusion grid, the bootstrap over requests) or the requests are not
-  // contiguous: then all rows at once.
-  const streamed = opts.fusionGrid || opts.bootstrap ? null : await evaluateStreaming({ run, bundle }, opts, reporter, predictions);
+  // Metrics (and the predictions file, the fusion grid) as the batches stream by (README.md,
+  // "Scale"), unless every row is needed afterwards (the bootstrap over requests) or the requests
+  // are not contiguous: then all rows at once.
+  const streamed = opts.bootstrap ? null : await evaluateStreaming({ run, bundle }, opts, reporter, predictions);
   let scored: ScoredSplit | undefined;
   let records: MetricRecord[];
   let oracleRecords: MetricRecord[];
@@ -197,7 +197,7 @@ export async function evaluateRun({ run, bundle }: LoadedRun, opts: EvaluateOpti
   }
   if (opts.fusionGrid) {
     const { fusionGrid, fusionGridTable } = await import('../eval/fusion-grid.js');
-    const rows = fusionGrid(config, scored!, split, opts.fusionGrid);
+    const rows = streamed ? streamed.fusionGrid! : fusionGrid(config, scored!, split, opts.fusionGrid);
     writeFusionGrid(run.dir, rows);
     reporter.out(`fusion grid on ${split} (${rows.length} settings; all columns in ${runPath(run.dir, 'fusionGrid')}):`);
     for (const line of fusionGridTable(rows)) reporter.out(line);
@@ -217,14 +217,16 @@ async function evaluateStreaming(
   opts: EvaluateOptions,
   reporter: Reporter,
   predictions: PredictionExtras | undefined,
-): Promise<{ records: MetricRecord[]; oracleRecords: MetricRecord[]; predictions?: number } | null> {
+): Promise<{ records: MetricRecord[]; oracleRecords: MetricRecord[]; predictions?: number; fusionGrid?: FusionGridRow[] } | null> {
   const { openScoring } = await import('../eval/score.js');
   const { RowsEvaluator, OracleEvaluator } = await import('../eval/stream-eval.js');
+  const { FusionGridEvaluator } = await import('../eval/fusion-grid.js');
   const { NotContiguous } = await import('../metrics/stream.js');
   const config = bundle.config;
   const oracleSplit = opts.oracleSplit ?? `${opts.split}-oracle`;
   const model = new RowsEvaluator(config, opts.split, { fusion: opts.fusion });
   const oracle = new OracleEvaluator(config, oracleSplit, opts.fusion);
+  const grid = opts.fusionGrid ? new FusionGridEvaluator(config, opts.split, opts.fusionGrid) : null;
   const progress = reporter.progress({ label: `scoring ${opts.split}`, total: 0, unit: 'rows' });
   let rows = 0;
   let written: number | null = null;
@@ -238,6 +240,7 @@ async function evaluateStreaming(
       for await (const scored of stream.batches) {
         model.add(scored.probs, scored.batch);
         oracle.add(scored.batch);
+        grid?.add(scored.probs, scored.batch);
         rows += scored.batch.length;
         yield scored;
         progress.update(rows);
@@ -259,7 +262,12 @@ async function evaluateStreaming(
   const finished = Date.now();
   try {
     const tag = (recs: MetricRecord[]): MetricRecord[] => (opts.variant ? recs.map((r) => ({ ...r, ...opts.variant })) : recs);
-    const out = { records: tag(model.finish()), oracleRecords: tag(oracle.finish()), ...(written === null ? {} : { predictions: written }) };
+    const out = {
+      records: tag(model.finish()),
+      oracleRecords: tag(oracle.finish()),
+      ...(written === null ? {} : { predictions: written }),
+      ...(grid ? { fusionGrid: grid.finish() } : {}),
+    };
     reporter.debug(`metrics over ${rows} rows (streamed) in ${((Date.now() - finished) / 1000).toFixed(2)}s`);
     return out;
   } catch (err) {

@@ -10,8 +10,11 @@
  * left out. No task is privileged: "the second task alone" is the setting 0,1.
  */
 import type { ExperimentConfig } from '../config/experiment.js';
+import type { EncodedBatch } from '../data/encode.js';
+import type { MetricRecord } from '../metrics/registry.js';
 import { evaluateRows, type Fusion } from './evaluate.js';
 import type { ScoredSplit } from './score.js';
+import { RowsEvaluator } from './stream-eval.js';
 
 export type FusionGridRow = Record<string, string | number>;
 
@@ -41,17 +44,47 @@ export function fusionSettings(tasks: readonly string[], values: readonly number
   return settings;
 }
 
-/** One row per setting: mode, weights, then `<metric>@<K>[_<variant>]` at full double precision. */
-export function fusionGrid(config: ExperimentConfig, scored: ScoredSplit, split: string, values: readonly number[]): FusionGridRow[] {
-  return fusionSettings(
+/** The metrics each setting reports (per request: nothing is kept per row when streamed). */
+const GRID_METRICS = ['wrecall', 'ash', 'online'];
+
+/** A setting's row: mode, weights, then `<metric>@<K>[_<variant>]` at full double precision. */
+function gridRow(f: Fusion, recs: readonly MetricRecord[]): FusionGridRow {
+  const row: FusionGridRow = { mode: f.mode, weights: Object.entries(f.weights).map(([t, w]) => `${t}=${w}`).join(',') };
+  for (const r of recs) row[`${r.name}@${r.k}${r.variant ? `_${r.variant}` : ''}`] = r.value;
+  return row;
+}
+
+/** The grid's settings over the config's tasks. */
+const configSettings = (config: ExperimentConfig, values: readonly number[]): Fusion[] =>
+  fusionSettings(
     config.tasks.map((t) => t.name),
     values,
-  ).map((f) => {
-    const recs = evaluateRows(config, scored.probs, scored.rows, split, { fusion: f, metrics: ['wrecall', 'ash', 'online'] });
-    const row: FusionGridRow = { mode: f.mode, weights: Object.entries(f.weights).map(([t, w]) => `${t}=${w}`).join(',') };
-    for (const r of recs) row[`${r.name}@${r.k}${r.variant ? `_${r.variant}` : ''}`] = r.value;
-    return row;
-  });
+  );
+
+/** One row per setting, from all scored rows at once. */
+export function fusionGrid(config: ExperimentConfig, scored: ScoredSplit, split: string, values: readonly number[]): FusionGridRow[] {
+  return configSettings(config, values).map((f) => gridRow(f, evaluateRows(config, scored.probs, scored.rows, split, { fusion: f, metrics: GRID_METRICS })));
+}
+
+/**
+ * fusionGrid's rows, bit for bit, from scored batches as they stream by (README.md, "Scale"): one
+ * streaming evaluator per setting, each holding only the request in progress, so the memory does not
+ * grow with the rows. Requests must be contiguous (else `NotContiguous`, as stream-eval.ts).
+ */
+export class FusionGridEvaluator {
+  private readonly settings: { fusion: Fusion; ev: RowsEvaluator }[];
+
+  constructor(config: ExperimentConfig, split: string, values: readonly number[]) {
+    this.settings = configSettings(config, values).map((fusion) => ({ fusion, ev: new RowsEvaluator(config, split, { fusion, metrics: GRID_METRICS }) }));
+  }
+
+  add(probs: Record<string, Float32Array>, rows: EncodedBatch): void {
+    for (const s of this.settings) s.ev.add(probs, rows);
+  }
+
+  finish(): FusionGridRow[] {
+    return this.settings.map((s) => gridRow(s.fusion, s.ev.finish()));
+  }
 }
 
 /** The grid as a fixed-width table of the macro and online columns (the CSV holds all of them). */
