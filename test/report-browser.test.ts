@@ -81,7 +81,11 @@ test('report.html in headless Chromium at 1280 px: no horizontal overflow, no Ja
   const probe = path.join(out, 'probe.html');
   writeFileSync(probe, html.replace('<head>', `<head>\n${PROBE}`));
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1280,900', '--virtual-time-budget=3000'];
-  const dom = spawnSync(chromium!, [...args, '--dump-dom', `file://${probe}`], { encoding: 'utf8', timeout: 60_000 });
+  // On a loaded machine headless Chromium has exited 0 without printing the DOM (seen once under
+  // the full suite); one more try tells that apart from a page whose probe never ran.
+  const dumpDom = () => spawnSync(chromium!, [...args, '--dump-dom', `file://${probe}`], { encoding: 'utf8', timeout: 60_000 });
+  let dom = dumpDom();
+  if (dom.status === 0 && dom.stdout.trim() === '') dom = dumpDom();
   assert.equal(dom.status, 0, dom.stderr);
   const m = /<title>PROBE(.*?)<\/title>/s.exec(dom.stdout);
   assert.ok(m, `the probe ran (title not found in ${dom.stdout.slice(0, 200)})`);
