@@ -265,6 +265,36 @@ test('native sgemm: 1 and 2 threads give bit-identical results', { skip }, () =>
   }
 });
 
+test('native sgemm: a row of C has the same bits whether its rows of A are read in place or packed', { skip }, () => {
+  // Full micro-kernel panels read A where it lies; a last partial panel is packed first
+  // (native/README.md, "How the GEMM works"). Rotating the rows of op(A) moves each row between the
+  // two paths; every row of C must keep its bits. M = 25: two full panels of 12 and one packed row
+  // (for any panel height that does not divide 25); K = 700: two K blocks; N = 70: edge columns.
+  const { sgemm } = nat();
+  const [M, N, K] = [25, 70, 700];
+  let seed = 900;
+  for (const [ta, tb] of COMBOS) {
+    const A = randomValues(M * K, seed++);
+    const B = randomValues(K * N, seed++);
+    for (const shift of [1, 12, 13]) {
+      const at = (i: number, k: number) => (ta ? k * M + i : i * K + k);
+      const rotated = new Float32Array(M * K);
+      for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) rotated[at((i + shift) % M, k)] = A[at(i, k)]!;
+      for (const threads of [1, 2]) {
+        const C = new Float32Array(M * N);
+        const R = new Float32Array(M * N);
+        sgemm(ta, tb, M, N, K, A, B, C, threads);
+        sgemm(ta, tb, M, N, K, rotated, B, R, threads);
+        for (let i = 0; i < M; i++) {
+          const row = new Uint32Array(C.buffer, i * N * 4, N);
+          const moved = new Uint32Array(R.buffer, ((i + shift) % M) * N * 4, N);
+          assert.deepEqual(moved, row, `row ${i} moved to ${(i + shift) % M} (tA=${ta} tB=${tb} threads=${threads})`);
+        }
+      }
+    }
+  }
+});
+
 test('native sgemm epilogue: bias and relu give the bits of a separate bias add and relu', { skip }, () => {
   const { sgemm } = nat();
   const shapes: [number, number, number][] = [
