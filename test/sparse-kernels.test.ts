@@ -78,15 +78,22 @@ function batchIds(rng: Rng, tables: TableData[], n: number): Int32Array[] {
   );
 }
 
-/** Runs `steps` steps of lookup and Adam update; returns every lookup output. */
+/**
+ * Runs `steps` steps of lookup and Adam update; returns every lookup output. The lookup writes into
+ * NaNs (every table column must be written, absent ids as zeros); the columns after the tables
+ * (numeric features, written by the caller) are then zeroed.
+ */
 function train(kernels: SparseKernels, tables: TableData[], D: number, steps: number, seed: number): Float32Array[] {
   const rng = new Rng(seed);
   const outputs: Float32Array[] = [];
+  const tableColumns = tables.reduce((end, t) => Math.max(end, t.offset + t.dim), 0);
   for (let s = 1; s <= steps; s++) {
     const n = 256 + rng.int(1024);
     const ids = batchIds(rng, tables, n);
-    const x = new Float32Array(n * D);
+    const x = new Float32Array(n * D).fill(NaN);
     kernels.lookup(tables, ids, n, x, D);
+    for (let i = 0; i < n; i++) x.fill(0, i * D + tableColumns, (i + 1) * D);
+    assert.ok(!x.some(Number.isNaN), `${kernels.name} lookup of step ${s}: a table column left unwritten`);
     outputs.push(x);
     const gradX = Float32Array.from({ length: n * D }, () => (rng.next() - 0.5) * 0.01);
     kernels.update(tables, ids, n, gradX, D, sparseStep(adam, s));

@@ -30,7 +30,7 @@ export interface SparseStep {
 
 export interface SparseKernels {
   readonly name: 'js' | 'native';
-  /** x[i, offset + d] for every table; x is [n, D] and zero-filled on entry. */
+  /** x[i, offset + d] for every table, zeros for absent ids; x is [n, D], any contents on entry (every table column is written). */
   lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void;
   /**
    * Applies gradX ([n, D], the gradient of the lookup's x) to the rows the ids touch; a touched row

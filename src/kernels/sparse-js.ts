@@ -13,6 +13,7 @@ export class JsSparseKernels implements SparseKernels {
   private gradSums: Float32Array[] = [];
 
   lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void {
+    x.fill(0, 0, n * D); // the gathers below add pooled lists into zeros and skip absent ids
     for (let ti = 0; ti < tables.length; ti++) {
       const t = tables[ti]!;
       if (t.width === 1) gatherSingleIds(t.weights, ids[ti]!, n, x, D, t.offset, t.dim);

@@ -118,7 +118,9 @@ export class EmbeddingTables {
   lookupInto(batch: EncodedBatch, x: Float32Array): Float32Array {
     const n = batch.length;
     const D = this.inputDim;
-    x.fill(0, 0, n * D); // the kernels add pooled lists into zeros and skip absent ids
+    // The kernels write every table column (the native ones without zero-filling first: a fill
+    // here would pull x's lines into this core's cache, only for the lookup's other threads to
+    // take them back).
     this.kernels.lookup(this.tables, batch.ids, n, x, D);
     const nc = this.numericCount;
     if (nc > 0) {
