@@ -17,6 +17,7 @@
 #include "gemm.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <system_error>
@@ -523,10 +524,32 @@ float* AlignedBuffer::reserve(size_t n) {
 // ---------------------------------------------------------------------------------------------
 // ThreadPool
 // ---------------------------------------------------------------------------------------------
+// How long a worker polls for the next call, and the caller for the workers, before blocking:
+// about what one kernel wake-up costs on a virtual machine, so polling never costs more than
+// twice the blocking it replaces (and a core is held at most this long after the last call).
+constexpr auto kSpin = std::chrono::microseconds(50);
+static_assert(kMaxThreads < 256, "a call's participant count is the low byte of its word");
+
+// Polls `done` with a pause between tries (a steady-clock read every 64) until it is true or kSpin
+// has passed; returns whether it became true.
+template <class Done>
+bool spin_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(m_);
-    stop_ = true;
+    stop_.store(true);
   }
   work_cv_.notify_all();
   for (std::thread& t : workers_)
@@ -537,11 +560,7 @@ int ThreadPool::ensure(int n) {
   if (n > kMaxThreads) n = kMaxThreads;
   while (static_cast<int>(workers_.size()) + 1 < n) {
     const int slot = static_cast<int>(workers_.size()) + 1;
-    uint64_t gen;
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      gen = generation_;
-    }
+    const uint64_t gen = call_.load(std::memory_order_acquire);
     try {
       workers_.emplace_back(&ThreadPool::loop, this, slot, gen);
     } catch (...) {  // std::system_error (no more threads) or bad_alloc: use what we have
@@ -552,18 +571,22 @@ int ThreadPool::ensure(int n) {
 }
 
 void ThreadPool::loop(int slot, uint64_t seen) {
-  std::unique_lock<std::mutex> lk(m_);
   for (;;) {
-    work_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-    if (stop_) return;
-    seen = generation_;
-    if (slot >= wanted_) continue;
-    Job job = job_;
-    void* ctx = ctx_;
-    lk.unlock();
-    job(ctx, slot);
-    lk.lock();
-    if (--pending_ == 0) done_cv_.notify_one();
+    const auto announced = [&] { return stop_.load(std::memory_order_acquire) || call_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(announced)) {
+      std::unique_lock<std::mutex> lk(m_);
+      ++sleepers_;
+      work_cv_.wait(lk, announced);
+      --sleepers_;
+    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = call_.load(std::memory_order_acquire);
+    if (slot >= static_cast<int>(seen & 0xff)) continue;  // not a participant of this call
+    job_(ctx_, slot);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (caller_waiting_) done_cv_.notify_one();
+    }
   }
 }
 
@@ -574,18 +597,25 @@ void ThreadPool::run(int n, Job job, void* ctx) {
     job(ctx, 0);
     return;
   }
+  job_ = job;
+  ctx_ = ctx;
+  pending_.store(n - 1, std::memory_order_relaxed);
+  bool wake;
   {
     std::lock_guard<std::mutex> lk(m_);
-    job_ = job;
-    ctx_ = ctx;
-    wanted_ = n;
-    pending_ = n - 1;
-    ++generation_;
+    const uint64_t number = (call_.load(std::memory_order_relaxed) >> 8) + 1;
+    call_.store((number << 8) | static_cast<uint64_t>(n), std::memory_order_release);
+    wake = sleepers_ > 0;
   }
-  work_cv_.notify_all();
+  if (wake) work_cv_.notify_all();
   job(ctx, 0);
-  std::unique_lock<std::mutex> lk(m_);
-  done_cv_.wait(lk, [&] { return pending_ == 0; });
+  const auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(finished)) {
+    std::unique_lock<std::mutex> lk(m_);
+    caller_waiting_ = true;
+    done_cv_.wait(lk, finished);
+    caller_waiting_ = false;
+  }
   job_ = nullptr;
   ctx_ = nullptr;
 }
