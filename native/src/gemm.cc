@@ -75,6 +75,10 @@
 #ifndef RESFLOW_BPACK_BYTES
 #define RESFLOW_BPACK_BYTES (4u << 20)
 #endif
+// From this many floats of packed B (K x NC) on, B is packed on the call's threads.
+#ifndef RESFLOW_PAR_PACK_B
+#define RESFLOW_PAR_PACK_B (1u << 16)
+#endif
 // Below this many multiply-adds a call runs on the calling thread only.
 #ifndef RESFLOW_PAR_MIN
 #define RESFLOW_PAR_MIN (1u << 20)
@@ -87,6 +91,7 @@ constexpr int kMaxThreads = 64;
 constexpr int MR = RESFLOW_MR;
 constexpr int NV = RESFLOW_NV;
 constexpr size_t KC_MAX = RESFLOW_KC;
+constexpr size_t kParallelPackB = RESFLOW_PAR_PACK_B;
 constexpr size_t MC_MAX = (RESFLOW_MC / MR > 0 ? RESFLOW_MC / MR : 1) * MR;
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(RESFLOW_NO_VECTOR)
@@ -284,8 +289,10 @@ void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i0, size_t 
 
 // Packs columns [j0, j0+nc) (all K rows) of op(B) into NR-wide panels: panel q at pb + q*K*NR,
 // element (k, c) at [k*NR + c]; missing columns are zero.
-void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t nc, float* RF_RESTRICT pb) {
-  for (size_t q = 0; q < nc; q += NR) {
+// Panels [q0, q1) (in columns, multiples of NR) only; pack_b_job spreads them over threads.
+void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t nc, float* RF_RESTRICT pb,
+            size_t q0, size_t q1) {
+  for (size_t q = q0; q < q1 && q < nc; q += NR) {
     const size_t nv = min_sz(NR, nc - q);
     const size_t j = j0 + q;
     float* dst = pb + q * K;  // (q / NR) * K * NR
@@ -322,6 +329,22 @@ void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t 
       }
     }
   }
+}
+
+// Packing B on several threads: panels taken from an atomic counter, a few at a time.
+struct PackBJob {
+  bool trans_b;
+  const float* B;
+  size_t N, K, j0, nc;
+  float* pb;
+  size_t chunk;  // columns per task, a multiple of NR
+  std::atomic<size_t> next{0};
+};
+
+void pack_b_entry(void* ctx, int /*slot*/) noexcept {
+  PackBJob& job = *static_cast<PackBJob*>(ctx);
+  for (size_t q; (q = job.next.fetch_add(job.chunk, std::memory_order_relaxed)) < job.nc;)
+    pack_b(job.trans_b, job.B, job.N, job.K, job.j0, job.nc, job.pb, q, q + job.chunk);
 }
 
 // The K blocks: nk blocks of kc_nominal (the last one shorter), depending on K only.
@@ -671,7 +694,15 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   // >= 4 tasks per thread so that a thread slowed by other load does not hold up the call.
   const size_t target = threads > 1 ? static_cast<size_t>(threads) * 4 : 1;
   size_t mc = min_sz(MC_MAX, round_up(M, MR));
-  if (ceil_div(M, mc) < target) mc = max_sz(MR, round_up(ceil_div(M, target), MR));
+  if (ceil_div(M, mc) < target) {
+    mc = max_sz(MR, round_up(ceil_div(M, target), MR));
+  } else if (threads > 1) {
+    // Row tasks of equal height, as many as MC allows rounded up to a multiple of the threads: 1024
+    // rows on 2 threads as 8 x 128 (132 with MR = 12), not 7 x 144 + 16, which left one thread
+    // 576 rows and the other 448.
+    const size_t tasks = round_up(ceil_div(M, mc), static_cast<size_t>(threads));
+    mc = max_sz(MR, round_up(ceil_div(M, tasks), MR));
+  }
   const size_t tasks_m = ceil_div(M, mc);
 
   // Packing buffers, allocated here on the calling thread (workers never allocate).
@@ -695,8 +726,16 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   job.epi = epi;
   for (size_t j0 = 0; j0 < N; j0 += nc_max) {
     const size_t nc = min_sz(nc_max, N - j0);
-    pack_b(trans_b, B, N, K, j0, nc, pb);
     const size_t panels = ceil_div(nc, NR);
+    if (threads > 1 && panels > 1 && K * nc >= kParallelPackB) {
+      // B is packed before any task starts; on one thread that left the others waiting
+      PackBJob pj;
+      pj.trans_b = trans_b, pj.B = B, pj.N = N, pj.K = K, pj.j0 = j0, pj.nc = nc, pj.pb = pb;
+      pj.chunk = ceil_div(panels, static_cast<size_t>(threads) * 2) * NR;
+      pool_.run(static_cast<int>(min_sz(static_cast<size_t>(threads), panels)), pack_b_entry, &pj);
+    } else {
+      pack_b(trans_b, B, N, K, j0, nc, pb, 0, nc);
+    }
     size_t tasks_n = 1;
     if (tasks_m < target) tasks_n = min_sz(panels, ceil_div(target, tasks_m));
     const size_t nt = ceil_div(panels, tasks_n) * NR;
