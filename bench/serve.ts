@@ -111,7 +111,7 @@ for (const [label, file] of [['ResFlow', 'configs/quickstart.yaml'], ['PLE', 'co
     }
     for (const [path_, rs] of Object.entries(runs)) {
       if (rs.length === 0) continue;
-      const line = `| ${label} | ${what} (${n.toLocaleString('en-US')} rows) | ${path_ === 'resflow' ? 'resflow (tfjs)' : 'onnxruntime-node'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} | ${Math.round(median(rs.map((x) => x.rps))).toLocaleString('en-US')} |`;
+      const line = `| ${label} | ${what} (${n.toLocaleString('en-US')} rows) | ${path_ === 'resflow' ? 'resflow' : 'onnxruntime-node'} | ${median(rs.map((x) => x.p50)).toFixed(2)} | ${median(rs.map((x) => x.p99)).toFixed(2)} | ${Math.round(median(rs.map((x) => x.rps))).toLocaleString('en-US')} |`;
       lines.push(line);
       console.log(line);
     }
