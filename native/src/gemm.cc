@@ -152,6 +152,18 @@ inline size_t mul_checked(size_t a, size_t b) {
 // 512-bit FMA units); the values and the order of the FMAs are the same, so are the bits.
 enum class ARead { kPanel, kRows };
 
+#if RF_VECTOR
+// One k step of the micro-kernel: B's NR values, then one row's NV multiply-adds with them.
+RF_INLINE void load_b(vf (&b)[NV], const float* RF_RESTRICT pb) {
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) b[v] = vload(pb + v * VL);
+}
+RF_INLINE void fma_row(vf (&acc)[NV], vf x, const vf (&b)[NV]) {
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) acc[v] += x * b[v];
+}
+#endif
+
 // C[0:mv, 0:nv] (=|+=) op(A)(MR x kc) * packedB(kc x NR), op(A) read as `kRead` says; pb: kc groups
 // of NR values. Rows >= mv / columns >= nv are zero padding (rows only in packed panels: in-place
 // reads are of full panels) and are computed but not stored.
@@ -167,14 +179,9 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
   if constexpr (kRead == ARead::kPanel) {
     for (size_t k = 0; k < kc; ++k) {
       vf b[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) b[v] = vload(pb + v * VL);
+      load_b(b, pb);
 #pragma GCC unroll 32
-      for (int r = 0; r < MR; ++r) {
-        const vf x = vbroadcast(a[r]);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) acc[r][v] += x * b[v];
-      }
+      for (int r = 0; r < MR; ++r) fma_row(acc[r], vbroadcast(a[r]), b);
       a += a_step;
       pb += NR;
     }
@@ -188,18 +195,13 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
     const size_t l1 = a_step, l2 = 2 * a_step;
     for (size_t k = 0; k < kc; ++k) {
       vf b[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) b[v] = vload(pb + v * VL);
+      load_b(b, pb);
 #pragma GCC unroll 32
       for (int q = 0; q < G; ++q) {
         const size_t off[3] = {k, k + l1, k + l2};
 #pragma GCC unroll 3
-        for (int j = 0; j < 3; ++j) {
-          if (3 * q + j >= MR) break;
-          const vf x = vbroadcast(g[q][off[j]]);
-#pragma GCC unroll 8
-          for (int v = 0; v < NV; ++v) acc[3 * q + j][v] += x * b[v];
-        }
+        for (int j = 0; j < 3; ++j)
+          if (3 * q + j < MR) fma_row(acc[3 * q + j], vbroadcast(g[q][off[j]]), b);
       }
       pb += NR;
     }
