@@ -267,7 +267,7 @@ test('native sgemm: 1 and 2 threads give bit-identical results', { skip }, () =>
 
 test('native sgemm: a row of C has the same bits whether its rows of A are read in place or packed', { skip }, () => {
   // Full micro-kernel panels read A where it lies; a last partial panel is packed first
-  // (native/README.md, "How the GEMM works"). Rotating the rows of op(A) moves each row between the
+  // (native/README.md, "The GEMM"). Rotating the rows of op(A) moves each row between the
   // two paths; every row of C must keep its bits. M = 25: two full panels of 12 and one packed row
   // (for any panel height that does not divide 25); K = 700: two K blocks; N = 70: edge columns.
   const { sgemm } = nat();

@@ -247,51 +247,23 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
   }
 }
 
-// Packs rows [i0, i0+mc) x k in [p0, p0+kc) of op(A) into MR-row panels: panel q holds rows
-// i0+q*MR.., at pa + q*kc*MR, element (r, k) at [k*MR + r]; missing rows are zero.
-void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i0, size_t mc, size_t p0, size_t kc,
+// Packs the mv < MR rows [i, i+mv) x k in [p0, p0+kc) of op(A) into one MR-row panel, element
+// (r, k) at pa[k*MR + r], rows mv.. zero: the last partial panel of a task (full panels are read in
+// place by the micro-kernel).
+void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i, int mv, size_t p0, size_t kc,
             float* RF_RESTRICT pa) {
-  for (size_t q = 0; q < mc; q += MR) {
-    const int mv = static_cast<int>(min_sz(MR, mc - q));
-    const size_t i = i0 + q;
-    float* dst = pa + q * kc;  // (q / MR) * kc * MR
-    if (!trans_a) {
-      // op(A)(i, k) = A[i*K + k]: MR row streams, each contiguous in k.
-      const float* rows[MR];
-      for (int r = 0; r < MR; ++r) rows[r] = A + (i + static_cast<size_t>(r < mv ? r : 0)) * K + p0;
-      if (mv == MR) {
-        for (size_t k = 0; k < kc; ++k)
-          for (int r = 0; r < MR; ++r) dst[k * MR + r] = rows[r][k];
-      } else {
-        for (size_t k = 0; k < kc; ++k)
-          for (int r = 0; r < MR; ++r) dst[k * MR + r] = r < mv ? rows[r][k] : 0.0f;
-      }
-    } else {
-      // op(A)(i, k) = A[k*M + i]: for each k, MR contiguous values.
-      const float* src = A + p0 * M + i;
-      if (mv == MR) {
-        // a fixed-length copy the compiler does in vector moves (a variable-length one became a
-        // memcpy call per MR floats)
-        for (size_t k = 0; k < kc; ++k, src += M) {
-          float* d = dst + k * MR;
-#pragma GCC unroll 32
-          for (int r = 0; r < MR; ++r) d[r] = src[r];
-        }
-        continue;
-      }
-      for (size_t k = 0; k < kc; ++k, src += M) {
-        float* d = dst + k * MR;
-        int r = 0;
-        for (; r < mv; ++r) d[r] = src[r];
-        for (; r < MR; ++r) d[r] = 0.0f;
-      }
-    }
+  for (size_t k = 0; k < kc; ++k) {
+    float* d = pa + k * MR;
+    int r = 0;
+    // op(A)(i, k) = A[i*K + k] (MR row streams) or A[k*M + i] (MR contiguous values per k)
+    for (; r < mv; ++r) d[r] = trans_a ? A[(p0 + k) * M + i + r] : A[(i + r) * K + p0 + k];
+    for (; r < MR; ++r) d[r] = 0.0f;
   }
 }
 
 // Packs columns [j0, j0+nc) (all K rows) of op(B) into NR-wide panels: panel q at pb + q*K*NR,
 // element (k, c) at [k*NR + c]; missing columns are zero.
-// Panels [q0, q1) (in columns, multiples of NR) only; pack_b_job spreads them over threads.
+// Panels [q0, q1) (in columns, multiples of NR) only; pack_b_entry spreads them over threads.
 void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t nc, float* RF_RESTRICT pb,
             size_t q0, size_t q1) {
   for (size_t q = q0; q < q1 && q < nc; q += NR) {
@@ -401,7 +373,7 @@ void run_task(Job& job, size_t t, float* pa) {
     const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
     // Full MR-row panels are read from A in place; a last partial one is packed (zero rows).
     const size_t full = mc / MR * MR;
-    if (full < mc) pack_a(job.trans_a, job.A, job.M, K, i0 + full, mc - full, p0, kc, pa);
+    if (full < mc) pack_a(job.trans_a, job.A, job.M, K, i0 + full, static_cast<int>(mc - full), p0, kc, pa);
     for (size_t jr = c0; jr < c1; jr += NR) {
       const int nv = static_cast<int>(min_sz(NR, c1 - jr));
       const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
