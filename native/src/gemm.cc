@@ -145,11 +145,10 @@ inline size_t mul_checked(size_t a, size_t b) {
 }
 
 // Where the micro-kernel reads its MR rows of op(A) over kc values of k:
-//   kPanel: element (r, k) at a[k*a_step + r]: a packed panel (a_step = MR), or transposed A read
-//           in place (a_step = M);
+//   kPanel: element (r, k) at a[k*a_step + r]: a packed panel (a_step = MR);
 //   kRows:  element (r, k) at a[r*a_step + k]: row-major A read in place (a_step = K).
-// Reading A in place skips packing it (for a forward GEMM, a tenth of its time on a core with two
-// 512-bit FMA units); the values and the order of the FMAs are the same, so are the bits.
+// Reading row-major A in place skips packing it (for a forward GEMM, a tenth of its time on a core
+// with two 512-bit FMA units); the values and the order of the FMAs are the same, so are the bits.
 enum class ARead { kPanel, kRows };
 
 #if RF_VECTOR
@@ -252,6 +251,12 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
 // place by the micro-kernel).
 void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i, int mv, size_t p0, size_t kc,
             float* RF_RESTRICT pa) {
+  if (trans_a && mv == MR) {
+    // op(A)(i, k) = A[k*M + i]: MR contiguous values per k, a copy of fixed size (inlined, where a
+    // loop to mv compiles to a memmove call per k)
+    for (size_t k = 0; k < kc; ++k) std::memcpy(pa + k * MR, A + (p0 + k) * M + i, MR * sizeof(float));
+    return;
+  }
   for (size_t k = 0; k < kc; ++k) {
     float* d = pa + k * MR;
     int r = 0;
@@ -360,7 +365,7 @@ struct Job {
   // Task grid over (rows, columns of the block).
   size_t mc, nt, tasks_m, tasks_n;
   std::atomic<size_t> next;
-  float* const* apack;  // one buffer per slot, each >= MR * kc floats (a partial row panel)
+  float* const* apack;  // one buffer per slot: >= MR * kc floats (a partial row panel), mc * kc when trans_a
   Epilogue epi;
 };
 
@@ -371,19 +376,29 @@ void run_task(Job& job, size_t t, float* pa) {
   const size_t K = job.K, N = job.N;
   for (size_t b = 0; b < job.kb.nk; ++b) {
     const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
-    // Full MR-row panels are read from A in place; a last partial one is packed (zero rows).
+    if (job.trans_a) {
+      // Transposed A is packed, every panel of the task's rows for this K block: read in place its
+      // panels stride across kc rows of A (a page every few k) once per NR panel of B; in a
+      // training step's weight gradients (K = the batch) that cost ~10% of their time.
+      for (size_t ir = 0; ir < mc; ir += MR) pack_a(true, job.A, job.M, K, i0 + ir, static_cast<int>(min_sz(MR, mc - ir)), p0, kc, pa + ir * kc);
+      for (size_t jr = c0; jr < c1; jr += NR) {
+        const int nv = static_cast<int>(min_sz(NR, c1 - jr));
+        const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
+        float* cj = job.C + i0 * N + job.j0 + jr;
+        for (size_t ir = 0; ir < mc; ir += MR)
+          micro_kernel<ARead::kPanel>(kc, pa + ir * kc, MR, pbp, cj + ir * N, N, static_cast<int>(min_sz(MR, mc - ir)), nv, b > 0);
+      }
+      continue;
+    }
+    // Row-major A: full MR-row panels are read in place; a last partial one is packed (zero rows).
     const size_t full = mc / MR * MR;
-    if (full < mc) pack_a(job.trans_a, job.A, job.M, K, i0 + full, static_cast<int>(mc - full), p0, kc, pa);
+    if (full < mc) pack_a(false, job.A, job.M, K, i0 + full, static_cast<int>(mc - full), p0, kc, pa);
     for (size_t jr = c0; jr < c1; jr += NR) {
       const int nv = static_cast<int>(min_sz(NR, c1 - jr));
       const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
       float* cj = job.C + i0 * N + job.j0 + jr;
-      for (size_t ir = 0; ir < full; ir += MR) {
-        if (job.trans_a)
-          micro_kernel<ARead::kPanel>(kc, job.A + p0 * job.M + i0 + ir, job.M, pbp, cj + ir * N, N, MR, nv, b > 0);
-        else
-          micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, cj + ir * N, N, MR, nv, b > 0);
-      }
+      for (size_t ir = 0; ir < full; ir += MR)
+        micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, cj + ir * N, N, MR, nv, b > 0);
       if (full < mc) micro_kernel<ARead::kPanel>(kc, pa, MR, pbp, cj + full * N, N, static_cast<int>(mc - full), nv, b > 0);
     }
   }
@@ -521,10 +536,13 @@ float* AlignedBuffer::reserve(size_t n) {
 // ---------------------------------------------------------------------------------------------
 // ThreadPool
 // ---------------------------------------------------------------------------------------------
-// How long a worker polls for the next call, and the caller for the workers, before blocking:
-// about what one kernel wake-up costs on a virtual machine, so polling never costs more than
-// twice the blocking it replaces (and a core is held at most this long after the last call).
-constexpr auto kSpin = std::chrono::microseconds(50);
+// How long a worker polls for the next call, and the caller for the workers, before blocking: a
+// training step's calls are mostly under 250 us apart (the loss's small tfjs kernels and the
+// step's bookkeeping lie between them), and a worker that blocked costs a wake-up of 25-65 us on a
+// virtual machine and arrives late. 250 against 50 us: -0.15 to -0.85 ms per 2-thread step of
+// ~9.7 ms for +0.6-0.9 ms of CPU (docs/performance-log.md). A core is held at most this long
+// after the last call.
+constexpr auto kSpin = std::chrono::microseconds(250);
 static_assert(kMaxThreads < 256, "a call's participant count is the low byte of its word");
 
 // Polls `done` with a pause between tries (a steady-clock read every 64) until it is true or kSpin
@@ -682,7 +700,7 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   // Packing buffers, allocated here on the calling thread (workers never allocate).
   if (apack_.size() < static_cast<size_t>(threads)) apack_.resize(threads);
   float* apack[kMaxThreads];
-  for (int s = 0; s < threads; ++s) apack[s] = apack_[s].reserve(mul_checked(MR, kb.kc));
+  for (int s = 0; s < threads; ++s) apack[s] = apack_[s].reserve(mul_checked(trans_a ? round_up(mc, MR) : MR, kb.kc));
   float* pb = bpack_.reserve(mul_checked(nc_max, K));
 
   Job job;
