@@ -68,6 +68,10 @@ test('relu backward: dy where y > 0, a signed zero where y <= 0, NaN where y is 
   const out = new Float32Array(n);
   reluBackward(native, dyr, yr, out);
   sameBits(out, ref, 'native, random');
+  for (const threads of [2, 3]) {
+    reluBackward(native, dyr, yr, out.fill(0), threads); // 100,003 floats in 2 or 3 ranges
+    sameBits(out, ref, `native, random, ${threads} threads`);
+  }
   reluBackward(null, dyr, yr, out.fill(0));
   sameBits(out, ref, 'JavaScript, random');
   const inPlace = Float32Array.from(dyr);

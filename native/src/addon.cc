@@ -25,15 +25,22 @@
 //     [lr, epsilon, beta1, beta2, lrT, epsHat]. Every id must lie in [-1, rows). (Version 3;
 //     version 2's embeddingUpdate took m and v of rows * dim.)
 //
-//   adamStep(value, m, v, grad, constants) -> undefined
+//   adamStep(value, m, v, grad, constants, threads?) -> undefined
 //     One tfjs Adam step on a variable in place (adam.h): value, m, v, grad are Float32Arrays of
 //     the same length (grad may be longer), not overlapping; constants is a Float32Array [beta1,
 //     1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, epsilon, -lr].
 //
-//   reluBackward(dy, y, dz) -> undefined
+//   reluBackward(dy, y, dz, threads?) -> undefined
 //     The gradient of a relu output y (relu.h): dz = dy * step(y) as tfjs computes it (NaN where y
 //     is NaN). dy, y, dz are Float32Arrays of the length of y (dy, dz at least that); dz must not
 //     overlap y (it may be dy itself). (Version 4 on.)
+//
+//   addArrays(a, b, out, threads?) -> undefined
+//     out = a + b element-wise (add.h) for the length of a; b and out at least that long; out may
+//     be a or b itself, else must not overlap them. (Version 5 on.)
+//
+//   threads (1..64, default 1) splits these element-wise passes over the pool (parallel_for.h);
+//   the same bits whatever it is. Version 5 on: earlier builds ignore it.
 //
 // Every argument is checked (types, integer ranges, lengths, detached buffers, overlap) before
 // any memory is touched; a bad call throws a TypeError/RangeError. The work is done on the
@@ -50,11 +57,13 @@
 #include <vector>
 
 #include "adam.h"
+#include "add.h"
 #include "embeddings.h"
 #include "gemm.h"
+#include "parallel_for.h"
 #include "relu.h"
 
-#define RESFLOW_NATIVE_VERSION "4"
+#define RESFLOW_NATIVE_VERSION "5"
 
 namespace {
 
@@ -476,10 +485,14 @@ napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
 
 napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "adamStep";
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 5) return throw_type(env, "adamStep(value, m, v, grad, constants) needs 5 arguments");
+  if (argc < 5) return throw_type(env, "adamStep(value, m, v, grad, constants, threads?) needs at least 5 arguments");
+  Instance* inst = instance_of(env, fn);
+  if (inst == nullptr) return nullptr;
+  int64_t threads = 1;
+  if (!get_threads(env, fn, argc, argv, 5, &threads)) return nullptr;
   F32 value;
   if (!get_f32_whole(env, fn, argv[0], "value", &value)) return nullptr;
   const size_t n = value.length;
@@ -494,7 +507,9 @@ napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
       overlaps(v, grad))
     return throw_range(env, "adamStep: value, m, v and grad must not overlap");
   const resflow::AdamConstants c{k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]};
-  resflow::adam_step(value.data, m.data, v.data, grad.data, n, c);
+  resflow::parallel_for(inst->pool, static_cast<int>(threads), n, [&](size_t b, size_t e) {
+    resflow::adam_step(value.data + b, m.data + b, v.data + b, grad.data + b, e - b, c);
+  });
   return nullptr;
 }
 
@@ -504,10 +519,14 @@ napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
 
 napi_value ReluBackward(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "reluBackward";
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 3) return throw_type(env, "reluBackward(dy, y, dz) needs 3 arguments");
+  if (argc < 3) return throw_type(env, "reluBackward(dy, y, dz, threads?) needs at least 3 arguments");
+  Instance* inst = instance_of(env, fn);
+  if (inst == nullptr) return nullptr;
+  int64_t threads = 1;
+  if (!get_threads(env, fn, argc, argv, 3, &threads)) return nullptr;
   F32 y;
   if (!get_f32_whole(env, fn, argv[1], "y", &y)) return nullptr;
   const size_t n = y.length;
@@ -515,7 +534,37 @@ napi_value ReluBackward(napi_env env, napi_callback_info cbinfo) {
   if (!get_f32(env, fn, argv[0], "dy", n, &dy) || !get_f32(env, fn, argv[2], "dz", n, &dz)) return nullptr;
   if (overlaps(dz, y)) return throw_range(env, "reluBackward: dz must not overlap y");
   if (dz.data != dy.data && overlaps(dz, dy)) return throw_range(env, "reluBackward: dz must be dy or not overlap it");
-  resflow::relu_backward(dy.data, y.data, dz.data, n);
+  resflow::parallel_for(inst->pool, static_cast<int>(threads), n, [&](size_t b, size_t e) {
+    resflow::relu_backward(dy.data + b, y.data + b, dz.data + b, e - b);
+  });
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise add
+// ---------------------------------------------------------------------------------------------
+
+napi_value AddArrays(napi_env env, napi_callback_info cbinfo) {
+  const char* fn = "addArrays";
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  if (argc < 3) return throw_type(env, "addArrays(a, b, out, threads?) needs at least 3 arguments");
+  Instance* inst = instance_of(env, fn);
+  if (inst == nullptr) return nullptr;
+  F32 a;
+  if (!get_f32_whole(env, fn, argv[0], "a", &a)) return nullptr;
+  const size_t n = a.length;
+  F32 b, out;
+  int64_t threads = 1;
+  if (!get_f32(env, fn, argv[1], "b", n, &b) || !get_f32(env, fn, argv[2], "out", n, &out) ||
+      !get_threads(env, fn, argc, argv, 3, &threads))
+    return nullptr;
+  if ((out.data != a.data && overlaps(out, a)) || (out.data != b.data && overlaps(out, b)))
+    return throw_range(env, "addArrays: out must be a, b or not overlap them");
+  resflow::parallel_for(inst->pool, static_cast<int>(threads), n, [&](size_t lo, size_t hi) {
+    resflow::add_arrays(a.data + lo, b.data + lo, out.data + lo, hi - lo);
+  });
   return nullptr;
 }
 
@@ -580,6 +629,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"embeddingUpdateLazy", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"reluBackward", nullptr, ReluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"addArrays", nullptr, AddArrays, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;

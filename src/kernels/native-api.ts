@@ -84,14 +84,17 @@ export type EmbeddingUpdateFn = (
 ) => void;
 
 /** tfjs's Adam update of one variable in place; constants are the eight float32 scalars of native/src/adam.cc. */
-export type AdamStepFn = (value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, constants: Float32Array) => void;
+export type AdamStepFn = (value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, constants: Float32Array, threads?: number) => void;
 
 /**
  * The gradient of a relu output y: dz = dy * step(y), as tfjs's Step (NaN where y is NaN), Cast and
  * Multiply kernels give it, in one pass over length(y) floats; dz may be dy itself, never y.
  * Version 4 on.
  */
-export type ReluBackwardFn = (dy: Float32Array, y: Float32Array, dz: Float32Array) => void;
+export type ReluBackwardFn = (dy: Float32Array, y: Float32Array, dz: Float32Array, threads?: number) => void;
+
+/** out = a + b element-wise over length(a) floats, on up to `threads` threads (same bits); out may be a or b. Version 5 on. */
+export type AddArraysFn = (a: Float32Array, b: Float32Array, out: Float32Array, threads?: number) => void;
 
 /** Every function the addon exports. The later kernels are absent from builds that predate them. */
 export interface NativeAddon {
@@ -103,6 +106,8 @@ export interface NativeAddon {
   adamStep?: AdamStepFn;
   /** Version 4 on. */
   reluBackward?: ReluBackwardFn;
+  /** Version 5 on. */
+  addArrays?: AddArraysFn;
   /** The .node file it was loaded from. */
   readonly path: string;
 }

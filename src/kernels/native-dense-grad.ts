@@ -30,9 +30,9 @@ function reluBackwardJs(dy: Float32Array, y: Float32Array, dz: Float32Array): vo
   }
 }
 
-/** dz = dy·step(y), natively when the build has it. */
-export function reluBackward(native: NativeAddon | null, dy: Float32Array, y: Float32Array, dz: Float32Array): void {
-  if (native?.reluBackward !== undefined) native.reluBackward(dy, y, dz);
+/** dz = dy·step(y), natively when the build has it (on up to `threads` threads from version 5; the same bits). */
+export function reluBackward(native: NativeAddon | null, dy: Float32Array, y: Float32Array, dz: Float32Array, threads = 1): void {
+  if (native?.reluBackward !== undefined) native.reluBackward(dy, y, dz, threads);
   else reluBackwardJs(dy, y, dz);
 }
 
@@ -61,7 +61,7 @@ export function makeDenseGradKernel(state: NativeMatmulState): tf.KernelFunc {
       if (y !== undefined) {
         if (scratch.length < B * outDim) scratch = new Float32Array(B * outDim);
         dz = scratch.subarray(0, B * outDim);
-        reluBackward(native, dyV, heapView(be, y, B * outDim), dz);
+        reluBackward(native, dyV, heapView(be, y, B * outDim), dz, state.threads);
       }
       if (ones.length < B) ones = new Float32Array(B).fill(1);
       const t = state.threads;

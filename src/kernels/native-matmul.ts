@@ -3,8 +3,9 @@
  *
  * The addon (addon.ts) holds a blocked single-precision GEMM (register-blocked AVX-512 / AVX2
  * micro-kernel, packing, K blocking, a small thread pool). This module registers it, through
- * overrides.ts, as the `wasm` backend's `BatchMatMul` and `_FusedMatMul` (native-matmul-kernel.ts);
- * what it does not handle goes to the kernel that was registered before.
+ * overrides.ts, as the `wasm` backend's `BatchMatMul` and `_FusedMatMul` (native-matmul-kernel.ts),
+ * with a dense layer's backward pass (native-dense-grad.ts) and large same-shape `Add`s
+ * (native-add.ts); what they do not handle goes to the kernel that was registered before.
  *
  * Results match tfjs's own kernels to float rounding (a different summation order), and do not
  * depend on the thread count: each output element is always summed in the same order.
@@ -14,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NativeAddon } from './native-api.js';
 import { makeNativeMatmulKernel, type NativeMatmulState } from './native-matmul-kernel.js';
 import { DENSE_GRAD, makeDenseGradKernel } from './native-dense-grad.js';
+import { makeNativeAddKernel } from './native-add.js';
 import { currentOwner, kernelOwner, overrideKernel, registeredKernel, restoreKernel } from './overrides.js';
 import { MATMUL_KERNELS } from './wasm-heap.js';
 
@@ -52,7 +54,7 @@ export function nativeMatmulThreads(): number {
 }
 
 /**
- * Registers the native kernels as the wasm backend's BatchMatMul and _FusedMatMul, and DENSE_GRAD, keeping the
+ * Registers the native kernels as the wasm backend's BatchMatMul, _FusedMatMul and (large same-shape) Add, and DENSE_GRAD, keeping the
  * kernels they replace (tfjs's, or resflow's transposing wrappers from wasm-kernels.ts) to fall
  * back to and to restore. Call it after registerWasmKernels(). Idempotent (a second call only
  * updates `threads`). Returns false, registering nothing, when the wasm kernels are not registered.
@@ -66,6 +68,7 @@ export function registerNativeMatmulKernels(native: NativeAddon, opts: { threads
   state.addon = native;
   for (const name of MATMUL_KERNELS) overrideKernel(name, 'wasm', NATIVE_MATMUL, (prev) => makeNativeMatmulKernel(name, prev, state));
   overrideKernel(DENSE_GRAD, 'wasm', NATIVE_MATMUL, () => makeDenseGradKernel(state));
+  if (native.addArrays !== undefined) overrideKernel('Add', 'wasm', NATIVE_MATMUL, (prev) => makeNativeAddKernel(prev, state));
   return true;
 }
 
@@ -76,4 +79,5 @@ export function registerNativeMatmulKernels(native: NativeAddon, opts: { threads
 export function unregisterNativeMatmulKernels(): void {
   for (const name of MATMUL_KERNELS) restoreKernel(name, 'wasm', NATIVE_MATMUL);
   restoreKernel(DENSE_GRAD, 'wasm', NATIVE_MATMUL);
+  restoreKernel('Add', 'wasm', NATIVE_MATMUL);
 }

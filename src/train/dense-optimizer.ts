@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { OptimizerConfig } from '../config/experiment.js';
 import { loadAddon, type AdamStepFn } from '../kernels/addon.js';
 import { wasmFloat32View } from '../kernels/wasm-heap.js';
+import { nativeMatmulThreads } from '../kernels/native-matmul.js';
 
 /** What Optimizer.applyGradients takes. */
 type VariableGradients = Parameters<tf.AdamOptimizer['applyGradients']>[0];
@@ -79,7 +80,8 @@ export class NativeStepAdam extends tf.AdamOptimizer {
     c[5] = 1 - state.accBeta2.dataSync()[0]!;
     c[6] = this.epsilon;
     c[7] = -this.learningRate;
-    for (const [value, m, v, grad] of work) this.adamStep(value, m, v, grad, c);
+    const threads = nativeMatmulThreads(); // the addon's pool, as the matmuls use it (same bits on any count)
+    for (const [value, m, v, grad] of work) this.adamStep(value, m, v, grad, c, threads);
     tf.tidy(() => {
       state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
       state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
