@@ -236,13 +236,32 @@ Instance* instance_of(napi_env env, const char* fn) {
   return inst;
 }
 
+// The start of every binding: its arguments (up to N; *argc gets how many were passed) and the addon
+// instance. Null, with an exception pending, when the call failed or passed fewer than min_args;
+// `usage` is the signature the TypeError quotes.
+template <size_t N>
+Instance* open_call(napi_env env, napi_callback_info cbinfo, const char* fn, const char* usage, size_t min_args,
+                    napi_value (&argv)[N], size_t* argc) {
+  *argc = N;
+  if (napi_get_cb_info(env, cbinfo, argc, argv, nullptr, nullptr) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, nullptr, "resflow_native: could not read the arguments");
+    return nullptr;
+  }
+  if (*argc < min_args) {
+    char msg[224];
+    snprintf(msg, sizeof msg, "%s needs at least %zu arguments", usage, min_args);
+    throw_type(env, msg);
+    return nullptr;
+  }
+  return instance_of(env, fn);
+}
+
 napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 12;
+  size_t argc = 0;
   napi_value argv[12];
-  void* data = nullptr;
-  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data));
-  if (argc < 8) return throw_type(env, "sgemm(transA, transB, M, N, K, A, B, C, threads?, bias?, activation?, residual?) needs at least 8 arguments");
-  Instance* inst = instance_of(env, "sgemm");
+  Instance* inst = open_call(env, cbinfo, "sgemm", "sgemm(transA, transB, M, N, K, A, B, C, threads?, bias?, activation?, residual?)", 8, argv, &argc);
   if (inst == nullptr) return nullptr;
 
   bool ta = false, tb = false;
@@ -419,11 +438,9 @@ bool get_tables(napi_env env, const char* fn, napi_value layout_v, napi_value we
 
 napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "embeddingLookup";
-  size_t argc = 7;
+  size_t argc = 0;
   napi_value argv[7];
-  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 6) return throw_type(env, "embeddingLookup(weights, ids, layout, n, x, D, threads?) needs at least 6 arguments");
-  Instance* inst = instance_of(env, fn);
+  Instance* inst = open_call(env, cbinfo, fn, "embeddingLookup(weights, ids, layout, n, x, D, threads?)", 6, argv, &argc);
   if (inst == nullptr) return nullptr;
   int64_t n = 0, D = 0, threads = 1;
   if (!get_int(env, fn, argv[3], "n", 0, kMaxDim, &n) || !get_int(env, fn, argv[5], "D", 1, kMaxDim, &D) ||
@@ -445,12 +462,9 @@ napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
 
 napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "embeddingUpdateLazy";
-  size_t argc = 13;
+  size_t argc = 0;
   napi_value argv[13];
-  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 12)
-    return throw_type(env, "embeddingUpdateLazy(optimizer, hyper, weights, m, v, slotOf, used, ids, layout, n, gradX, D, threads?) needs at least 12 arguments");
-  Instance* inst = instance_of(env, fn);
+  Instance* inst = open_call(env, cbinfo, fn, "embeddingUpdateLazy(optimizer, hyper, weights, m, v, slotOf, used, ids, layout, n, gradX, D, threads?)", 12, argv, &argc);
   if (inst == nullptr) return nullptr;
   int64_t opt = 0, n = 0, D = 0, threads = 1;
   if (!get_int(env, fn, argv[0], "optimizer", 0, 2, &opt) || !get_int(env, fn, argv[9], "n", 0, kMaxDim, &n) ||
@@ -485,11 +499,9 @@ napi_value EmbeddingUpdate(napi_env env, napi_callback_info cbinfo) {
 
 napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "adamStep";
-  size_t argc = 6;
+  size_t argc = 0;
   napi_value argv[6];
-  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 5) return throw_type(env, "adamStep(value, m, v, grad, constants, threads?) needs at least 5 arguments");
-  Instance* inst = instance_of(env, fn);
+  Instance* inst = open_call(env, cbinfo, fn, "adamStep(value, m, v, grad, constants, threads?)", 5, argv, &argc);
   if (inst == nullptr) return nullptr;
   int64_t threads = 1;
   if (!get_threads(env, fn, argc, argv, 5, &threads)) return nullptr;
@@ -519,11 +531,9 @@ napi_value AdamStep(napi_env env, napi_callback_info cbinfo) {
 
 napi_value ReluBackward(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "reluBackward";
-  size_t argc = 4;
+  size_t argc = 0;
   napi_value argv[4];
-  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 3) return throw_type(env, "reluBackward(dy, y, dz, threads?) needs at least 3 arguments");
-  Instance* inst = instance_of(env, fn);
+  Instance* inst = open_call(env, cbinfo, fn, "reluBackward(dy, y, dz, threads?)", 3, argv, &argc);
   if (inst == nullptr) return nullptr;
   int64_t threads = 1;
   if (!get_threads(env, fn, argc, argv, 3, &threads)) return nullptr;
@@ -546,11 +556,9 @@ napi_value ReluBackward(napi_env env, napi_callback_info cbinfo) {
 
 napi_value AddArrays(napi_env env, napi_callback_info cbinfo) {
   const char* fn = "addArrays";
-  size_t argc = 4;
+  size_t argc = 0;
   napi_value argv[4];
-  NAPI_CALL(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  if (argc < 3) return throw_type(env, "addArrays(a, b, out, threads?) needs at least 3 arguments");
-  Instance* inst = instance_of(env, fn);
+  Instance* inst = open_call(env, cbinfo, fn, "addArrays(a, b, out, threads?)", 3, argv, &argc);
   if (inst == nullptr) return nullptr;
   F32 a;
   if (!get_f32_whole(env, fn, argv[0], "a", &a)) return nullptr;
