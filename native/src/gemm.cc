@@ -246,9 +246,8 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
   }
 }
 
-// Packs the mv < MR rows [i, i+mv) x k in [p0, p0+kc) of op(A) into one MR-row panel, element
-// (r, k) at pa[k*MR + r], rows mv.. zero: the last partial panel of a task (full panels are read in
-// place by the micro-kernel).
+// Packs the mv <= MR rows [i, i+mv) x k in [p0, p0+kc) of op(A) into one MR-row panel, element
+// (r, k) at pa[k*MR + r], rows mv.. zero (run_task says which panels are packed).
 void pack_a(bool trans_a, const float* A, size_t M, size_t K, size_t i, int mv, size_t p0, size_t kc,
             float* RF_RESTRICT pa) {
   if (trans_a && mv == MR) {
@@ -376,30 +375,21 @@ void run_task(Job& job, size_t t, float* pa) {
   const size_t K = job.K, N = job.N;
   for (size_t b = 0; b < job.kb.nk; ++b) {
     const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
-    if (job.trans_a) {
-      // Transposed A is packed, every panel of the task's rows for this K block: read in place its
-      // panels stride across kc rows of A (a page every few k) once per NR panel of B; in a
-      // training step's weight gradients (K = the batch) that cost 5-15% of their time.
-      for (size_t ir = 0; ir < mc; ir += MR) pack_a(true, job.A, job.M, K, i0 + ir, static_cast<int>(min_sz(MR, mc - ir)), p0, kc, pa + ir * kc);
-      for (size_t jr = c0; jr < c1; jr += NR) {
-        const int nv = static_cast<int>(min_sz(NR, c1 - jr));
-        const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
-        float* cj = job.C + i0 * N + job.j0 + jr;
-        for (size_t ir = 0; ir < mc; ir += MR)
-          micro_kernel<ARead::kPanel>(kc, pa + ir * kc, MR, pbp, cj + ir * N, N, static_cast<int>(min_sz(MR, mc - ir)), nv, b > 0);
-      }
-      continue;
-    }
-    // Row-major A: full MR-row panels are read in place; a last partial one is packed (zero rows).
-    const size_t full = mc / MR * MR;
-    if (full < mc) pack_a(false, job.A, job.M, K, i0 + full, static_cast<int>(mc - full), p0, kc, pa);
+    // Full MR-row panels of row-major A are read where they lie; the rest is packed: a last partial
+    // panel, and every panel of transposed A (read in place, its panels stride across kc rows of A,
+    // a page every few k, once per NR panel of B: in a training step's weight gradients, K = the
+    // batch, that cost 5-15% of their time).
+    const size_t in_place = job.trans_a ? 0 : mc / MR * MR;
+    for (size_t ir = in_place; ir < mc; ir += MR)
+      pack_a(job.trans_a, job.A, job.M, K, i0 + ir, static_cast<int>(min_sz(MR, mc - ir)), p0, kc, pa + (ir - in_place) * kc);
     for (size_t jr = c0; jr < c1; jr += NR) {
       const int nv = static_cast<int>(min_sz(NR, c1 - jr));
       const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
       float* cj = job.C + i0 * N + job.j0 + jr;
-      for (size_t ir = 0; ir < full; ir += MR)
+      for (size_t ir = 0; ir < in_place; ir += MR)
         micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, cj + ir * N, N, MR, nv, b > 0);
-      if (full < mc) micro_kernel<ARead::kPanel>(kc, pa, MR, pbp, cj + full * N, N, static_cast<int>(mc - full), nv, b > 0);
+      for (size_t ir = in_place; ir < mc; ir += MR)
+        micro_kernel<ARead::kPanel>(kc, pa + (ir - in_place) * kc, MR, pbp, cj + ir * N, N, static_cast<int>(min_sz(MR, mc - ir)), nv, b > 0);
     }
   }
   // The task's block is complete (all K blocks) and still in cache.
