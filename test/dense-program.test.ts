@@ -11,13 +11,12 @@ import { initBackend } from '../src/kernels/backend.js';
 import { loadAddon, addonUnavailableReason } from '../src/kernels/addon.js';
 import { sgemmHasResidual } from '../src/kernels/native-api.js';
 import { nativeMatmulRegistered, nativeMatmulStats } from '../src/kernels/native-matmul.js';
-import { loadExperiment } from '../src/app/load-experiment.js';
-import { buildBundle, disposeBundle, predict, type ModelBundle } from '../src/models/bundle.js';
+import { buildBundle, disposeBundle, predict } from '../src/models/bundle.js';
 import { nativeScoring, runDenseProgram } from '../src/models/dense-program.js';
 import { Rng } from '../src/base/rng.js';
 import { linear, linearReluUnfused } from '../src/models/layers.js';
 import { benchConfig, denseFlopsPerSample, randomBatch } from '../bench/reference-model.js';
-import { tempDir, tinyConfigYaml, writeFile } from './helpers/fixtures.js';
+import { resflowBundle, THREE_TASKS } from './helpers/resflow.js';
 import { assertSameBits, randomFloats } from './helpers/bits.js';
 
 const native = loadAddon();
@@ -59,18 +58,6 @@ test('native sgemm residual: act(A·B + bias) + R, the bits of separate adds, on
   assert.throws(() => sgemm(false, false, 2, 2, 3, new Float32Array(6), new Float32Array(6), big.subarray(0, 4), 1, null, 0, big.subarray(2, 6)), /C must not overlap the residual/);
   assert.throws(() => sgemm(false, false, 2, 2, 3, new Float32Array(6), new Float32Array(6), new Float32Array(4), 1, null, 0, new Float32Array(3)), /residual has 3 elements, needs at least 4/);
 });
-
-function resflowBundle(model: Record<string, unknown>, tasks?: string): ModelBundle {
-  const section = { type: 'resflow', embedding_dim: 4, hidden: [24, 9], ...model };
-  let yaml = tinyConfigYaml().replace(/^model: .*$/m, `model: ${JSON.stringify(section)}`);
-  if (tasks) yaml = yaml.replace(/^tasks:\n(?: {2}- .*\n)+/m, `tasks:\n${tasks}`);
-  return buildBundle(loadExperiment(writeFile(tempDir(), 'exp.yaml', yaml)).config);
-}
-
-const THREE_TASKS = `  - { name: ctr, label: click }
-  - { name: ctcvr, label: purchase }
-  - { name: actr, label: all_click }
-`;
 
 test('ResFlow scoring program: the logits of the tfjs forward pass, bit for bit', { skip }, () => {
   assert.ok(nativeMatmulRegistered(), 'the wasm backend runs the native matmul');

@@ -67,13 +67,26 @@ export function float32Values(t: tf.Tensor): Float32Array {
  * must write every element and must not allocate tensors (a growing heap would detach its view).
  */
 export function filledWasmTensor(shape: number[], fill: (values: Float32Array) => void): tf.Tensor | null {
+  return filledWasmTensors([shape], ([values]) => fill(values!))?.[0] ?? null;
+}
+
+/**
+ * filledWasmTensor for several tensors: all are allocated before `fill` gets their views, so no
+ * allocation detaches them. If `fill` throws, the tensors are disposed.
+ */
+export function filledWasmTensors(shapes: number[][], fill: (values: Float32Array[]) => void): tf.Tensor[] | null {
   if (tf.getBackend() !== 'wasm') return null;
   const be = tf.backend() as unknown as WasmBackendLike;
   if (be?.wasm?.HEAPU8 === undefined || typeof be.makeOutput !== 'function') return null;
-  const info = be.makeOutput(shape, 'float32');
-  const t = tf.engine().makeTensorFromTensorInfo(info);
-  fill(heapView(be, info, sizeOf(shape)));
-  return t;
+  const infos = shapes.map((shape) => be.makeOutput(shape, 'float32'));
+  const tensors = infos.map((info) => tf.engine().makeTensorFromTensorInfo(info));
+  try {
+    fill(infos.map((info, i) => heapView(be, info, sizeOf(shapes[i]!))));
+  } catch (e) {
+    tf.dispose(tensors);
+    throw e;
+  }
+  return tensors;
 }
 
 /** The wasm backend's matmul kernels, which the transposing wrappers and the native matmul replace. */

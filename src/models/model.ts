@@ -32,6 +32,12 @@ export interface MultiTaskModel {
    * that are only dense layers and residual adds; absent or null otherwise.
    */
   scoringProgram?: DenseProgram | null;
+  /**
+   * The training pass (`forward` with training true) as a dense program, for models whose training
+   * pass is their scoring pass (no dropout, no batch statistics); absent or null otherwise. The
+   * trainer then runs it as one op (dense-program-train.ts), with the same results.
+   */
+  trainingProgram?: DenseProgram | null;
 }
 
 /** One feature's columns in the model input x [batch, inputDim]: pooled embeddings in plan order, then numerics. */

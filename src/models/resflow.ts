@@ -56,6 +56,8 @@ export const resflow = defineModel({
     return {
       type: 'resflow',
       scoringProgram,
+      // Dropout is the only difference between training and scoring a program's layers.
+      trainingProgram: opts.dropout > 0 ? null : scoringProgram,
       forward(x, ctx) {
         const updates: StateUpdate[] = [];
         const logits: tf.Tensor1D[] = [];

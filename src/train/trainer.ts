@@ -24,6 +24,7 @@ import { sampleSpaceMask } from '../eval/evaluate.js';
 import { validate, validationColumns, validationMetrics } from '../eval/validation.js';
 import { decayWeights, learningRateOf, makeDenseOptimizer, setLearningRate } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
+import { programForward } from '../models/dense-program-train.js';
 import { lossRegistry, needsWholeRequests, type LossInputs } from './losses.js';
 import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
 import type { EarlyStoppingState } from './early-stopping.js';
@@ -195,7 +196,7 @@ export class Trainer {
     const balanced = this.balancer.mode !== 'fixed';
     const { value, grads } = tf.engine().gradients(
       () => {
-        const out = model.forward(x, { training: true, dropoutSeed });
+        const out = programForward(model, x) ?? model.forward(x, { training: true, dropoutSeed });
         updates = out.updates;
         let total = tf.scalar(0);
         config.tasks.forEach((t, k) => {
