@@ -34,7 +34,6 @@ export type { HistoryRow } from './callbacks.js';
 
 const ADAM_BETA1 = '__adam_acc_beta1';
 const ADAM_BETA2 = '__adam_acc_beta2';
-
 /** What a checkpoint's state.json holds (runs/checkpoint.ts owns its format). */
 type TrainState = CheckpointState;
 
