@@ -575,6 +575,13 @@ int ThreadPool::ensure(int n) {
   return static_cast<int>(workers_.size()) + 1;
 }
 
+namespace {
+constexpr uint64_t kGateClosed = uint64_t{1} << 15;
+constexpr uint64_t kGateJoined = kGateClosed - 1;
+// The gate holds a call's number in its upper 48 bits.
+constexpr uint64_t gate_number(uint64_t call_number) { return call_number & ((uint64_t{1} << 48) - 1); }
+}  // namespace
+
 void ThreadPool::loop(int slot, uint64_t seen) {
   for (;;) {
     const auto announced = [&] { return stop_.load(std::memory_order_acquire) || call_.load(std::memory_order_acquire) != seen; };
@@ -587,8 +594,23 @@ void ThreadPool::loop(int slot, uint64_t seen) {
     if (stop_.load(std::memory_order_acquire)) return;
     seen = call_.load(std::memory_order_acquire);
     if (slot >= static_cast<int>(seen & 0xff)) continue;  // not a participant of this call
+    // Join this call's gate, unless the caller has closed it (or moved on to a later call).
+    const uint64_t number = gate_number(seen >> 8);
+    uint64_t g = gate_.load(std::memory_order_seq_cst);
+    bool joined = false;
+    while ((g >> 16) == number && (g & kGateClosed) == 0) {
+      if (gate_.compare_exchange_weak(g, g + 1, std::memory_order_seq_cst)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     job_(ctx_, slot);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    const int done = finished_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    // The caller waits for `done` only once it has closed the gate: if it has not, it will see
+    // this worker's count when it does.
+    g = gate_.load(std::memory_order_seq_cst);
+    if ((g & kGateClosed) != 0 && static_cast<uint64_t>(done) == (g & kGateJoined)) {
       std::lock_guard<std::mutex> lk(m_);
       if (caller_waiting_) done_cv_.notify_one();
     }
@@ -604,18 +626,20 @@ void ThreadPool::run(int n, Job job, void* ctx) {
   }
   job_ = job;
   ctx_ = ctx;
-  pending_.store(n - 1, std::memory_order_relaxed);
+  finished_.store(0, std::memory_order_relaxed);
   bool wake;
   {
     std::lock_guard<std::mutex> lk(m_);
     const uint64_t number = (call_.load(std::memory_order_relaxed) >> 8) + 1;
+    gate_.store(gate_number(number) << 16, std::memory_order_relaxed);
     call_.store((number << 8) | static_cast<uint64_t>(n), std::memory_order_release);
     wake = sleepers_ > 0;
   }
   if (wake) work_cv_.notify_all();
   job(ctx, 0);
-  const auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
-  if (!spin_until(finished)) {
+  const int joined = static_cast<int>(gate_.fetch_or(kGateClosed, std::memory_order_seq_cst) & kGateJoined);
+  const auto finished = [&] { return finished_.load(std::memory_order_seq_cst) == joined; };
+  if (!finished() && !spin_until(finished)) {
     std::unique_lock<std::mutex> lk(m_);
     caller_waiting_ = true;
     done_cv_.wait(lk, finished);

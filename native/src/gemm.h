@@ -70,7 +70,9 @@ class ThreadPool {
   ~ThreadPool();  // stops and joins the workers
   // Starts workers until n participants exist (or thread creation fails); returns how many exist.
   int ensure(int n);
-  // Runs job(ctx, slot) for slot in [0, n) with n <= ensure(n); slot 0 on the calling thread.
+  // Runs job(ctx, 0) on the calling thread and job(ctx, slot) on each worker slot in [1, n) that
+  // joins before the caller's own share is done (n <= ensure(n)); job must hand out its work by
+  // an atomic counter, so that any set of participants finishes it.
   void run(int n, Job job, void* ctx);
 
  private:
@@ -79,11 +81,16 @@ class ThreadPool {
   std::mutex m_;
   std::condition_variable work_cv_, done_cv_;
   // A call is announced by one word, (its number << 8) | its participant count, stored (release)
-  // after job_ and ctx_, so a worker reads both halves together; job_ and ctx_ are read only by
-  // participants, which the caller waits for before the next call writes them. sleepers_ and
+  // after job_, ctx_ and the call's gate, so a worker reads them together. A worker takes part
+  // only by joining the gate, (number << 16) | closed bit | joined count, while it is open; the
+  // caller closes it once its own share is done (every job hands out its work by an atomic
+  // counter, so the caller alone finishes it when a worker is late) and then waits only for the
+  // workers that joined. A worker still asleep or descheduled when the caller is done never holds
+  // the caller up, and never touches job_ or ctx_ once the call has returned. sleepers_ and
   // caller_waiting_ change only under m_, so a wake-up is never lost.
   std::atomic<uint64_t> call_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> gate_{0};
+  std::atomic<int> finished_{0};
   std::atomic<bool> stop_{false};
   int sleepers_ = 0;             // workers blocked (or about to block) on work_cv_
   bool caller_waiting_ = false;  // the caller blocked on done_cv_

@@ -1,9 +1,11 @@
-// Element-wise work split over the instance's thread pool (gemm.h): one contiguous range of
-// [0, n) per participant, the calling thread taking the first. Each element is computed by the
-// same code whatever the split, so results do not depend on the thread count.
+// Element-wise work split over the instance's thread pool (gemm.h): [0, n) in chunks that the
+// participants claim in turn, so the calling thread finishes the pass alone when a worker is late
+// (asleep, or descheduled on a shared machine). Each element is computed by the same code whatever
+// the split, so results do not depend on the thread count.
 #ifndef RESFLOW_PARALLEL_FOR_H_
 #define RESFLOW_PARALLEL_FOR_H_
 
+#include <atomic>
 #include <cstddef>
 
 #include "gemm.h"
@@ -13,8 +15,11 @@ namespace resflow {
 // Elements per participant below which a pass stays on the calling thread: waking a worker and
 // moving its half of the data between cores costs more than a pass over fewer floats saves.
 constexpr size_t kParallelMinPerThread = 16384;
+// Chunks per participant: a late worker leaves the caller at most this fraction of its share to do
+// on top of its own; more chunks, more claims (and cache lines shared at chunk bounds).
+constexpr size_t kParallelChunksPerThread = 4;
 
-// body(begin, end) over [0, n) on up to `threads` participants; range bounds are multiples of 16
+// body(begin, end) over [0, n) on up to `threads` participants; chunk bounds are multiples of 16
 // elements (a cache line of floats, when the arrays are 64-byte aligned): threads share at most
 // one line of an output at each bound.
 template <class Body>
@@ -28,14 +33,20 @@ void parallel_for(ThreadPool& pool, int threads, size_t n, const Body& body) {
   }
   struct Split {
     const Body* body;
-    size_t n, parts;
-  } split{&body, n, parts};
-  pool.run(static_cast<int>(parts), [](void* ctx, int slot) noexcept {
-    const Split& s = *static_cast<const Split*>(ctx);
-    const size_t k = static_cast<size_t>(slot);
-    const size_t begin = k == 0 ? 0 : (s.n * k / s.parts) / 16 * 16;
-    const size_t end = k + 1 == s.parts ? s.n : (s.n * (k + 1) / s.parts) / 16 * 16;
-    (*s.body)(begin, end);
+    size_t n, chunk;
+    std::atomic<size_t> next{0};
+  } split;
+  split.body = &body;
+  split.n = n;
+  const size_t chunks = parts * kParallelChunksPerThread;
+  split.chunk = (n + chunks - 1) / chunks;
+  split.chunk = (split.chunk + 15) / 16 * 16;
+  pool.run(static_cast<int>(parts), [](void* ctx, int /*slot*/) noexcept {
+    Split& s = *static_cast<Split*>(ctx);
+    for (size_t begin; (begin = s.next.fetch_add(s.chunk, std::memory_order_relaxed)) < s.n;) {
+      const size_t end = begin + s.chunk < s.n ? begin + s.chunk : s.n;
+      (*s.body)(begin, end);
+    }
   }, &split);
 }
 
