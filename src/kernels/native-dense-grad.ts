@@ -36,6 +36,19 @@ export function reluBackward(native: NativeAddon | null, dy: Float32Array, y: Fl
   else reluBackwardJs(dy, y, dz);
 }
 
+/**
+ * A dense layer's three gradient products from dz [B, out], its input x [B, in] and W [in, out], as
+ * tf.matMul runs them on the native matmul: dx = dz·Wᵀ, dW = xᵀ·dz (dzᵀ·x, a row, for a one-wide
+ * layer) and db = ones[1, B]·dz (skipped when db is null: a layer without a bias).
+ */
+export function denseLayerGrads(native: NativeAddon, threads: number, B: number, inDim: number, outDim: number, dz: Float32Array, x: Float32Array, W: Float32Array, dx: Float32Array, dW: Float32Array, db: Float32Array | null): void {
+  if (ones.length < B) ones = new Float32Array(B).fill(1);
+  native.sgemm(false, true, B, inDim, outDim, dz, W, dx, threads);
+  if (outDim === 1) native.sgemm(true, false, 1, inDim, B, dz, x, dW, threads);
+  else native.sgemm(true, false, inDim, outDim, B, x, dz, dW, threads);
+  if (db !== null) native.sgemm(false, false, 1, outDim, B, ones, dz, db, threads);
+}
+
 /** The kernel function over the native matmul's state (its addon and thread count). */
 export function makeDenseGradKernel(state: NativeMatmulState): tf.KernelFunc {
   return ({ inputs, backend }) => {
@@ -63,15 +76,7 @@ export function makeDenseGradKernel(state: NativeMatmulState): tf.KernelFunc {
         dz = scratch.subarray(0, B * outDim);
         reluBackward(native, dyV, heapView(be, y, B * outDim), dz, state.threads);
       }
-      if (ones.length < B) ones = new Float32Array(B).fill(1);
-      const t = state.threads;
-      // tf.matMul(dz, W, false, true)
-      native.sgemm(false, true, B, inDim, outDim, dz, WV, heapView(be, dxOut, B * inDim), t);
-      // tf.matMul(dz, x, true, false) reshaped for a one-wide layer, else tf.matMul(x, dz, true, false)
-      if (outDim === 1) native.sgemm(true, false, 1, inDim, B, dz, xV, heapView(be, dWOut, inDim), t);
-      else native.sgemm(true, false, inDim, outDim, B, xV, dz, heapView(be, dWOut, inDim * outDim), t);
-      // tf.matMul(tf.ones([1, B]), dz)
-      native.sgemm(false, false, 1, outDim, B, ones, dz, heapView(be, dbOut, outDim), t);
+      denseLayerGrads(native, state.threads, B, inDim, outDim, dz, xV, WV, heapView(be, dxOut, B * inDim), heapView(be, dWOut, inDim * outDim), heapView(be, dbOut, outDim));
     } catch (e) {
       for (const o of [dxOut, dWOut, dbOut]) be.disposeData(o.dataId, true);
       throw e;

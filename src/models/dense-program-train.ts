@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadAddon } from '../kernels/addon.js';
 import { sgemmHasResidual, type NativeAddon } from '../kernels/native-api.js';
 import { nativeDenseGradRegistered, nativeMatmulThreads } from '../kernels/native-matmul.js';
-import { reluBackward } from '../kernels/native-dense-grad.js';
+import { denseLayerGrads, reluBackward } from '../kernels/native-dense-grad.js';
 import { filledWasmTensors, wasmFloat32View } from '../kernels/wasm-heap.js';
 import type { DenseProgram } from './dense-program.js';
 import type { ForwardResult, MultiTaskModel } from './model.js';
@@ -44,7 +44,6 @@ interface Scratch {
   /** dz of the op being differentiated, and an input gradient waiting to be added to a sum. */
   dz: Float32Array;
   dx: Float32Array;
-  ones: Float32Array;
   /** Counts forward passes, so that a backward pass can tell that its activations were overwritten. */
   generation: number;
 }
@@ -67,7 +66,6 @@ function scratchFor(program: DenseProgram, n: number): Scratch {
       grad: widths.map((w, j) => new Float32Array(j === 0 ? 0 : n * w)),
       dz: new Float32Array(n * most),
       dx: new Float32Array(n * most),
-      ones: new Float32Array(n).fill(1),
       generation: s?.generation ?? 0,
     };
     scratches.set(program, s);
@@ -188,21 +186,13 @@ function backward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.
         dz = s.dz.subarray(0, n * N);
         reluBackward(native, g, (s.act[i] ?? s.out[i]!).subarray(0, n * N), dz, threads);
       }
-      const input = buffer(op.input);
-      // dx straight into the input's own sum when it is the first gradient there.
-      if (sum[op.input] === undefined) {
-        const into = own(op.input);
-        native.sgemm(false, true, n, K, N, dz, views[i]!.W, into, threads);
-        sum[op.input] = into;
-      } else {
-        const dx = s.dx.subarray(0, n * K);
-        native.sgemm(false, true, n, K, N, dz, views[i]!.W, dx, threads);
-        accumulate(op.input, dx);
-      }
+      // dx straight into the input's own sum when it is the first gradient there, else added to it after.
+      const first = sum[op.input] === undefined;
+      const dx = first ? own(op.input) : s.dx.subarray(0, n * K);
       const dW = outs[slots[i]!.W]!;
-      if (N === 1) native.sgemm(true, false, 1, K, n, dz, input, dW, threads);
-      else native.sgemm(true, false, K, N, n, input, dz, dW, threads);
-      if (op.b !== null) native.sgemm(false, false, 1, N, n, s.ones, dz, outs[slots[i]!.b!]!, threads);
+      denseLayerGrads(native, threads, n, K, N, dz, buffer(op.input), views[i]!.W, dx, dW, op.b === null ? null : outs[slots[i]!.b!]!);
+      if (first) sum[op.input] = dx;
+      else accumulate(op.input, dx);
     }
     if (sum[0] !== outs[0]) throw new Error('dense program: the input has no gradient');
   });
