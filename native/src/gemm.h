@@ -55,7 +55,8 @@ class AlignedBuffer {
 };
 
 // A small persistent pool: the calling thread is participant 0, workers are 1..n-1. run()
-// returns only when every participant has finished, so no work outlives the call.
+// returns only when every worker that joined the call has finished, so no work outlives it; a
+// worker that comes too late skips the call (see call_ below).
 //
 // Between calls a worker polls for the next one for a short while (kSpin in gemm.cc) before it
 // blocks, and the caller polls for the workers to finish before it blocks: a training step makes
