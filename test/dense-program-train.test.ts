@@ -3,7 +3,7 @@
  * and every gradient (the input's and each weight's) against its tfjs forward pass under a gradient
  * tape, bit for bit, for every residual mode, two and three tasks, row counts on both sides of the
  * native Add's threshold and 1-2 threads; training steps through the Trainer with and without it
- * giving the same weights; and who gets no training program. Skipped, with the reason, without the addon.
+ * giving the same weights; and who gets no training program, and when it is not taken. Skipped, with the reason, without the addon.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
 import { loadAddon, addonUnavailableReason } from '../src/kernels/addon.js';
-import { nativeMatmulStats, nativeMatmulThreads, registerNativeMatmulKernels } from '../src/kernels/native-matmul.js';
+import { nativeMatmulStats, nativeMatmulThreads, registerNativeMatmulKernels, unregisterNativeMatmulKernels } from '../src/kernels/native-matmul.js';
 import { NATIVE_ADD_MIN_SIZE } from '../src/kernels/native-add.js';
 import { buildBundle, disposeBundle, type ModelBundle } from '../src/models/bundle.js';
 import { nativeTraining, programForward } from '../src/models/dense-program-train.js';
@@ -107,7 +107,7 @@ test('Trainer steps through the training program give the weights of the tfjs pa
   program.forEach((a, i) => assertSameBits(a, tfjs[i]!, i === 0 ? 'losses' : i === program.length - 1 ? 'embeddings' : `weight ${i - 1}`));
 });
 
-test('no training program with dropout, batch norm or prelu; none taken off the native path', () => {
+test('no training program with dropout, batch norm or prelu', () => {
   for (const model of [{ dropout: 0.2 }, { batch_norm: true }, { activation: 'prelu' }]) {
     const b = resflowBundle(model);
     assert.equal(b.model.trainingProgram ?? null, null, JSON.stringify(model));
@@ -115,8 +115,21 @@ test('no training program with dropout, batch norm or prelu; none taken off the 
   }
   const b = resflowBundle({});
   assert.ok(b.model.trainingProgram, 'plain ResFlow trains through its program');
-  const x = tf.zeros([3, b.tables.inputDim]) as tf.Tensor2D;
-  if (nativeTraining() === null) assert.equal(programForward(b.model, x), null, 'without the native kernels the tfjs pass runs');
-  tf.dispose(x);
   disposeBundle(b);
+});
+
+test('without the native kernels registered the training program is not taken (the tfjs pass runs)', { skip }, () => {
+  const b = resflowBundle({});
+  const x = tf.zeros([3, b.tables.inputDim]) as tf.Tensor2D;
+  const threads = nativeMatmulThreads();
+  try {
+    assert.notEqual(programForward(b.model, x), null, 'taken with the native kernels');
+    unregisterNativeMatmulKernels();
+    assert.equal(nativeTraining(), null);
+    assert.equal(programForward(b.model, x), null, 'not taken without them');
+  } finally {
+    registerNativeMatmulKernels(native!, { threads });
+    tf.dispose(x);
+    disposeBundle(b);
+  }
 });

@@ -90,7 +90,7 @@ function everyBufferRead(program: DenseProgram): boolean {
  */
 export function trainingLogits(program: DenseProgram, x: tf.Tensor2D): tf.Tensor1D[] | null {
   const native = nativeTraining();
-  if (native === null || x.shape[1] !== program.inDim || !everyBufferRead(program)) return null;
+  if (native === null || x.shape[1] !== program.inDim || wasmFloat32View(x) === null || !everyBufferRead(program)) return null;
   const params: tf.Variable[] = program.ops.flatMap((op) => (op.b === null ? [op.W] : [op.W, op.b]));
   const stacked = programOp(program, native)(x, ...params);
   return tf.unstack(stacked) as tf.Tensor1D[];
