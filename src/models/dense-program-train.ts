@@ -22,7 +22,7 @@ import { sgemmHasResidual, type NativeAddon } from '../kernels/native-api.js';
 import { nativeDenseGradRegistered, nativeMatmulThreads } from '../kernels/native-matmul.js';
 import { denseLayerGrads, reluBackward } from '../kernels/native-dense-grad.js';
 import { filledWasmTensors, wasmFloat32View } from '../kernels/wasm-heap.js';
-import type { DenseProgram } from './dense-program.js';
+import { programWidths, type DenseProgram } from './dense-program.js';
 import type { ForwardResult, MultiTaskModel } from './model.js';
 
 /** The addon, when the native kernels are what tfjs's training path would run (see above); else null. */
@@ -35,6 +35,8 @@ export function nativeTraining(): NativeAddon | null {
 /** Per program, buffers for n rows, reused from step to step (fresh arrays cost page faults). */
 interface Scratch {
   rows: number;
+  /** Each buffer's width (programWidths). */
+  widths: number[];
   /** Each op's output (buffer i + 1), after its residual. */
   out: Float32Array[];
   /** A relu op with a residual: its output before the residual (the relu's gradient mask); else null. */
@@ -50,19 +52,16 @@ interface Scratch {
 
 const scratches = new WeakMap<DenseProgram, Scratch>();
 
-function widthsOf(program: DenseProgram): number[] {
-  return [program.inDim, ...program.ops.map((op) => op.W.shape[1]!)];
-}
-
 function scratchFor(program: DenseProgram, n: number): Scratch {
   let s = scratches.get(program);
   if (s === undefined || s.rows < n) {
-    const widths = widthsOf(program);
+    const widths = programWidths(program);
     const most = Math.max(...widths);
     s = {
       rows: n,
-      out: program.ops.map((op) => new Float32Array(n * op.W.shape[1]!)),
-      act: program.ops.map((op) => (op.relu && op.residual !== null ? new Float32Array(n * op.W.shape[1]!) : null)),
+      widths,
+      out: program.ops.map((_, i) => new Float32Array(n * widths[i + 1]!)),
+      act: program.ops.map((op, i) => (op.relu && op.residual !== null ? new Float32Array(n * widths[i + 1]!) : null)),
       grad: widths.map((w, j) => new Float32Array(j === 0 ? 0 : n * w)),
       dz: new Float32Array(n * most),
       dx: new Float32Array(n * most),
@@ -73,14 +72,25 @@ function scratchFor(program: DenseProgram, n: number): Scratch {
   return s;
 }
 
-/** Whether every buffer but the logits is read by some op (else tfjs would give its weights no gradient). */
+/** The buffers of a program's activations: x's view for buffer 0, else op j - 1's output, for n rows. */
+function activations(s: Scratch, xs: Float32Array, n: number): (j: number) => Float32Array {
+  return (j) => (j === 0 ? xs : s.out[j - 1]!.subarray(0, n * s.widths[j]!));
+}
+
+/** Per program, whether every buffer but the logits is read by some op (else tfjs would give its weights no gradient). */
+const everyRead = new WeakMap<DenseProgram, boolean>();
+
 function everyBufferRead(program: DenseProgram): boolean {
+  const known = everyRead.get(program);
+  if (known !== undefined) return known;
   const read = new Set<number>(program.logits);
   for (const op of program.ops) {
     read.add(op.input);
     if (op.residual !== null) read.add(op.residual);
   }
-  return program.ops.every((_, i) => read.has(i + 1)) && read.has(0);
+  const all = program.ops.every((_, i) => read.has(i + 1)) && read.has(0);
+  everyRead.set(program, all);
+  return all;
 }
 
 /**
@@ -126,11 +136,9 @@ function weightViews(program: DenseProgram): { W: Float32Array; b: Float32Array 
 
 function forward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.Tensor2D, n: number): tf.Tensor {
   const threads = nativeMatmulThreads();
-  const widths = widthsOf(program);
   return filledWasmTensors([[program.logits.length, n]], ([value]) => {
-    const xs = wasmFloat32View(x)!;
     const views = weightViews(program);
-    const buffer = (j: number) => (j === 0 ? xs : s.out[j - 1]!.subarray(0, n * widths[j]!));
+    const buffer = activations(s, wasmFloat32View(x)!, n);
     program.ops.forEach((op, i) => {
       const [K, N] = op.W.shape as [number, number];
       const out = buffer(i + 1);
@@ -150,7 +158,7 @@ function forward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.T
 
 function backward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.Tensor2D, dy: tf.Tensor, n: number): tf.Tensor[] {
   const threads = nativeMatmulThreads();
-  const widths = widthsOf(program);
+  const widths = s.widths;
   // The gradients in the op's input order: x, then W and b of each op.
   const shapes: number[][] = [[n, program.inDim]];
   const slots = program.ops.map((op) => {
@@ -159,10 +167,9 @@ function backward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.
   });
   // Every output is allocated before any view is taken: an allocation may grow (and detach) the heap.
   const outputs = filledWasmTensors(shapes, (outs) => {
-    const xs = wasmFloat32View(x)!;
     const dys = wasmFloat32View(dy)!;
     const views = weightViews(program);
-    const buffer = (j: number) => (j === 0 ? xs : s.out[j - 1]!.subarray(0, n * widths[j]!));
+    const buffer = activations(s, wasmFloat32View(x)!, n);
     const own = (j: number) => (j === 0 ? outs[0]! : s.grad[j]!.subarray(0, n * widths[j]!));
     // A buffer's gradient sum so far: absent, or an array holding it (its own, or one it took over
     // whole from a buffer no op writes again: see accumulate).

@@ -51,8 +51,13 @@ export class ProgramBuilder {
  */
 const scratch = new WeakMap<DenseProgram, Float32Array[]>();
 
+/** Each buffer's width: the input's, then each op's output's. */
+export function programWidths(program: DenseProgram): number[] {
+  return [program.inDim, ...program.ops.map((op) => op.W.shape[1]!)];
+}
+
 function buffersFor(program: DenseProgram, n: number): { bufs: Float32Array[]; widths: number[] } {
-  const widths = [program.inDim, ...program.ops.map((op) => op.W.shape[1]!)];
+  const widths = programWidths(program);
   let bufs = scratch.get(program);
   if (bufs === undefined || bufs.some((b, i) => b.length < n * widths[i]!)) {
     bufs = widths.map((w) => new Float32Array(n * w));
