@@ -16,8 +16,9 @@ namespace {
 // How many examples (lookup) or touched rows (update) ahead to prefetch: enough to cover a DRAM
 // miss at a few ns of work per row.
 constexpr size_t kPrefetch = 8;
-// Examples per lookup task.
+// Examples per lookup task, and tables per lookup task.
 constexpr size_t kLookupChunk = 256;
+constexpr size_t kLookupGroup = 4;
 // Below this many ids a call stays on one thread (waking a worker costs more).
 constexpr size_t kParallelMinIds = 4096;
 
@@ -48,39 +49,46 @@ inline void copy_row(float* dst, const float* src, size_t dim) {
   }
 }
 
-// Examples [i0, i1) of one table into x.
-void gather(const EmbeddingTableView& t, size_t i0, size_t i1, float* x, size_t D) {
+// Example i of one table into x, prefetching the rows of example `ahead` (none if ahead >= end).
+inline void gather_one(const EmbeddingTableView& t, size_t i, size_t ahead, size_t end, float* x, size_t D) {
   const size_t dim = static_cast<size_t>(t.dim);
   const size_t w = static_cast<size_t>(t.width);
   const float* W = t.weights;
-  for (size_t i = i0; i < i1; ++i) {
-    if (i + kPrefetch < i1) {
-      for (size_t j = 0; j < w; ++j) {
-        const int32_t r = t.ids[(i + kPrefetch) * w + j];
-        if (r >= 0) prefetch_row(W + static_cast<size_t>(r) * dim, t.dim, false);
-      }
-    }
-    float* dst = x + i * D + static_cast<size_t>(t.offset);
-    if (w == 1) {
-      const int32_t r = t.ids[i];
-      if (r < 0) std::memset(dst, 0, dim * sizeof(float));
-      else copy_row(dst, W + static_cast<size_t>(r) * dim, dim);
-      continue;
-    }
-    std::memset(dst, 0, dim * sizeof(float));
-    int count = 0;
+  if (ahead < end) {
     for (size_t j = 0; j < w; ++j) {
-      const int32_t r = t.ids[i * w + j];
-      if (r < 0) continue;
-      ++count;
-      const float* src = W + static_cast<size_t>(r) * dim;
-      for (size_t d = 0; d < dim; ++d) dst[d] += src[d];
-    }
-    if (t.mean && count > 1) {
-      const double inv = 1.0 / count;
-      for (size_t d = 0; d < dim; ++d) dst[d] = static_cast<float>(static_cast<double>(dst[d]) * inv);
+      const int32_t r = t.ids[ahead * w + j];
+      if (r >= 0) prefetch_row(W + static_cast<size_t>(r) * dim, t.dim, false);
     }
   }
+  float* dst = x + i * D + static_cast<size_t>(t.offset);
+  if (w == 1) {
+    const int32_t r = t.ids[i];
+    if (r < 0) std::memset(dst, 0, dim * sizeof(float));
+    else copy_row(dst, W + static_cast<size_t>(r) * dim, dim);
+    return;
+  }
+  std::memset(dst, 0, dim * sizeof(float));
+  int count = 0;
+  for (size_t j = 0; j < w; ++j) {
+    const int32_t r = t.ids[i * w + j];
+    if (r < 0) continue;
+    ++count;
+    const float* src = W + static_cast<size_t>(r) * dim;
+    for (size_t d = 0; d < dim; ++d) dst[d] += src[d];
+  }
+  if (t.mean && count > 1) {
+    const double inv = 1.0 / count;
+    for (size_t d = 0; d < dim; ++d) dst[d] = static_cast<float>(static_cast<double>(dst[d]) * inv);
+  }
+}
+
+// Examples [i0, i1) of tables [t0, t1) into x, example by example: an example's columns of these
+// tables are next to each other in x, so its writes fill whole lines, and its tables' rows are
+// fetched together (a table at a time was ~20% slower: a 64-byte write per 1,280-byte row of x).
+void gather(const std::vector<EmbeddingTableView>& tables, size_t t0, size_t t1, size_t i0, size_t i1, float* x,
+            size_t D) {
+  for (size_t i = i0; i < i1; ++i)
+    for (size_t t = t0; t < t1; ++t) gather_one(tables[t], i, i + kPrefetch, i1, x, D);
 }
 
 // Sums the table's columns of grad_x per distinct row, in example order; returns the number of
@@ -210,18 +218,18 @@ size_t total_ids(const std::vector<EmbeddingTableView>& tables, size_t n) {
 
 struct LookupJob {
   const std::vector<EmbeddingTableView>* tables;
-  size_t n, D, chunks;
+  size_t n, D, chunks, groups;
   float* x;
   std::atomic<size_t> next{0};
 };
 
 void lookup_entry(void* ctx, int /*slot*/) noexcept {
   LookupJob& job = *static_cast<LookupJob*>(ctx);
-  const size_t tasks = job.tables->size() * job.chunks;
+  const size_t tasks = job.groups * job.chunks;
   for (size_t task; (task = job.next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
-    const EmbeddingTableView& t = (*job.tables)[task / job.chunks];
+    const size_t t0 = (task / job.chunks) * kLookupGroup;
     const size_t i0 = (task % job.chunks) * kLookupChunk;
-    gather(t, i0, std::min(job.n, i0 + kLookupChunk), job.x, job.D);
+    gather(*job.tables, t0, std::min(job.tables->size(), t0 + kLookupGroup), i0, std::min(job.n, i0 + kLookupChunk), job.x, job.D);
   }
 }
 
@@ -258,7 +266,8 @@ void EmbeddingEngine::lookup(const std::vector<EmbeddingTableView>& tables, size
   job.D = D;
   job.x = x;
   job.chunks = (n + kLookupChunk - 1) / kLookupChunk;
-  const size_t tasks = tables.size() * job.chunks;
+  job.groups = (tables.size() + kLookupGroup - 1) / kLookupGroup;
+  const size_t tasks = job.groups * job.chunks;
   if (threads > 1 && total_ids(tables, n) >= kParallelMinIds) threads = pool_.ensure(threads);
   else threads = 1;
   pool_.run(static_cast<int>(std::min(static_cast<size_t>(threads), tasks)), lookup_entry, &job);

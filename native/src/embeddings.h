@@ -4,10 +4,11 @@
 // They compute exactly what src/kernels/sparse-js.ts's JavaScript loops compute, bit for bit:
 // the same operations in the same order, in double precision where JavaScript works in doubles,
 // rounded to float32 where JavaScript stores into a Float32Array, and with no fused multiply-adds
-// (embeddings.cc turns contraction off). The native path is only faster: tables are spread over
-// threads (each table is always worked by one thread, in the same order, so results do not
-// depend on the thread count) and rows are prefetched ahead of use, since a step's cost is
-// dominated by cache misses on randomly touched rows of large tables.
+// (embeddings.cc turns contraction off). The native path is only faster: work is spread over
+// threads (the update gives each table to one thread, which works it in example order, so results
+// do not depend on the thread count; the lookup, where examples are independent, takes blocks of
+// tables x examples) and rows are prefetched ahead of use, since a step's cost is dominated by
+// cache misses on randomly touched rows of large tables.
 #ifndef RESFLOW_EMBEDDINGS_H_
 #define RESFLOW_EMBEDDINGS_H_
 
