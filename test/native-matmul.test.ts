@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
 import { registerWasmKernels } from '../src/kernels/wasm-kernels.js';
 import { loadAddon, addonUnavailableReason, type NativeAddon } from '../src/kernels/addon.js';
+import { sgemmHasResidual } from '../src/kernels/native-api.js';
 import {
   registerNativeMatmulKernels,
   unregisterNativeMatmulKernels,
@@ -338,6 +339,50 @@ test('native sgemm epilogue: bias and relu give the bits of a separate bias add 
   const big = new Float32Array(8);
   assert.throws(() => sgemm(false, false, 2, 2, 3, A, B, big.subarray(0, 4), 1, big.subarray(3, 5)), /C must not overlap the bias/);
   assert.throws(() => sgemm(false, false, 2, 2, 3, A, B, new Float32Array(4), 1, null, 2), /activation must be an integer in \[0, 1\]/);
+});
+
+test('native sgemm epilogue: applied once, after the last K block, on full and edge tiles, with zeros, infinities and NaN', { skip }, () => {
+  const { sgemm } = nat();
+  const withResidual = sgemmHasResidual(nat());
+  // K = 777 and 1,000 take 3 K blocks (the epilogue must see the finished sum, not a block's);
+  // 50 x 45 leaves edge tiles in both directions, 1024 x 64 only full ones.
+  let seed = 4100;
+  for (const [M, N, K] of [[50, 45, 777], [1024, 64, 1000], [37, 23, 29]] as const) {
+    for (const [ta, tb] of COMBOS) {
+      const A = randomValues(M * K, seed++);
+      const B = randomValues(K * N, seed++);
+      // A row of zeros (sums of +0, then a bias of -0 and residuals of -0), and an infinity and a NaN
+      // in other rows, which reach the relu and the residual add.
+      const at = (i: number, k: number) => (ta ? k * M + i : i * K + k);
+      for (let k = 0; k < K; k++) A[at(0, k)] = 0;
+      A[at(1, 3)] = Infinity;
+      A[at(2, 5)] = NaN;
+      A[at(3, 7)] = -Infinity;
+      const bias = randomValues(N, seed++);
+      bias[0] = -0;
+      bias[1] = Infinity;
+      const R = randomValues(M * N, seed++);
+      R[N + 2] = -Infinity;
+      R[2 * N] = -0;
+      const plain = new Float32Array(M * N);
+      sgemm(ta, tb, M, N, K, A, B, plain, 1);
+      for (const activation of [0, 1]) {
+        // the separate passes, in float32: bias add, relu (NaN stays NaN), residual add
+        const biased = Float32Array.from(plain, (c, i) => c + bias[i % N]!);
+        const activated = activation === 1 ? biased.map((c) => (c < 0 ? 0 : c)) : biased;
+        const residualAdded = Float32Array.from(activated, (c, i) => c + R[i]!);
+        for (const threads of [1, 2]) {
+          const what = `M=${M} N=${N} K=${K} tA=${ta} tB=${tb} activation=${activation} threads=${threads}`;
+          const C = new Float32Array(M * N).fill(NaN);
+          sgemm(ta, tb, M, N, K, A, B, C, threads, bias, activation);
+          assert.equal(Buffer.compare(Buffer.from(C.buffer), Buffer.from(activated.buffer)), 0, what);
+          if (!withResidual) continue;
+          sgemm(ta, tb, M, N, K, A, B, C.fill(NaN), threads, bias, activation, R);
+          assert.equal(Buffer.compare(Buffer.from(C.buffer), Buffer.from(residualAdded.buffer)), 0, `${what} +residual`);
+        }
+      }
+    }
+  }
 });
 
 test('native sgemm works on views of wasm memory, and after it grows', { skip }, () => {
