@@ -169,22 +169,33 @@ RF_INLINE vf relu(vf x) {
 }
 #endif
 
-// A tile's share of the epilogue: bias at the tile's first column (or null), the activation, and
-// the residual at the tile's first element, row stride ldc (or null).
-struct TileEpilogue {
-  const float* bias;
-  Activation act;
-  const float* residual;
-};
+// C[r, c] = act(C[r, c] + bias[c]) + R[r, c] over rows [r0, r1) and columns [c0, c1); C is the
+// output's base and ldc its row stride (R, when given, has the same layout). The same float
+// operations as a separate bias add, relu and residual add, so the same bits.
+void apply_epilogue(const Epilogue& e, float* C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
+  if (e.empty()) return;
+  for (size_t r = r0; r < r1; ++r) {
+    float* cr = C + r * ldc;
+    if (e.bias != nullptr)
+      for (size_t c = c0; c < c1; ++c) cr[c] += e.bias[c];
+    if (e.act == Activation::kRelu)
+      for (size_t c = c0; c < c1; ++c) cr[c] = cr[c] < 0.0f ? 0.0f : cr[c];  // NaN stays NaN
+    if (e.residual != nullptr) {
+      const float* rr = e.residual + r * ldc;
+      for (size_t c = c0; c < c1; ++c) cr[c] += rr[c];
+    }
+  }
+}
 
 // C[0:mv, 0:nv] (=|+=) op(A)(MR x kc) * packedB(kc x NR), op(A) read as `kRead` says; pb: kc groups
 // of NR values. Rows >= mv / columns >= nv are zero padding (rows only in packed panels: in-place
 // reads are of full panels) and are computed but not stored. With `epi` (given for the last K
-// block), each stored value then gets the epilogue, from registers: a separate pass over the block
-// read it back from L2 (bias and relu layers of a scoring pass ran 3-4% faster without it).
+// block; its bias and residual pointing at the tile's first column and element, the residual's row
+// stride ldc), each stored value then gets the epilogue, from registers: a separate pass over the
+// block read it back from L2 (bias and relu layers of a scoring pass ran 3-4% faster without it).
 template <ARead kRead>
 void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const float* RF_RESTRICT pb,
-                  float* RF_RESTRICT c, size_t ldc, int mv, int nv, bool accumulate, const TileEpilogue* epi) {
+                  float* RF_RESTRICT c, size_t ldc, int mv, int nv, bool accumulate, const Epilogue* epi) {
 #if RF_VECTOR
   vf acc[MR][NV];
 #pragma GCC unroll 32
@@ -278,16 +289,8 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
       for (int j = 0; j < nv; ++j) cr[j] += tr[j];
     else
       for (int j = 0; j < nv; ++j) cr[j] = tr[j];
-    if (epi == nullptr) continue;
-    if (epi->bias != nullptr)
-      for (int j = 0; j < nv; ++j) cr[j] += epi->bias[j];
-    if (epi->act == Activation::kRelu)
-      for (int j = 0; j < nv; ++j) cr[j] = cr[j] < 0.0f ? 0.0f : cr[j];
-    if (epi->residual != nullptr) {
-      const float* rr = epi->residual + static_cast<size_t>(r) * ldc;
-      for (int j = 0; j < nv; ++j) cr[j] += rr[j];
-    }
   }
+  if (epi != nullptr) apply_epilogue(*epi, c, ldc, 0, static_cast<size_t>(mv), 0, static_cast<size_t>(nv));
 }
 
 // Packs the mv <= MR rows [i, i+mv) x k in [p0, p0+kc) of op(A) into one MR-row panel, element
@@ -378,24 +381,6 @@ KBlocks k_blocks(size_t K) {
   return {nk, ceil_div(K, nk)};
 }
 
-// C[r, c] = act(C[r, c] + bias[c]) + R[r, c] over rows [r0, r1) and columns [c0, c1); C is the
-// output's base and ldc its row stride (R, when given, has the same layout). The same float
-// operations as a separate bias add, relu and residual add, so the same bits.
-void apply_epilogue(const Epilogue& e, float* C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
-  if (e.bias == nullptr && e.act == Activation::kLinear && e.residual == nullptr) return;
-  for (size_t r = r0; r < r1; ++r) {
-    float* cr = C + r * ldc;
-    if (e.bias != nullptr)
-      for (size_t c = c0; c < c1; ++c) cr[c] += e.bias[c];
-    if (e.act == Activation::kRelu)
-      for (size_t c = c0; c < c1; ++c) cr[c] = cr[c] < 0.0f ? 0.0f : cr[c];  // NaN stays NaN
-    if (e.residual != nullptr) {
-      const float* rr = e.residual + r * ldc;
-      for (size_t c = c0; c < c1; ++c) cr[c] += rr[c];
-    }
-  }
-}
-
 struct Job {
   bool trans_a;
   size_t M, N, K;
@@ -410,7 +395,6 @@ struct Job {
   std::atomic<size_t> next;
   float* const* apack;  // one buffer per slot: >= MR * kc floats (a partial row panel), mc * kc when trans_a
   Epilogue epi;
-  bool has_epi;
 };
 
 void run_task(Job& job, size_t t, float* pa) {
@@ -431,14 +415,12 @@ void run_task(Job& job, size_t t, float* pa) {
       const int nv = static_cast<int>(min_sz(NR, c1 - jr));
       const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
       float* cj = job.C + i0 * N + job.j0 + jr;
-      // The last K block applies the epilogue as it stores each tile.
-      TileEpilogue te{nullptr, job.epi.act, nullptr};
-      const TileEpilogue* epi = nullptr;
-      if (b + 1 == job.kb.nk && job.has_epi) {
-        te.bias = job.epi.bias != nullptr ? job.epi.bias + job.j0 + jr : nullptr;
-        epi = &te;
-      }
-      const float* res = job.epi.residual != nullptr ? job.epi.residual + i0 * N + job.j0 + jr : nullptr;
+      // The last K block applies the epilogue as it stores each tile: te, moved to the tile.
+      const bool last = b + 1 == job.kb.nk && !job.epi.empty();
+      Epilogue te = job.epi;
+      if (te.bias != nullptr) te.bias += job.j0 + jr;
+      const float* res = te.residual != nullptr ? te.residual + i0 * N + job.j0 + jr : nullptr;
+      const Epilogue* epi = last ? &te : nullptr;
       for (size_t ir = 0; ir < in_place; ir += MR) {
         if (res != nullptr) te.residual = res + ir * N;
         micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, cj + ir * N, N, MR, nv, b > 0, epi);
@@ -785,7 +767,6 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   job.tasks_m = tasks_m;
   job.apack = apack;
   job.epi = epi;
-  job.has_epi = epi.bias != nullptr || epi.act != Activation::kLinear || epi.residual != nullptr;
   for (size_t j0 = 0; j0 < N; j0 += nc_max) {
     const size_t nc = min_sz(nc_max, N - j0);
     const size_t panels = ceil_div(nc, NR);

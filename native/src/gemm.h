@@ -35,6 +35,7 @@ struct Epilogue {
   const float* bias = nullptr;      // N floats, or null
   Activation act = Activation::kLinear;
   const float* residual = nullptr;  // M*N floats, or null
+  bool empty() const { return bias == nullptr && act == Activation::kLinear && residual == nullptr; }
 };
 
 // 64-byte aligned float buffer that only grows. Not copyable.
