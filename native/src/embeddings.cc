@@ -16,6 +16,8 @@ namespace {
 // How many examples (lookup) or touched rows (update) ahead to prefetch: enough to cover a DRAM
 // miss at a few ns of work per row.
 constexpr size_t kPrefetch = 8;
+// How many examples ahead sum_gradients fetches its slice of grad_x.
+constexpr size_t kPrefetchGrad = 16;
 // Examples per lookup task, and tables per lookup task.
 constexpr size_t kLookupChunk = 256;
 constexpr size_t kLookupGroup = 4;
@@ -103,6 +105,9 @@ size_t sum_gradients(const EmbeddingTableView& t, size_t n, const float* grad_x,
   size_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     const float* g = grad_x + i * D + static_cast<size_t>(t.offset);
+    // grad_x's rows are D floats apart (a stride the hardware prefetchers barely follow) and were
+    // just written, half of them by the other core: fetched ahead, like the rows in apply_rows.
+    if (i + kPrefetchGrad < n) prefetch_row(g + kPrefetchGrad * D, t.dim, false);
     double scale = 1.0;
     if (w > 1) {
       int present = 0;
