@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
-import { lossRegistry, type LossInputs } from '../src/train/losses.js';
+import { lossRegistry, taskLoss, type LossInputs } from '../src/train/losses.js';
 import type { LossConfig } from '../src/config/experiment.js';
 
 before(async () => {
@@ -109,6 +109,59 @@ test('pointwise loss: weighted sigmoid cross-entropy over the task\'s rows', () 
   const sp = (x: number) => Math.log1p(Math.exp(x));
   const byHand = (3 * sp(-0.5) + sp(-1)) / 2;
   assert.ok(Math.abs(lossRegistry.pointwise(i, { type: 'pointwise', weight: 1 }).dataSync()[0]! - byHand) < 1e-6);
+});
+
+/** A float32 array's bytes as hex, so that -0 and +0 (and NaN payloads) differ. */
+const bits = (a: Float32Array | Int32Array | Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+
+test('pointwise loss as one op: the tape\'s value and gradient, bit for bit, and far fewer recorded kernels', async () => {
+  // Logits past softplus's thresholds (|z| > ~13.9) both ways, exact zeros, masked rows, an empty
+  // sample space, positive weights 1 and 3.5, and an upstream gradient that is not 1.
+  const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const r = rng(7);
+  const n = 257;
+  const z = Array.from({ length: n }, (_, i) => (i % 17 === 0 ? (i % 2 ? 40 : -40) : i % 13 === 0 ? 0 : (r() - 0.5) * 24));
+  const y = z.map(() => (r() < 0.3 ? 1 : 0));
+  const partial = z.map((_, i) => (i % 5 === 0 ? 0 : 1));
+  const cfg: LossConfig = { type: 'pointwise', weight: 1 };
+  for (const [posWeight, mask, upstream] of [[1, partial, 1], [3.5, partial, 0.37], [1, z.map(() => 0), 2], [2, z.map(() => 1), -1.5]] as const) {
+    const ins = (logits: tf.Tensor): LossInputs => ({ logits: logits as tf.Tensor1D, labels: tf.tensor1d(y), mask: tf.tensor1d([...mask]), posWeight });
+    const zt = tf.variable(tf.tensor1d(z));
+    const taped: { value: tf.Tensor; grads: tf.Tensor[] } = tf.engine().gradients((): tf.Scalar => tf.mul(lossRegistry.pointwise(ins(zt), cfg), upstream) as tf.Scalar, [zt], undefined, true);
+    const keep: tf.Tensor[] = [];
+    const asOp: { value: tf.Tensor; grads: tf.Tensor[] } = tf.engine().gradients((): tf.Scalar => tf.mul(taskLoss(ins(zt), cfg, keep), upstream) as tf.Scalar, [zt], undefined, true);
+    const what = `pos_weight ${posWeight}, ${mask.filter((m) => m).length} rows in the sample space, upstream ${upstream}`;
+    assert.equal(bits(asOp.value.dataSync() as Float32Array), bits(taped.value.dataSync() as Float32Array), `loss, ${what}`);
+    assert.equal(bits(asOp.grads[0]!.dataSync() as Float32Array), bits(taped.grads[0]!.dataSync() as Float32Array), `gradient, ${what}`);
+    // and it is the gradient: central differences on a few rows (in float64, of the float32 loss's formula)
+    const g = asOp.grads[0]!.dataSync();
+    const sp = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+    const rows = Math.max(mask.reduce((a, b) => a + b, 0), 1);
+    const loss = (zz: number[]) => (upstream * zz.reduce((s, v, i) => s + mask[i]! * (posWeight * y[i]! * sp(-v) + (1 - y[i]!) * sp(v)), 0)) / rows;
+    for (const i of [1, 2, 3, 5, 17]) {
+      const up = [...z], down = [...z];
+      up[i]! += 1e-3;
+      down[i]! -= 1e-3;
+      const numeric = (loss(up) - loss(down)) / 2e-3;
+      assert.ok(Math.abs(g[i]! - numeric) < 1e-4 * Math.max(1, Math.abs(numeric)), `d/dz${i}: ${g[i]} vs ${numeric} (${what})`);
+    }
+    tf.dispose([zt, taped.value, ...taped.grads, asOp.value, ...asOp.grads, ...keep]);
+  }
+  // The op records one tape node where the loss recorded one per kernel, each with copies of its inputs.
+  const recorded = async (f: (z: tf.Tensor) => tf.Scalar) => {
+    const zt = tf.variable(tf.tensor1d(z));
+    const profile = await tf.profile(() => {
+      const { value, grads } = tf.engine().gradients(() => f(zt), [zt], undefined, true);
+      tf.dispose([value, ...grads]);
+    });
+    zt.dispose();
+    return profile.kernels.filter((k) => k.name === 'Identity').length;
+  };
+  const ins = (logits: tf.Tensor): LossInputs => ({ logits: logits as tf.Tensor1D, labels: tf.tensor1d(y), mask: tf.tensor1d(partial), posWeight: 2 });
+  const keep: tf.Tensor[] = [];
+  const [viaTape, viaOp] = [await recorded((zt) => lossRegistry.pointwise(ins(zt), cfg)), await recorded((zt) => taskLoss(ins(zt), cfg, keep))];
+  tf.dispose(keep);
+  assert.ok(viaTape >= 10 && viaOp === 0, `tape copies: loss differentiated by the tape ${viaTape}, as one op ${viaOp}`);
 });
 
 test('distillation: soft-label softmax cross-entropy over each request\'s exposures', () => {

@@ -29,12 +29,42 @@ export type LossFn = (inputs: LossInputs, cfg: LossConfig) => tf.Scalar;
 const sum = (t: tf.Tensor) => tf.sum(t) as tf.Scalar;
 const safeDiv = (a: tf.Scalar, b: tf.Scalar) => tf.div(a, tf.maximum(b, 1)) as tf.Scalar;
 
-/** Sigmoid cross-entropy with a positive weight, averaged over the task's rows. */
-const pointwise: LossFn = ({ logits: z, labels: y, mask, posWeight }) => {
+/**
+ * A loss and its gradient with respect to the logits, written out: `grad(dy)` runs the kernels
+ * tfjs's tape would run to differentiate the loss, with the same operands (multiplication and
+ * addition commute bit for bit), so the gradient has the same bits; `saved` are the tensors it reads.
+ * Run as one custom op (explicitLossOp), the loss's forward kernels are not recorded on the tape,
+ * which spares the tape's copy of every saved input and its gradient bookkeeping: a third of the
+ * tfjs kernels of a training step (docs/performance-log.md).
+ */
+export interface ExplicitLoss {
+  value: tf.Scalar;
+  grad: (dy: tf.Tensor) => tf.Tensor1D;
+  saved: tf.Tensor[];
+}
+
+/** Sigmoid cross-entropy with a positive weight, averaged over the task's rows, with its gradient. */
+function pointwiseExplicit({ logits: z, labels: y, mask, posWeight }: LossInputs): ExplicitLoss {
   // pw * y * softplus(-z) + (1 - y) * softplus(z)
-  const perRow = tf.add(tf.mul(tf.mul(y, posWeight), tf.softplus(tf.neg(z))), tf.mul(tf.sub(1, y), tf.softplus(z)));
-  return safeDiv(sum(tf.mul(perRow, mask)), sum(mask));
-};
+  const ypw = tf.mul(y, posWeight);
+  const nz = tf.neg(z);
+  const oneMinusY = tf.sub(1, y);
+  const perRow = tf.add(tf.mul(ypw, tf.softplus(nz)), tf.mul(oneMinusY, tf.softplus(z)));
+  const rows = tf.maximum(sum(mask), 1);
+  const value = tf.div(sum(tf.mul(perRow, mask)), rows) as tf.Scalar;
+  const grad = (dy: tf.Tensor): tf.Tensor1D => {
+    // RealDiv's gradient, then Sum's (dy·1 on every row) and Multiply's (·mask): the row's dL.
+    const dRow = tf.mul(tf.div(dy, rows), mask);
+    // Add passes dRow to both terms; Multiply, Softplus (·sigmoid of its input) and Neg follow;
+    // z's two gradients are added (two terms: either order gives the same bits).
+    const viaNeg = tf.neg(tf.mul(tf.mul(dRow, ypw), tf.sigmoid(nz)));
+    const direct = tf.mul(tf.mul(dRow, oneMinusY), tf.sigmoid(z));
+    return tf.add(viaNeg, direct) as tf.Tensor1D;
+  };
+  return { value, grad, saved: [ypw, nz, oneMinusY, rows, mask, z] };
+}
+
+const pointwise: LossFn = (inputs) => pointwiseExplicit(inputs).value;
 
 /**
  * Multi-positive list-wise loss: each positive i of a request competes with the request's
@@ -81,6 +111,37 @@ const distill: LossFn = ({ logits: z, requests: S, exposure, teacher }, cfg) => 
 };
 
 export const lossRegistry: Record<LossConfig['type'], LossFn> = { pointwise, listwise, distill };
+
+/** The losses with a written-out gradient (the others are differentiated by the tape). */
+const explicitLosses: Partial<Record<LossConfig['type'], (inputs: LossInputs, cfg: LossConfig) => ExplicitLoss>> = {
+  pointwise: pointwiseExplicit,
+};
+
+/**
+ * A loss of the logits, differentiable by the tape: one custom op when the loss has a written-out
+ * gradient (same value, same gradient bits, far fewer recorded kernels), else the loss itself.
+ * The op keeps what its gradient reads until the gradient ran; `keepAlive` gets them too, so that
+ * a caller disposing it frees them when no gradient is taken.
+ */
+export function taskLoss(inputs: LossInputs, cfg: LossConfig, keepAlive: tf.Tensor[]): tf.Scalar {
+  const explicit = explicitLosses[cfg.type];
+  if (explicit === undefined) return lossRegistry[cfg.type](inputs, cfg);
+  const op = tf.customGrad((...args: unknown[]) => {
+    const { value, grad, saved } = explicit({ ...inputs, logits: args[0] as tf.Tensor1D }, cfg);
+    // The op's forward runs in a tidy scope: what the gradient reads outlives it.
+    const kept = saved.map((t) => tf.keep(t));
+    keepAlive.push(...kept);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor) => {
+        const dz = grad(dy);
+        tf.dispose(kept.filter((t) => t !== inputs.mask && t !== args[0]));
+        return dz;
+      },
+    };
+  }) as unknown as (z: tf.Tensor) => tf.Scalar;
+  return op(inputs.logits);
+}
 
 /** Whether a loss needs batches made of whole requests. */
 export function needsWholeRequests(cfg: LossConfig): boolean {

@@ -25,7 +25,7 @@ import { validate, validationColumns, validationMetrics } from '../eval/validati
 import { decayWeights, learningRateOf, makeDenseOptimizer, setLearningRate } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { programForward } from '../models/dense-program-train.js';
-import { lossRegistry, needsWholeRequests, type LossInputs } from './losses.js';
+import { needsWholeRequests, taskLoss as lossOf, type LossInputs } from './losses.js';
 import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 import { LossBalancer, checkedBalancing, taskGradientNorms } from './loss-balancing.js';
@@ -188,7 +188,7 @@ export class Trainer {
       let taskLoss = tf.scalar(0);
       for (const l of t.losses) {
         const inputs: LossInputs = { logits, ...taskTensors[k]!, posWeight: t.pos_weight, ...shared };
-        taskLoss = tf.add(taskLoss, tf.mul(lossRegistry[l.type](inputs, l), l.weight));
+        taskLoss = tf.add(taskLoss, tf.mul(lossOf(inputs, l, keepAlive), l.weight));
       }
       return taskLoss;
     };
