@@ -74,9 +74,11 @@ function typedAddon(mod: Record<string, unknown>, file: string): NativeAddon | n
   const sgemm = fn<SgemmFn>('sgemm');
   const info = fn<() => NativeInfo>('info');
   if (sgemm === undefined || info === undefined) return null;
+  // What the module was built as does not change: asked once (the training path checks the version every step).
+  let described: Readonly<NativeInfo> | undefined;
   return {
     sgemm,
-    info,
+    info: () => (described ??= Object.freeze(info())),
     embeddingLookup: fn<EmbeddingLookupFn>('embeddingLookup'),
     embeddingUpdateLazy: fn<EmbeddingUpdateFn>('embeddingUpdateLazy'),
     adamStep: fn<AdamStepFn>('adamStep'),
