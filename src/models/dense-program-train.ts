@@ -193,12 +193,16 @@ function backward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.
         dz = s.dz.subarray(0, n * N);
         reluBackward(native, g, (s.act[i] ?? s.out[i]!).subarray(0, n * N), dz, threads);
       }
-      // dx straight into the input's own sum when it is the first gradient there, else added to it after.
-      const first = sum[op.input] === undefined;
-      const dx = first ? own(op.input) : s.dx.subarray(0, n * K);
+      // dx straight into the input's own sum when it is the first gradient there; else, when the sum
+      // so far is in another array, the GEMM adds it as it stores dx into the own one (the same
+      // float add as accumulate's); else dx is added to it after.
+      const cur = sum[op.input];
+      const target = own(op.input);
+      const fused = cur !== undefined && cur !== target;
+      const dx = cur === undefined || fused ? target : s.dx.subarray(0, n * K);
       const dW = outs[slots[i]!.W]!;
-      denseLayerGrads(native, threads, n, K, N, dz, buffer(op.input), views[i]!.W, dx, dW, op.b === null ? null : outs[slots[i]!.b!]!);
-      if (first) sum[op.input] = dx;
+      denseLayerGrads(native, threads, n, K, N, dz, buffer(op.input), views[i]!.W, dx, dW, op.b === null ? null : outs[slots[i]!.b!]!, fused ? cur : null);
+      if (cur === undefined || fused) sum[op.input] = dx;
       else accumulate(op.input, dx);
     }
     if (sum[0] !== outs[0]) throw new Error('dense program: the input has no gradient');
