@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
-import { lossRegistry, taskLoss, type LossInputs } from '../src/train/losses.js';
+import { lossRegistry, taskLoss, weightedObjective, type LossInputs } from '../src/train/losses.js';
 import type { LossConfig } from '../src/config/experiment.js';
 
 before(async () => {
@@ -162,6 +162,46 @@ test('pointwise loss as one op: the tape\'s value and gradient, bit for bit, and
   const [viaTape, viaOp] = [await recorded((zt) => lossRegistry.pointwise(ins(zt), cfg)), await recorded((zt) => taskLoss(ins(zt), cfg, keep))];
   tf.dispose(keep);
   assert.ok(viaTape >= 10 && viaOp === 0, `tape copies: loss differentiated by the tape ${viaTape}, as one op ${viaOp}`);
+});
+
+test('fixed-weight objective as one op: the term-by-term sum\'s total, task losses and gradients, bit for bit', () => {
+  // three tasks with one, two and three terms; weights that round in float32
+  const values = [[0.6931472], [1.25, 0.3333333], [2.5e-3, 7.1, 0.0999]];
+  const lossWeights = [[1], [0.3, 1.7], [0.1, 2, 0.45]];
+  const taskWeights = [1, 0.37, 2.9];
+  const vars = values.map((ls) => ls.map((v) => tf.variable(tf.scalar(v))));
+  const termByTerm = tf.engine().gradients(
+    () => {
+      let total = tf.scalar(0);
+      vars.forEach((ls, k) => {
+        let taskLoss = tf.scalar(0);
+        ls.forEach((L, l) => (taskLoss = tf.add(taskLoss, tf.mul(L, lossWeights[k]![l]!))));
+        total = tf.add(total, tf.mul(taskLoss, taskWeights[k]!));
+      });
+      return tf.mul(total, 1.3) as tf.Scalar;
+    },
+    vars.flat(),
+  );
+  let perTask: tf.Scalar[] = [];
+  const asOp = tf.engine().gradients(
+    () => {
+      const o = weightedObjective(vars as tf.Scalar[][], taskWeights.map((weight, k) => ({ weight, losses: lossWeights[k]!.map((w) => ({ weight: w })) })));
+      perTask = o.perTask;
+      return tf.mul(o.total, 1.3) as tf.Scalar;
+    },
+    vars.flat(),
+  );
+  assert.equal(bits(asOp.value.dataSync() as Float32Array), bits(termByTerm.value.dataSync() as Float32Array));
+  asOp.grads.forEach((g, i) => assert.equal(bits(g.dataSync() as Float32Array), bits(termByTerm.grads[i]!.dataSync() as Float32Array), `gradient ${i}`));
+  // task k's loss: Σ_l lw_kl · L_kl, by hand in float32
+  perTask.forEach((t, k) => {
+    const byHand = values[k]!.reduce((s, v, l) => Math.fround(s + Math.fround(Math.fround(v) * Math.fround(lossWeights[k]![l]!))), 0);
+    assert.equal(t.dataSync()[0], byHand, `task ${k}`);
+  });
+  // and the gradients are the weights' products: 1.3 · w_k · lw_kl (float32, in that order)
+  let i = 0;
+  vars.forEach((ls, k) => ls.forEach((_, l) => assert.equal(asOp.grads[i++]!.dataSync()[0], Math.fround(Math.fround(Math.fround(1.3) * Math.fround(taskWeights[k]!)) * Math.fround(lossWeights[k]![l]!)))));
+  tf.dispose([...vars.flat(), asOp.value, ...asOp.grads, termByTerm.value, ...termByTerm.grads, ...perTask]);
 });
 
 test('distillation: soft-label softmax cross-entropy over each request\'s exposures', () => {

@@ -147,3 +147,33 @@ export function taskLoss(inputs: LossInputs, cfg: LossConfig, keepAlive: tf.Tens
 export function needsWholeRequests(cfg: LossConfig): boolean {
   return cfg.type !== 'pointwise';
 }
+
+/**
+ * The objective of fixed task weights (tasks[k].weight = w_k, tasks[k].losses[l].weight = lw_kl),
+ * total = Σ_k w_k · (Σ_l lw_kl · L_kl), with the same ops in
+ * the same order as adding the terms one by one from 0 (so the same bits), as one op for the tape:
+ * recorded op by op, each Add and Multiply kept copies of both inputs. The gradient of L_kl is
+ * (dy·w_k)·lw_kl, as the tape's Multiply gradients compute it. Also returns each task's loss
+ * Σ_l lw_kl · L_kl, kept (for reporting: no gradient flows through them).
+ */
+export function weightedObjective(terms: tf.Scalar[][], tasks: readonly { weight: number; losses: readonly { weight: number }[] }[]): { total: tf.Scalar; perTask: tf.Scalar[] } {
+  const taskWeights = tasks.map((t) => t.weight);
+  const lossWeights = tasks.map((t) => t.losses.map((l) => l.weight));
+  const perTask: tf.Scalar[] = [];
+  const op = tf.customGrad((...args: unknown[]) => {
+    let next = 0;
+    let total = tf.scalar(0);
+    for (let k = 0; k < terms.length; k++) {
+      let taskLoss = tf.scalar(0);
+      for (let l = 0; l < terms[k]!.length; l++) taskLoss = tf.add(taskLoss, tf.mul(args[next++] as tf.Scalar, lossWeights[k]![l]!));
+      perTask.push(tf.keep(taskLoss));
+      total = tf.add(total, tf.mul(taskLoss, taskWeights[k]!));
+    }
+    return {
+      value: total,
+      gradFunc: (dy: tf.Tensor) => terms.flatMap((ls, k) => ls.map((_, l) => tf.mul(tf.mul(dy, taskWeights[k]!), lossWeights[k]![l]!))),
+    };
+  }) as unknown as (...losses: tf.Scalar[]) => tf.Scalar;
+  const total = op(...terms.flat());
+  return { total, perTask };
+}

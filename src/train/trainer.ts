@@ -25,7 +25,7 @@ import { validate, validationColumns, validationMetrics } from '../eval/validati
 import { decayWeights, learningRateOf, makeDenseOptimizer, setLearningRate } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
 import { programForward } from '../models/dense-program-train.js';
-import { needsWholeRequests, taskLoss as lossOf, type LossInputs } from './losses.js';
+import { needsWholeRequests, taskLoss as lossOf, weightedObjective, type LossInputs } from './losses.js';
 import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 import { LossBalancer, checkedBalancing, taskGradientNorms } from './loss-balancing.js';
@@ -183,27 +183,27 @@ export class Trainer {
     });
 
     const trainable = params.trainable;
-    const taskLossOf = (logits: tf.Tensor1D, k: number): tf.Scalar => {
+    /** Task k's loss terms, unweighted. */
+    const lossTerms = (logits: tf.Tensor1D, k: number): tf.Scalar[] => {
       const t = config.tasks[k]!;
-      let taskLoss = tf.scalar(0);
-      for (const l of t.losses) {
-        const inputs: LossInputs = { logits, ...taskTensors[k]!, posWeight: t.pos_weight, ...shared };
-        taskLoss = tf.add(taskLoss, tf.mul(lossOf(inputs, l, keepAlive), l.weight));
-      }
-      return taskLoss;
+      const inputs: LossInputs = { logits, ...taskTensors[k]!, posWeight: t.pos_weight, ...shared };
+      return t.losses.map((l) => lossOf(inputs, l, keepAlive));
     };
+    const taskLossOf = (z: tf.Tensor1D, k: number): tf.Scalar => lossTerms(z, k).reduce((sum: tf.Scalar, term, l) => tf.add(sum, tf.mul(term, config.tasks[k]!.losses[l]!.weight)), tf.scalar(0));
     const balanced = this.balancer.mode !== 'fixed';
     const { value, grads } = tf.engine().gradients(
       () => {
         const out = programForward(model, x) ?? model.forward(x, { training: true, dropoutSeed });
         updates = out.updates;
-        let total = tf.scalar(0);
-        config.tasks.forEach((t, k) => {
-          const taskLoss = taskLossOf(out.logits[k]!, k);
-          perTaskLoss.push(tf.keep(taskLoss));
-          if (!balanced) total = tf.add(total, tf.mul(taskLoss, t.weight));
-        });
-        if (balanced) total = this.balancer.combine(perTaskLoss);
+        let total: tf.Scalar;
+        if (balanced) {
+          for (let k = 0; k < config.tasks.length; k++) perTaskLoss.push(tf.keep(taskLossOf(out.logits[k]!, k)));
+          total = this.balancer.combine(perTaskLoss);
+        } else {
+          const objective = weightedObjective(config.tasks.map((_, k) => lossTerms(out.logits[k]!, k)), config.tasks);
+          perTaskLoss.push(...objective.perTask);
+          total = objective.total;
+        }
         // Model-specific terms (e.g. AITM's calibration), already weighted by the model.
         if (out.extraLoss) {
           extraLoss = tf.keep(out.extraLoss);
