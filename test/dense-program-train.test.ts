@@ -16,7 +16,8 @@ import { loadAddon, addonUnavailableReason } from '../src/kernels/addon.js';
 import { nativeMatmulStats, nativeMatmulThreads, registerNativeMatmulKernels, unregisterNativeMatmulKernels } from '../src/kernels/native-matmul.js';
 import { NATIVE_ADD_MIN_SIZE } from '../src/kernels/native-add.js';
 import { buildBundle, disposeBundle, type ModelBundle } from '../src/models/bundle.js';
-import { nativeTraining, programForward } from '../src/models/dense-program-train.js';
+import { nativeTraining, programForward, trainingLogits } from '../src/models/dense-program-train.js';
+import { ProgramBuilder } from '../src/models/dense-program.js';
 import { Trainer } from '../src/train/trainer.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { Rng } from '../src/base/rng.js';
@@ -133,3 +134,57 @@ test('without the native kernels registered the training program is not taken (t
     disposeBundle(b);
   }
 });
+
+test('a buffer read by three ops sums its three gradients (against a float64 backward pass by hand)', { skip }, () => {
+  // x [n, 3] -> h = relu(x·W0 + b0) [n, 4]; three one-wide heads read h: zA = h·W1 + b1,
+  // zB = h·W2 + b2, zC = h·W3 + b3 + zB. h's gradient has three terms: one lands in its own sum
+  // array, the next two are added to it there.
+  const n = 37;
+  const r = new Rng(91);
+  const vals = (k: number) => Array.from({ length: k }, () => r.next() - 0.5);
+  const mk = (rows: number, cols: number) => tf.variable(tf.tensor2d(vals(rows * cols), [rows, cols]));
+  const mkb = (cols: number) => tf.variable(tf.tensor1d(vals(cols)));
+  const pb = new ProgramBuilder(3);
+  const h = pb.add({ input: 0, W: mk(3, 4), b: mkb(4), relu: true, residual: null });
+  const zA = pb.add({ input: h, W: mk(4, 1), b: mkb(1), relu: false, residual: null });
+  const zB = pb.add({ input: h, W: mk(4, 1), b: mkb(1), relu: false, residual: null });
+  const zC = pb.add({ input: h, W: mk(4, 1), b: mkb(1), relu: false, residual: zB });
+  const program = pb.build([zA, zB, zC]);
+  const params = program.ops.flatMap((op) => [op.W, op.b!]);
+  const xs = vals(n * 3);
+  const c = [vals(n), vals(n), vals(n)];
+  const x = tf.tensor2d(xs, [n, 3]);
+  const weights = c.map((w) => tf.tensor1d(w));
+  const { value, grads } = tf.engine().gradients(
+    () => {
+      const logits = trainingLogits(program, x);
+      assert.ok(logits !== null, 'the native training path applies');
+      return logits.reduce((t, z, k) => tf.add(t, tf.sum(tf.mul(z, weights[k]!))), tf.scalar(0)) as tf.Scalar;
+    },
+    [x, ...params],
+  );
+  // the same in float64
+  const P = params.map((p) => Array.from(p.dataSync()));
+  const [W0, b0, W1, b1, W2, b2, W3, b3] = P as number[][];
+  const pre = Array.from({ length: n * 4 }, (_, q) => b0![q % 4]! + [0, 1, 2].reduce((a, k) => a + xs[Math.floor(q / 4) * 3 + k]! * W0![k * 4 + (q % 4)]!, 0));
+  const hv = pre.map((v) => Math.max(v, 0));
+  const head = (W: number[], b: number[]) => Array.from({ length: n }, (_, i) => b[0]! + [0, 1, 2, 3].reduce((a, j) => a + hv[i * 4 + j]! * W[j]!, 0));
+  const za = head(W1!, b1!), zb = head(W2!, b2!), zc = head(W3!, b3!).map((v, i) => v + zb[i]!);
+  const loss = [za, zb, zc].reduce((t, z, k) => t + z.reduce((a, v, i) => a + v * c[k]![i]!, 0), 0);
+  const dA = c[0]!, dB = c[1]!.map((v, i) => v + c[2]![i]!), dC = c[2]!;
+  const dh = Array.from({ length: n * 4 }, (_, q) => { const i = Math.floor(q / 4), j = q % 4; return dA[i]! * W1![j]! + dB[i]! * W2![j]! + dC[i]! * W3![j]!; });
+  const dpre = dh.map((v, q) => (pre[q]! > 0 ? v : 0));
+  const dx = Array.from({ length: n * 3 }, (_, q) => { const i = Math.floor(q / 3), k = q % 3; return [0, 1, 2, 3].reduce((a, j) => a + dpre[i * 4 + j]! * W0![k * 4 + j]!, 0); });
+  const dW0 = Array.from({ length: 12 }, (_, q) => { const k = Math.floor(q / 4), j = q % 4; let a = 0; for (let i = 0; i < n; i++) a += xs[i * 3 + k]! * dpre[i * 4 + j]!; return a; });
+  const db0 = [0, 1, 2, 3].map((j) => { let a = 0; for (let i = 0; i < n; i++) a += dpre[i * 4 + j]!; return a; });
+  const headGrads = (d: number[]) => [[0, 1, 2, 3].map((j) => d.reduce((a, v, i) => a + hv[i * 4 + j]! * v, 0)), [d.reduce((a, v) => a + v, 0)]];
+  const expected = [[loss], dx, dW0, db0, ...headGrads(dA), ...headGrads(dB), ...headGrads(dC)];
+  const got = [value, ...grads].map((t) => Array.from(t.dataSync()));
+  const names = ['loss', 'dx', 'dW0', 'db0', 'dW1', 'db1', 'dW2', 'db2', 'dW3', 'db3'];
+  expected.forEach((e, k) => {
+    assert.equal(got[k]!.length, e.length, names[k]);
+    e.forEach((v, i) => assert.ok(Math.abs(got[k]![i]! - v) <= 1e-5 * Math.max(1, Math.abs(v)), `${names[k]}[${i}]: ${got[k]![i]} vs ${v}`));
+  });
+  tf.dispose([x, value, ...grads, ...weights, ...params]);
+});
+

@@ -170,7 +170,9 @@ function backward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.
     const dys = wasmFloat32View(dy)!;
     const views = weightViews(program);
     const buffer = activations(s, wasmFloat32View(x)!, n);
-    const own = (j: number) => (j === 0 ? outs[0]! : s.grad[j]!.subarray(0, n * widths[j]!));
+    // Each buffer's own sum array, one view each: the sums below are told apart by identity.
+    const owns = widths.map((w, j) => (j === 0 ? outs[0]! : s.grad[j]!.subarray(0, n * w)));
+    const own = (j: number) => owns[j]!;
     // A buffer's gradient sum so far: absent, or an array holding it (its own, or one it took over
     // whole from a buffer no op writes again: see accumulate).
     const sum: (Float32Array | undefined)[] = new Array(widths.length);
@@ -193,17 +195,16 @@ function backward(program: DenseProgram, native: NativeAddon, s: Scratch, x: tf.
         dz = s.dz.subarray(0, n * N);
         reluBackward(native, g, (s.act[i] ?? s.out[i]!).subarray(0, n * N), dz, threads);
       }
-      // dx straight into the input's own sum when it is the first gradient there; else, when the sum
-      // so far is in another array, the GEMM adds it as it stores dx into the own one (the same
-      // float add as accumulate's); else dx is added to it after.
+      // dx goes into the input's own sum array: alone when it is the first gradient there, else with
+      // the sum so far (held in another array) added by the GEMM as it stores (the same float add as
+      // accumulate's). Only a sum already in its own array takes dx in scratch and an add after.
       const cur = sum[op.input];
-      const target = own(op.input);
-      const fused = cur !== undefined && cur !== target;
-      const dx = cur === undefined || fused ? target : s.dx.subarray(0, n * K);
+      const inPlace = cur === own(op.input);
+      const dx = inPlace ? s.dx.subarray(0, n * K) : own(op.input);
       const dW = outs[slots[i]!.W]!;
-      denseLayerGrads(native, threads, n, K, N, dz, buffer(op.input), views[i]!.W, dx, dW, op.b === null ? null : outs[slots[i]!.b!]!, fused ? cur : null);
-      if (cur === undefined || fused) sum[op.input] = dx;
-      else accumulate(op.input, dx);
+      denseLayerGrads(native, threads, n, K, N, dz, buffer(op.input), views[i]!.W, dx, dW, op.b === null ? null : outs[slots[i]!.b!]!, inPlace ? null : cur ?? null);
+      if (inPlace) accumulate(op.input, dx);
+      else sum[op.input] = dx;
     }
     if (sum[0] !== outs[0]) throw new Error('dense program: the input has no gradient');
   });
