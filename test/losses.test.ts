@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
 import { lossRegistry, taskLoss, weightedObjective, type LossInputs } from '../src/train/losses.js';
 import type { LossConfig } from '../src/config/experiment.js';
+import { Rng } from '../src/base/rng.js';
+import { assertSameBits } from './helpers/bits.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -111,17 +113,13 @@ test('pointwise loss: weighted sigmoid cross-entropy over the task\'s rows', () 
   assert.ok(Math.abs(lossRegistry.pointwise(i, { type: 'pointwise', weight: 1 }).dataSync()[0]! - byHand) < 1e-6);
 });
 
-/** A float32 array's bytes as hex, so that -0 and +0 (and NaN payloads) differ. */
-const bits = (a: Float32Array | Int32Array | Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
-
 test('pointwise loss as one op: the tape\'s value and gradient, bit for bit, and far fewer recorded kernels', async () => {
   // Logits past softplus's thresholds (|z| > ~13.9) both ways, exact zeros, masked rows, an empty
   // sample space, positive weights 1 and 3.5, and an upstream gradient that is not 1.
-  const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const r = rng(7);
+  const r = new Rng(7);
   const n = 257;
-  const z = Array.from({ length: n }, (_, i) => (i % 17 === 0 ? (i % 2 ? 40 : -40) : i % 13 === 0 ? 0 : (r() - 0.5) * 24));
-  const y = z.map(() => (r() < 0.3 ? 1 : 0));
+  const z = Array.from({ length: n }, (_, i) => (i % 17 === 0 ? (i % 2 ? 40 : -40) : i % 13 === 0 ? 0 : (r.next() - 0.5) * 24));
+  const y = z.map(() => (r.next() < 0.3 ? 1 : 0));
   const partial = z.map((_, i) => (i % 5 === 0 ? 0 : 1));
   const cfg: LossConfig = { type: 'pointwise', weight: 1 };
   for (const [posWeight, mask, upstream] of [[1, partial, 1], [3.5, partial, 0.37], [1, z.map(() => 0), 2], [2, z.map(() => 1), -1.5]] as const) {
@@ -131,8 +129,8 @@ test('pointwise loss as one op: the tape\'s value and gradient, bit for bit, and
     const keep: tf.Tensor[] = [];
     const asOp: { value: tf.Tensor; grads: tf.Tensor[] } = tf.engine().gradients((): tf.Scalar => tf.mul(taskLoss(ins(zt), cfg, keep), upstream) as tf.Scalar, [zt], undefined, true);
     const what = `pos_weight ${posWeight}, ${mask.filter((m) => m).length} rows in the sample space, upstream ${upstream}`;
-    assert.equal(bits(asOp.value.dataSync() as Float32Array), bits(taped.value.dataSync() as Float32Array), `loss, ${what}`);
-    assert.equal(bits(asOp.grads[0]!.dataSync() as Float32Array), bits(taped.grads[0]!.dataSync() as Float32Array), `gradient, ${what}`);
+    assertSameBits(asOp.value.dataSync() as Float32Array, taped.value.dataSync() as Float32Array, `loss, ${what}`);
+    assertSameBits(asOp.grads[0]!.dataSync() as Float32Array, taped.grads[0]!.dataSync() as Float32Array, `gradient, ${what}`);
     // and it is the gradient: central differences on a few rows (in float64, of the float32 loss's formula)
     const g = asOp.grads[0]!.dataSync();
     const sp = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
@@ -191,8 +189,8 @@ test('fixed-weight objective as one op: the term-by-term sum\'s total, task loss
     },
     vars.flat(),
   );
-  assert.equal(bits(asOp.value.dataSync() as Float32Array), bits(termByTerm.value.dataSync() as Float32Array));
-  asOp.grads.forEach((g, i) => assert.equal(bits(g.dataSync() as Float32Array), bits(termByTerm.grads[i]!.dataSync() as Float32Array), `gradient ${i}`));
+  assertSameBits(asOp.value.dataSync() as Float32Array, termByTerm.value.dataSync() as Float32Array, 'total');
+  asOp.grads.forEach((g, i) => assertSameBits(g.dataSync() as Float32Array, termByTerm.grads[i]!.dataSync() as Float32Array, `gradient ${i}`));
   // task k's loss: Σ_l lw_kl · L_kl, by hand in float32
   perTask.forEach((t, k) => {
     const byHand = values[k]!.reduce((s, v, l) => Math.fround(s + Math.fround(Math.fround(v) * Math.fround(lossWeights[k]![l]!))), 0);

@@ -417,7 +417,7 @@ void run_task(Job& job, size_t t, float* pa) {
   for (size_t b = 0; b < job.kb.nk; ++b) {
     const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
     // Full MR-row panels of row-major A are read where they lie; the rest is packed: a last partial
-    // panel, and every panel of transposed A (read in place, its panels stride across kc rows of A,
+    // panel, and the task's whole block of transposed A in one pass (read in place, its panels stride across kc rows of A,
     // a page every few k, once per NR panel of B: in a training step's weight gradients, K = the
     // batch, that cost 5-15% of their time).
     const size_t in_place = job.trans_a ? 0 : mc / MR * MR;

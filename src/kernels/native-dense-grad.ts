@@ -40,12 +40,11 @@ export function reluBackward(native: NativeAddon | null, dy: Float32Array, y: Fl
  * A dense layer's three gradient products from dz [B, out], its input x [B, in] and W [in, out], as
  * tf.matMul runs them on the native matmul: dx = dz·Wᵀ, dW = xᵀ·dz (dzᵀ·x, a row, for a one-wide
  * layer) and db = ones[1, B]·dz (skipped when db is null: a layer without a bias). With `dxPlus`
- * (not dx itself), dx = dz·Wᵀ + dxPlus, the add done by the GEMM as it stores each tile: the same
+ * (not overlapping dx: the addon refuses it), dx = dz·Wᵀ + dxPlus, the add done by the GEMM as it stores each tile: the same
  * float add as a separate pass (addArrays), without reading dx back.
  */
 export function denseLayerGrads(native: NativeAddon, threads: number, B: number, inDim: number, outDim: number, dz: Float32Array, x: Float32Array, W: Float32Array, dx: Float32Array, dW: Float32Array, db: Float32Array | null, dxPlus: Float32Array | null = null): void {
   if (ones.length < B) ones = new Float32Array(B).fill(1);
-  if (dxPlus === dx) throw new Error('denseLayerGrads: dxPlus must not be dx');
   native.sgemm(false, true, B, inDim, outDim, dz, W, dx, threads, null, 0, dxPlus);
   if (outDim === 1) native.sgemm(true, false, 1, inDim, B, dz, x, dW, threads);
   else native.sgemm(true, false, inDim, outDim, B, x, dz, dW, threads);

@@ -32,8 +32,9 @@ const safeDiv = (a: tf.Scalar, b: tf.Scalar) => tf.div(a, tf.maximum(b, 1)) as t
 /**
  * A loss and its gradient with respect to the logits, written out: `grad(dy)` runs the kernels
  * tfjs's tape would run to differentiate the loss, with the same operands (multiplication and
- * addition commute bit for bit), so the gradient has the same bits; `saved` are the tensors it reads.
- * Run as one custom op (explicitLossOp), the loss's forward kernels are not recorded on the tape,
+ * addition commute bit for bit), so the gradient has the same bits; `saved` are the tensors `grad`
+ * reads, inputs included. Run as one custom op (taskLoss), the loss's forward kernels are not recorded
+ * on the tape,
  * which spares the tape's copy of every saved input and its gradient bookkeeping: a third of the
  * tfjs kernels of a training step (docs/performance-log.md).
  */
@@ -120,25 +121,16 @@ const explicitLosses: Partial<Record<LossConfig['type'], (inputs: LossInputs, cf
 /**
  * A loss of the logits, differentiable by the tape: one custom op when the loss has a written-out
  * gradient (same value, same gradient bits, far fewer recorded kernels), else the loss itself.
- * The op keeps what its gradient reads until the gradient ran; `keepAlive` gets them too, so that
- * a caller disposing it frees them when no gradient is taken.
+ * The op keeps what its gradient reads (its forward runs in a tidy scope, and so may the caller's)
+ * and hands it to `keepAlive`, which the caller disposes after the gradient.
  */
 export function taskLoss(inputs: LossInputs, cfg: LossConfig, keepAlive: tf.Tensor[]): tf.Scalar {
   const explicit = explicitLosses[cfg.type];
   if (explicit === undefined) return lossRegistry[cfg.type](inputs, cfg);
   const op = tf.customGrad((...args: unknown[]) => {
     const { value, grad, saved } = explicit({ ...inputs, logits: args[0] as tf.Tensor1D }, cfg);
-    // The op's forward runs in a tidy scope: what the gradient reads outlives it.
-    const kept = saved.map((t) => tf.keep(t));
-    keepAlive.push(...kept);
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor) => {
-        const dz = grad(dy);
-        tf.dispose(kept.filter((t) => t !== inputs.mask && t !== args[0]));
-        return dz;
-      },
-    };
+    keepAlive.push(...saved.map((t) => tf.keep(t)));
+    return { value, gradFunc: grad };
   }) as unknown as (z: tf.Tensor) => tf.Scalar;
   return op(inputs.logits);
 }
