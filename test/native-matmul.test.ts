@@ -248,6 +248,9 @@ test('native sgemm: 1 and 2 threads give bit-identical results', { skip }, () =>
     [3000, 1, 700],
     [100, 3000, 2000],
     [17, 17, 17],
+    // Few multiply-adds but a large C (a one-wide layer's input gradient): threaded by C's size.
+    [1024, 128, 1],
+    [257, 300, 3],
   ];
   let seed = 500;
   for (const [M, N, K] of shapes) {

@@ -79,9 +79,15 @@
 #ifndef RESFLOW_PAR_PACK_B
 #define RESFLOW_PAR_PACK_B (1u << 16)
 #endif
-// Below this many multiply-adds a call runs on the calling thread only.
+// Below this many multiply-adds a call runs on the calling thread only, unless it writes at least
+// RESFLOW_PAR_MIN_OUT elements of C: with a short K (a one-wide layer's input gradient, 1024 x 128 x 1)
+// writing C is the cost, and two cores store it faster than one (parallel_for.h's threshold, two
+// threads' worth).
 #ifndef RESFLOW_PAR_MIN
 #define RESFLOW_PAR_MIN (1u << 20)
+#endif
+#ifndef RESFLOW_PAR_MIN_OUT
+#define RESFLOW_PAR_MIN_OUT (1u << 15)
 #endif
 
 namespace resflow {
@@ -714,8 +720,8 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   if (threads < 1) threads = 1;
   if (threads > kMaxThreads) threads = kMaxThreads;
   // Small problems: not worth waking a worker.
-  const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  if (macs < static_cast<double>(RESFLOW_PAR_MIN)) threads = 1;
+  const double outputs = static_cast<double>(M) * static_cast<double>(N);
+  if (outputs * static_cast<double>(K) < static_cast<double>(RESFLOW_PAR_MIN) && outputs < static_cast<double>(RESFLOW_PAR_MIN_OUT)) threads = 1;
   if (threads > 1) threads = pool_.ensure(threads);
 
   if (M == 1 || N == 1) {

@@ -154,7 +154,10 @@ int main(int argc, char** argv) {
       bad += check(eng, rng, tt & 1, tt & 2, 1, 4000, 700);
       bad += check(eng, rng, tt & 1, tt & 2, 3000, 1, 700);
       bad += check(eng, rng, tt & 1, tt & 2, 100, 3000, 2000);
-      n += 5;
+      // Few multiply-adds but a large C: threaded by its size (RESFLOW_PAR_MIN_OUT).
+      bad += check(eng, rng, tt & 1, tt & 2, 1024, 128, 1);
+      bad += check(eng, rng, tt & 1, tt & 2, 257, 300, 3);
+      n += 7;
     }
     std::printf("%d cases, %d failures\n", n, bad);
   }
