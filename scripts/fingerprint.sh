@@ -8,7 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for cfg in configs/quickstart.yaml configs/models/*.yaml configs/ablation/residual-none.yaml; do
+# The quickstart with relu layers too: the models above use prelu, so only this run takes the native
+# training program and the stacked objective (src/models/dense-program-train.ts, src/train/losses.ts).
+sed -e 's/^name: quickstart/name: quickstart-relu/' -e 's/activation: prelu/activation: relu/' \
+  -e "s#\.\./datasets/#$PWD/datasets/#" configs/quickstart.yaml > "$tmp/quickstart-relu.yaml"
+for cfg in configs/quickstart.yaml "$tmp/quickstart-relu.yaml" configs/models/*.yaml configs/ablation/residual-none.yaml; do
   node bin/resflow.js --quiet train "$cfg" --runs-dir "$tmp/native" > /dev/null
 done
 RESFLOW_NO_NATIVE=1 node bin/resflow.js --quiet train configs/quickstart.yaml --runs-dir "$tmp/js" > /dev/null
