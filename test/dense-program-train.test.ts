@@ -22,7 +22,8 @@ import { Trainer } from '../src/train/trainer.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { Rng } from '../src/base/rng.js';
 import { benchConfig, randomBatch } from '../bench/reference-model.js';
-import { resflowBundle, THREE_TASKS } from './helpers/resflow.js';
+import type { ExperimentConfig } from '../src/config/experiment.js';
+import { ONE_TASK, resflowBundle, THREE_TASKS } from './helpers/resflow.js';
 import { assertSameBits, randomFloats } from './helpers/bits.js';
 
 const native = loadAddon();
@@ -61,7 +62,7 @@ test('ResFlow training program: logits, loss and every gradient of the tfjs pass
     for (const threads of [1, 2]) {
       registerNativeMatmulKernels(native!, { threads });
       for (const residual of ['both', 'feature', 'logit', 'none']) {
-        for (const tasks of [undefined, THREE_TASKS]) {
+        for (const tasks of [undefined, THREE_TASKS, ONE_TASK]) {
           // Width 48 on 700 rows: the residual adds and gradient sums of the first layer reach the native Add.
           const bundle = resflowBundle({ residual, hidden: [48, 9] }, tasks);
           for (const [name, v] of bundle.params.variables) if (name.endsWith('/bias')) v.assign(tf.tensor(randomFloats(v.size, seed++), v.shape));
@@ -89,9 +90,21 @@ test('ResFlow training program: logits, loss and every gradient of the tfjs pass
 });
 
 test('Trainer steps through the training program give the weights of the tfjs pass, bit for bit', { skip }, async () => {
+  // Two tasks with one pointwise loss each (the stacked objective), one task (the same), and one task
+  // with two loss terms (the per-task objective over the program's logits).
+  const variants: ((c: ExperimentConfig) => void)[] = [
+    () => {},
+    (c) => (c.tasks = c.tasks.slice(0, 1)),
+    (c) => (c.tasks = [{ ...c.tasks[0]!, losses: [c.tasks[0]!.losses[0]!, { type: 'pointwise', weight: 0.5 }] }]),
+  ];
+  for (const variant of variants) await trainerMatchesTfjs(variant);
+});
+
+async function trainerMatchesTfjs(variant: (c: ExperimentConfig) => void): Promise<void> {
   const weightsAfter = async (useProgram: boolean): Promise<Float32Array[]> => {
     const config = benchConfig(300);
     config.model = { ...config.model, hidden: [40, 12] } as typeof config.model;
+    variant(config);
     const bundle = buildBundle(config);
     if (!useProgram) bundle.model.trainingProgram = null;
     const trainer = new Trainer(bundle, RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-test-')), config));
@@ -106,7 +119,7 @@ test('Trainer steps through the training program give the weights of the tfjs pa
   const program = await weightsAfter(true);
   assert.equal(program.length, tfjs.length);
   program.forEach((a, i) => assertSameBits(a, tfjs[i]!, i === 0 ? 'losses' : i === program.length - 1 ? 'embeddings' : `weight ${i - 1}`));
-});
+}
 
 test('no training program with dropout, batch norm or prelu', () => {
   for (const model of [{ dropout: 0.2 }, { batch_norm: true }, { activation: 'prelu' }]) {

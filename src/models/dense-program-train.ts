@@ -99,11 +99,19 @@ function everyBufferRead(program: DenseProgram): boolean {
  * pass runs, with the same results).
  */
 export function trainingLogits(program: DenseProgram, x: tf.Tensor2D): tf.Tensor1D[] | null {
+  const stacked = stackedTrainingLogits(program, x);
+  if (stacked === null) return null;
+  // One task: a reshape, since tfjs's gradient of a one-output Unpack fails ("Argument tensors passed
+  // to stack must be a `Tensor[]`"): a single-task model could not train on this path.
+  return stacked.shape[0] === 1 ? [tf.reshape(stacked, [stacked.shape[1]]) as tf.Tensor1D] : (tf.unstack(stacked) as tf.Tensor1D[]);
+}
+
+/** trainingLogits as the op gives them: one [tasks, n] tensor, task k's logits in row k. */
+export function stackedTrainingLogits(program: DenseProgram, x: tf.Tensor2D): tf.Tensor2D | null {
   const native = nativeTraining();
   if (native === null || x.shape[1] !== program.inDim || wasmFloat32View(x) === null || !everyBufferRead(program)) return null;
   const params: tf.Variable[] = program.ops.flatMap((op) => (op.b === null ? [op.W] : [op.W, op.b]));
-  const stacked = programOp(program, native)(x, ...params);
-  return tf.unstack(stacked) as tf.Tensor1D[];
+  return programOp(program, native)(x, ...params) as tf.Tensor2D;
 }
 
 /** The op over (x, W0, b0, W1, …): its value is [tasks, n], each task's logits in a row. */
@@ -219,4 +227,10 @@ export function programForward(model: MultiTaskModel, x: tf.Tensor2D): Pick<Forw
   const program = model.trainingProgram;
   const logits = program ? trainingLogits(program, x) : null;
   return logits === null ? null : { logits, updates: [] };
+}
+
+/** programForward's logits stacked [tasks, n] (no batch-norm updates, no model loss term); null when it does not apply. */
+export function programStackedLogits(model: MultiTaskModel, x: tf.Tensor2D): tf.Tensor2D | null {
+  const program = model.trainingProgram;
+  return program ? stackedTrainingLogits(program, x) : null;
 }

@@ -169,3 +169,61 @@ export function weightedObjective(terms: tf.Scalar[][], tasks: readonly { weight
   const total = op(...terms.flat());
   return { total, perTask };
 }
+
+/** Each task's labels and sample-space mask, stacked [T, B] in task order. */
+export interface StackedTargets {
+  labels: tf.Tensor2D;
+  masks: tf.Tensor2D;
+}
+
+/** Whether every task's loss is one pointwise term (what stackedPointwiseObjective computes). */
+export function singlePointwiseTasks(tasks: readonly { losses: readonly LossConfig[] }[]): boolean {
+  return tasks.every((t) => t.losses.length === 1 && t.losses[0]!.type === 'pointwise');
+}
+
+/**
+ * weightedObjective over taskLoss's pointwise op for every task, run once on the tasks' logits
+ * stacked [T, B] instead of once per task: per-task numbers (pos_weight, the weights) broadcast
+ * from [T, 1] or [T], so a step dispatches half the kernels (docs/performance-log.md). The same
+ * bits: every kernel is element-wise, a row's Sum adds its B values in order from 0 as the 1-D Sum
+ * does, and the total's Sum over [T] adds the weighted task losses in task order from 0, as
+ * weightedObjective's chain of Adds does (test/losses.test.ts compares the two). `perTask` is
+ * each task's weighted loss, [T], kept (for reporting).
+ */
+export function stackedPointwiseObjective(
+  z: tf.Tensor2D,
+  { labels: y, masks }: StackedTargets,
+  tasks: readonly { weight: number; pos_weight: number; losses: readonly { weight: number }[] }[],
+  keepAlive: tf.Tensor[],
+): { total: tf.Scalar; perTask: tf.Tensor1D } {
+  const T = tasks.length;
+  let perTask: tf.Tensor1D | undefined;
+  const op = tf.customGrad((...args: unknown[]) => {
+    const z = args[0] as tf.Tensor2D;
+    const w = tf.tensor1d(tasks.map((t) => t.weight));
+    const lw = tf.tensor1d(tasks.map((t) => t.losses[0]!.weight));
+    // pointwiseExplicit, row k with task k's pos_weight
+    const ypw = tf.mul(y, tf.tensor2d(tasks.map((t) => t.pos_weight), [T, 1]));
+    const nz = tf.neg(z);
+    const oneMinusY = tf.sub(1, y);
+    const perRow = tf.add(tf.mul(ypw, tf.softplus(nz)), tf.mul(oneMinusY, tf.softplus(z)));
+    const rows = tf.maximum(tf.sum(masks, 1), 1);
+    const losses = tf.div(tf.sum(tf.mul(perRow, masks), 1), rows);
+    // weightedObjective: each task's 0 + L·lw, then the total 0 + Σ_k (task loss)·w_k
+    perTask = tf.keep(tf.add(0, tf.mul(losses, lw)) as tf.Tensor1D);
+    const total = tf.sum(tf.mul(perTask, w)) as tf.Scalar;
+    keepAlive.push(...[w, lw, ypw, nz, oneMinusY, rows, masks, z].map((t) => tf.keep(t)));
+    return {
+      value: total,
+      gradFunc: (dy: tf.Tensor) => {
+        // weightedObjective's (dy·w_k)·lw_k, then pointwiseExplicit's gradient row by row
+        const dRow = tf.mul(tf.reshape(tf.div(tf.mul(tf.mul(dy, w), lw), rows), [T, 1]), masks);
+        const viaNeg = tf.neg(tf.mul(tf.mul(dRow, ypw), tf.sigmoid(nz)));
+        const direct = tf.mul(tf.mul(dRow, oneMinusY), tf.sigmoid(z));
+        return tf.add(viaNeg, direct);
+      },
+    };
+  }) as unknown as (z: tf.Tensor) => tf.Scalar;
+  const total = op(z);
+  return { total, perTask: perTask! };
+}

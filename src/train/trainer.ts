@@ -6,7 +6,7 @@
  * Same config, seed and backend: same numbers, whether or not the run was checkpointed and resumed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { STAGES, labelKey, type ExperimentConfig } from '../config/experiment.js';
+import { STAGES, type ExperimentConfig } from '../config/experiment.js';
 import { BatchEncoder, openSplit, planFeatures, type EncodedBatch } from '../data/encode.js';
 import { labelledBatches } from '../data/rank-labels.js';
 import { DataError, RuntimeFailure } from '../base/errors.js';
@@ -20,12 +20,12 @@ import type { RunFolder } from '../runs/folder.js';
 import { checkpointDir, hasCheckpoint, readCheckpointState, writeCheckpoint, type CheckpointState } from '../runs/checkpoint.js';
 import { loadModel, modelFiles } from '../runs/model-io.js';
 import { epochBatches, type BatchPlan } from '../data/batches.js';
-import { sampleSpaceMask } from '../eval/evaluate.js';
 import { validate, validationColumns, validationMetrics } from '../eval/validation.js';
 import { decayWeights, learningRateOf, makeDenseOptimizer, setLearningRate } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
-import { programForward } from '../models/dense-program-train.js';
-import { needsWholeRequests, taskLoss as lossOf, weightedObjective, type LossInputs } from './losses.js';
+import { programForward, programStackedLogits } from '../models/dense-program-train.js';
+import { needsWholeRequests, singlePointwiseTasks, stackedPointwiseObjective, taskLoss as lossOf, weightedObjective, type LossInputs } from './losses.js';
+import { TaskTargets, membership } from './task-targets.js';
 import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 import { LossBalancer, checkedBalancing, taskGradientNorms } from './loss-balancing.js';
@@ -77,17 +77,6 @@ export function batchPlan(config: ExperimentConfig): BatchPlan {
     shuffle: config.train.shuffle,
     bufferRows: config.train.shuffle_buffer,
   };
-}
-
-/** One-hot request membership [Q, B] for per-request losses. */
-function membership(request: Int32Array): { matrix: Float32Array; q: number } {
-  const index = new Map<number, number>();
-  for (const r of request) if (!index.has(r)) index.set(r, index.size);
-  const q = index.size;
-  const b = request.length;
-  const matrix = new Float32Array(q * b);
-  for (let i = 0; i < b; i++) matrix[index.get(request[i]!)! * b + i] = 1;
-  return { matrix, q };
 }
 
 export class Trainer {
@@ -158,7 +147,7 @@ export class Trainer {
     const { params, model } = this.bundle;
     const config = this.config;
     const B = mb.length;
-    const perTaskLoss: tf.Scalar[] = [];
+    const perTaskLoss: tf.Tensor[] = []; // a scalar per task, or one [T] tensor (the stacked objective)
     let extraLoss: tf.Scalar | undefined;
     const keepAlive: tf.Tensor[] = [x];
     let updates: [tf.Variable, tf.Tensor][] = [];
@@ -175,30 +164,32 @@ export class Trainer {
       shared.teacher = new Map([...mb.teacher.entries()].map(([k, v]) => [k, tf.tensor1d(v)]));
       keepAlive.push(...shared.teacher.values());
     }
-    const taskTensors = config.tasks.map((t, k) => {
-      const labels = tf.tensor1d(Float32Array.from(mb.labels.get(labelKey(t.label))!));
-      const mask = tf.tensor1d(Float32Array.from(sampleSpaceMask(config, mb, k)));
-      keepAlive.push(labels, mask);
-      return { labels, mask };
-    });
+    const targets = new TaskTargets(config, mb, keepAlive);
 
     const trainable = params.trainable;
     /** Task k's loss terms, unweighted. */
     const lossTerms = (logits: tf.Tensor1D, k: number): tf.Scalar[] => {
       const t = config.tasks[k]!;
-      const inputs: LossInputs = { logits, ...taskTensors[k]!, posWeight: t.pos_weight, ...shared };
+      const inputs: LossInputs = { logits, ...targets.task(k), posWeight: t.pos_weight, ...shared };
       return t.losses.map((l) => lossOf(inputs, l, keepAlive));
     };
     const taskLossOf = (z: tf.Tensor1D, k: number): tf.Scalar => lossTerms(z, k).reduce((sum: tf.Scalar, term, l) => tf.add(sum, tf.mul(term, config.tasks[k]!.losses[l]!.weight)), tf.scalar(0));
     const balanced = this.balancer.mode !== 'fixed';
     const { value, grads } = tf.engine().gradients(
       () => {
+        // Fixed weights, one pointwise loss per task: the objective on the program's stacked logits (losses.ts).
+        const z = !balanced && singlePointwiseTasks(config.tasks) ? programStackedLogits(model, x) : null;
+        if (z !== null) {
+          const objective = stackedPointwiseObjective(z, targets.stacked(), config.tasks, keepAlive);
+          perTaskLoss.push(objective.perTask);
+          return objective.total;
+        }
         const out = programForward(model, x) ?? model.forward(x, { training: true, dropoutSeed });
         updates = out.updates;
         let total: tf.Scalar;
         if (balanced) {
           for (let k = 0; k < config.tasks.length; k++) perTaskLoss.push(tf.keep(taskLossOf(out.logits[k]!, k)));
-          total = this.balancer.combine(perTaskLoss);
+          total = this.balancer.combine(perTaskLoss as tf.Scalar[]);
         } else {
           const objective = weightedObjective(config.tasks.map((_, k) => lossTerms(out.logits[k]!, k)), config.tasks);
           perTaskLoss.push(...objective.perTask);
@@ -218,7 +209,7 @@ export class Trainer {
 
     await readTensors([value, ...perTaskLoss, extraLoss, grads[0]]);
     const total = value.dataSync()[0]!;
-    const perTask = perTaskLoss.map((l) => l.dataSync()[0]!);
+    const perTask = perTaskLoss.flatMap((l) => Array.from(l.dataSync()));
     const extra = extraLoss ? extraLoss.dataSync()[0]! : 0;
     if (extraLoss) keepAlive.push(extraLoss);
     if (!Number.isFinite(total)) {

@@ -9,6 +9,10 @@ export const THREE_TASKS = `  - { name: ctr, label: click }
   - { name: actr, label: all_click }
 `;
 
+/** One task only (the training program's logits then come out of a reshape, not an Unpack). */
+export const ONE_TASK = `  - { name: ctr, label: click }
+`;
+
 /** A ResFlow bundle (embedding dim 4, hidden [24, 9] unless `model` says otherwise) over the tiny config, with `tasks` if given. */
 export function resflowBundle(model: Record<string, unknown>, tasks?: string): ModelBundle {
   const section = { type: 'resflow', embedding_dim: 4, hidden: [24, 9], ...model };
