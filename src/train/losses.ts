@@ -44,25 +44,37 @@ export interface ExplicitLoss {
   saved: tf.Tensor[];
 }
 
-/** Sigmoid cross-entropy with a positive weight, averaged over the task's rows, with its gradient. */
-function pointwiseExplicit({ logits: z, labels: y, mask, posWeight }: LossInputs): ExplicitLoss {
+/**
+ * Sigmoid cross-entropy with a positive weight, averaged over the rows of the last axis the mask
+ * keeps, with its gradient: z, y and mask [B] (one task: a scalar loss) or [T, B] (tasks stacked,
+ * posWeight [T, 1]: a loss per task, stackedPointwiseObjective). Every kernel is element-wise or a
+ * Sum along the last axis, which adds a row in order from 0 whatever the rank, so a stacked row has
+ * the bits of its task alone.
+ */
+function pointwiseRows(z: tf.Tensor, y: tf.Tensor, mask: tf.Tensor, posWeight: number | tf.Tensor): { value: tf.Tensor; grad: (dL: tf.Tensor) => tf.Tensor; saved: tf.Tensor[] } {
   // pw * y * softplus(-z) + (1 - y) * softplus(z)
   const ypw = tf.mul(y, posWeight);
   const nz = tf.neg(z);
   const oneMinusY = tf.sub(1, y);
   const perRow = tf.add(tf.mul(ypw, tf.softplus(nz)), tf.mul(oneMinusY, tf.softplus(z)));
-  const rows = tf.maximum(sum(mask), 1);
-  const value = tf.div(sum(tf.mul(perRow, mask)), rows) as tf.Scalar;
-  const grad = (dy: tf.Tensor): tf.Tensor1D => {
-    // RealDiv's gradient, then Sum's (dy·1 on every row) and Multiply's (·mask): the row's dL.
-    const dRow = tf.mul(tf.div(dy, rows), mask);
+  const rows = tf.maximum(tf.sum(mask, -1), 1);
+  const value = tf.div(tf.sum(tf.mul(perRow, mask), -1), rows);
+  const grad = (dL: tf.Tensor): tf.Tensor => {
+    // RealDiv's gradient, then Sum's (dL·1 on every row) and Multiply's (·mask): the row's dL.
+    const perLoss = tf.div(dL, rows);
+    const dRow = tf.mul(perLoss.rank === 0 ? perLoss : tf.expandDims(perLoss, -1), mask);
     // Add passes dRow to both terms; Multiply, Softplus (·sigmoid of its input) and Neg follow;
     // z's two gradients are added (two terms: either order gives the same bits).
     const viaNeg = tf.neg(tf.mul(tf.mul(dRow, ypw), tf.sigmoid(nz)));
     const direct = tf.mul(tf.mul(dRow, oneMinusY), tf.sigmoid(z));
-    return tf.add(viaNeg, direct) as tf.Tensor1D;
+    return tf.add(viaNeg, direct);
   };
   return { value, grad, saved: [ypw, nz, oneMinusY, rows, mask, z] };
+}
+
+/** The pointwise loss of one task, with its gradient. */
+function pointwiseExplicit({ logits, labels, mask, posWeight }: LossInputs): ExplicitLoss {
+  return pointwiseRows(logits, labels, mask, posWeight) as ExplicitLoss;
 }
 
 const pointwise: LossFn = (inputs) => pointwiseExplicit(inputs).value;
@@ -199,30 +211,15 @@ export function stackedPointwiseObjective(
   const T = tasks.length;
   let perTask: tf.Tensor1D | undefined;
   const op = tf.customGrad((...args: unknown[]) => {
-    const z = args[0] as tf.Tensor2D;
     const w = tf.tensor1d(tasks.map((t) => t.weight));
     const lw = tf.tensor1d(tasks.map((t) => t.losses[0]!.weight));
-    // pointwiseExplicit, row k with task k's pos_weight
-    const ypw = tf.mul(y, tf.tensor2d(tasks.map((t) => t.pos_weight), [T, 1]));
-    const nz = tf.neg(z);
-    const oneMinusY = tf.sub(1, y);
-    const perRow = tf.add(tf.mul(ypw, tf.softplus(nz)), tf.mul(oneMinusY, tf.softplus(z)));
-    const rows = tf.maximum(tf.sum(masks, 1), 1);
-    const losses = tf.div(tf.sum(tf.mul(perRow, masks), 1), rows);
+    const losses = pointwiseRows(args[0] as tf.Tensor2D, y, masks, tf.tensor2d(tasks.map((t) => t.pos_weight), [T, 1]));
     // weightedObjective: each task's 0 + L·lw, then the total 0 + Σ_k (task loss)·w_k
-    perTask = tf.keep(tf.add(0, tf.mul(losses, lw)) as tf.Tensor1D);
+    perTask = tf.keep(tf.add(0, tf.mul(losses.value, lw)) as tf.Tensor1D);
     const total = tf.sum(tf.mul(perTask, w)) as tf.Scalar;
-    keepAlive.push(...[w, lw, ypw, nz, oneMinusY, rows, masks, z].map((t) => tf.keep(t)));
-    return {
-      value: total,
-      gradFunc: (dy: tf.Tensor) => {
-        // weightedObjective's (dy·w_k)·lw_k, then pointwiseExplicit's gradient row by row
-        const dRow = tf.mul(tf.reshape(tf.div(tf.mul(tf.mul(dy, w), lw), rows), [T, 1]), masks);
-        const viaNeg = tf.neg(tf.mul(tf.mul(dRow, ypw), tf.sigmoid(nz)));
-        const direct = tf.mul(tf.mul(dRow, oneMinusY), tf.sigmoid(z));
-        return tf.add(viaNeg, direct);
-      },
-    };
+    keepAlive.push(...[w, lw, ...losses.saved].map((t) => tf.keep(t)));
+    // weightedObjective's (dy·w_k)·lw_k, then each task's pointwise gradient on its row
+    return { value: total, gradFunc: (dy: tf.Tensor) => losses.grad(tf.mul(tf.mul(dy, w), lw)) };
   }) as unknown as (z: tf.Tensor) => tf.Scalar;
   const total = op(z);
   return { total, perTask: perTask! };
