@@ -14,9 +14,11 @@ import type { EncodedBatch } from '../data/encode.js';
 export type Fusion = FusionSpec;
 
 export function sampleSpaceMask(config: ExperimentConfig, rows: EncodedBatch, taskIndex: number): Uint8Array {
-  const allowed = config.tasks[taskIndex]!.sample_space.map((s) => STAGES.indexOf(s));
+  // 1 per stage code in the sample space (a table lookup per row: the training step builds these masks every batch)
+  const inSpace = new Uint8Array(256);
+  for (const s of config.tasks[taskIndex]!.sample_space) inSpace[STAGES.indexOf(s)] = 1;
   const mask = new Uint8Array(rows.length);
-  for (let i = 0; i < rows.length; i++) mask[i] = allowed.includes(rows.stage[i]!) ? 1 : 0;
+  for (let i = 0; i < rows.length; i++) mask[i] = inSpace[rows.stage[i]!]!;
   return mask;
 }
 

@@ -70,22 +70,25 @@ export class NativeStepAdam extends tf.AdamOptimizer {
       if (views.some((v) => v === null || v.length !== value.size)) return false;
       work.push(views as [Float32Array, Float32Array, Float32Array, Float32Array]);
     }
+    // Adam's running beta powers, read and updated in place like the moments (no kernel, no read-back).
+    const acc1 = wasmFloat32View(state.accBeta1);
+    const acc2 = wasmFloat32View(state.accBeta2);
+    if (acc1 === null || acc2 === null) return false;
     // The float32 scalars tfjs's kernels would see.
     const c = this.constants;
     c[0] = this.beta1;
     c[1] = 1 - this.beta1;
     c[2] = this.beta2;
     c[3] = 1 - this.beta2;
-    c[4] = 1 - state.accBeta1.dataSync()[0]!;
-    c[5] = 1 - state.accBeta2.dataSync()[0]!;
+    c[4] = 1 - acc1[0]!;
+    c[5] = 1 - acc2[0]!;
     c[6] = this.epsilon;
     c[7] = -this.learningRate;
     const threads = nativeMatmulThreads(); // the addon's pool, as the matmuls use it (same bits on any count)
     for (const [value, m, v, grad] of work) this.adamStep(value, m, v, grad, c, threads);
-    tf.tidy(() => {
-      state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
-      state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
-    });
+    // tfjs's accBeta.assign(mul(accBeta, beta)): one float32 product (the store rounds it)
+    acc1[0] = acc1[0]! * Math.fround(this.beta1);
+    acc2[0] = acc2[0]! * Math.fround(this.beta2);
     this.incrementIterations();
     return true;
   }
