@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/kernels/backend.js';
-import { lossRegistry, singlePointwiseTasks, stackedPointwiseObjective, taskLoss, weightedObjective, type LossInputs } from '../src/train/losses.js';
+import { lossRegistry, taskLoss, weightedObjective, type LossInputs } from '../src/train/losses.js';
 import type { LossConfig } from '../src/config/experiment.js';
 import { Rng } from '../src/base/rng.js';
 import { assertSameBits } from './helpers/bits.js';
@@ -200,52 +200,6 @@ test('fixed-weight objective as one op: the term-by-term sum\'s total, task loss
   let i = 0;
   vars.forEach((ls, k) => ls.forEach((_, l) => assert.equal(asOp.grads[i++]!.dataSync()[0], Math.fround(Math.fround(Math.fround(1.3) * Math.fround(taskWeights[k]!)) * Math.fround(lossWeights[k]![l]!)))));
   tf.dispose([...vars.flat(), asOp.value, ...asOp.grads, termByTerm.value, ...termByTerm.grads, ...perTask]);
-});
-
-test('stacked objective: the per-task pointwise ops and fixed-weight objective\'s total, task losses and logit gradients, bit for bit', () => {
-  // 1, 2 and 3 tasks; logits past softplus's thresholds, zeros, masked rows, one task with an empty
-  // sample space, pos_weight and weights that round in float32, an upstream gradient that is not 1
-  for (const T of [1, 2, 3]) {
-    for (const n of [1, 257, 1024]) {
-      const r = new Rng(100 * T + n);
-      const z = Array.from({ length: T * n }, (_, i) => (i % 17 === 0 ? (i % 2 ? 40 : -40) : i % 13 === 0 ? 0 : (r.next() - 0.5) * 24));
-      const y = z.map(() => (r.next() < 0.3 ? 1 : 0));
-      const mask = z.map((_, i) => (T === 3 && i >= 2 * n ? 0 : r.next() < 0.8 ? 1 : 0));
-      const tasks = Array.from({ length: T }, (_, k) => ({ weight: [1.3, 0.37, 2.9][k]!, pos_weight: [1, 3.5, 1.1][k]!, losses: [{ type: 'pointwise' as const, weight: [0.7, 0.3, 0.45][k]! }] }));
-      assert.ok(singlePointwiseTasks(tasks));
-      const row = (a: number[], k: number) => tf.tensor1d(a.slice(k * n, (k + 1) * n));
-      const zt = tf.variable(tf.tensor2d(z, [T, n]));
-      const keep: tf.Tensor[] = [];
-      let perTaskOld: tf.Scalar[] = [];
-      const perTask = tf.engine().gradients(
-        () => {
-          // (one task: a reshape, as the training program does; tfjs cannot differentiate a one-output Unpack)
-          const logits = T === 1 ? [tf.reshape(zt, [n]) as tf.Tensor1D] : (tf.unstack(zt) as tf.Tensor1D[]);
-          const terms = tasks.map((t, k) => [taskLoss({ logits: logits[k]!, labels: row(y, k), mask: row(mask, k), posWeight: t.pos_weight }, t.losses[0]!, keep)]);
-          const o = weightedObjective(terms, tasks);
-          perTaskOld = o.perTask;
-          return tf.mul(o.total, 1.3) as tf.Scalar;
-        },
-        [zt],
-      );
-      let perTaskNew: tf.Tensor1D | undefined;
-      const stacked = tf.engine().gradients(
-        () => {
-          const o = stackedPointwiseObjective(zt, { labels: tf.tensor2d(y, [T, n]), masks: tf.tensor2d(mask, [T, n]) }, tasks, keep);
-          perTaskNew = o.perTask;
-          return tf.mul(o.total, 1.3) as tf.Scalar;
-        },
-        [zt],
-      );
-      const what = `${T} task(s), ${n} rows`;
-      assertSameBits(stacked.value.dataSync() as Float32Array, perTask.value.dataSync() as Float32Array, `total, ${what}`);
-      assertSameBits(stacked.grads[0]!.dataSync() as Float32Array, perTask.grads[0]!.dataSync() as Float32Array, `logit gradients, ${what}`);
-      assertSameBits(perTaskNew!.dataSync() as Float32Array, Float32Array.from(perTaskOld.map((t) => t.dataSync()[0]!)), `task losses, ${what}`);
-      tf.dispose([zt, perTask.value, ...perTask.grads, stacked.value, ...stacked.grads, ...perTaskOld, perTaskNew!, ...keep]);
-    }
-  }
-  assert.equal(singlePointwiseTasks([{ losses: [{ type: 'pointwise', weight: 1 }, { type: 'pointwise', weight: 2 }] }]), false);
-  assert.equal(singlePointwiseTasks([{ losses: [{ type: 'listwise', weight: 1 }] }]), false);
 });
 
 test('distillation: soft-label softmax cross-entropy over each request\'s exposures', () => {

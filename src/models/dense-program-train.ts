@@ -109,26 +109,57 @@ export function trainingLogits(program: DenseProgram, x: tf.Tensor2D): tf.Tensor
 /** trainingLogits as the op gives them: one [tasks, n] tensor, task k's logits in row k. */
 export function stackedTrainingLogits(program: DenseProgram, x: tf.Tensor2D): tf.Tensor2D | null {
   const native = nativeTraining();
-  if (native === null || x.shape[1] !== program.inDim || wasmFloat32View(x) === null || !everyBufferRead(program)) return null;
-  const params: tf.Variable[] = program.ops.flatMap((op) => (op.b === null ? [op.W] : [op.W, op.b]));
-  return programOp(program, native)(x, ...params) as tf.Tensor2D;
+  if (native === null || !programApplies(program, x)) return null;
+  return programOp(program, native)(x, ...programParams(program)) as tf.Tensor2D;
+}
+
+/** Whether the native pass can run the program on x. */
+function programApplies(program: DenseProgram, x: tf.Tensor2D): boolean {
+  return x.shape[1] === program.inDim && wasmFloat32View(x) !== null && everyBufferRead(program);
+}
+
+/** The program's weights in the op's input order after x: W0, b0, W1, … (no b of an op without bias). */
+export function programParams(program: DenseProgram): tf.Variable[] {
+  return program.ops.flatMap((op) => (op.b === null ? [op.W] : [op.W, op.b]));
+}
+
+/**
+ * One training pass of the program outside any gradient tape: the logits [tasks, n] now, and
+ * `backward(dy)` for the logits' gradient, which returns the gradients of x and of programParams in
+ * that order. The same native calls as the op's forward and gradient (so the same bits), without
+ * the tape's bookkeeping: the trainer's step (train/program-step.ts) takes this when the whole
+ * objective's gradient is written out too.
+ */
+export interface ProgramPass {
+  logits: tf.Tensor2D;
+  backward(dy: tf.Tensor): tf.Tensor[];
+}
+
+export function programPass(program: DenseProgram, x: tf.Tensor2D): ProgramPass | null {
+  const native = nativeTraining();
+  if (native === null || !programApplies(program, x)) return null;
+  return passOf(program, native, x);
+}
+
+function passOf(program: DenseProgram, native: NativeAddon, x: tf.Tensor2D): ProgramPass {
+  const n = x.shape[0];
+  const s = scratchFor(program, n);
+  const generation = ++s.generation;
+  const logits = forward(program, native, s, x, n) as tf.Tensor2D;
+  return {
+    logits,
+    backward: (dy) => {
+      if (s.generation !== generation) throw new Error('dense program: another forward pass ran before this one\'s gradient');
+      return backward(program, native, s, x, dy, n);
+    },
+  };
 }
 
 /** The op over (x, W0, b0, W1, …): its value is [tasks, n], each task's logits in a row. */
 function programOp(program: DenseProgram, native: NativeAddon): (x: tf.Tensor, ...params: tf.Tensor[]) => tf.Tensor {
   return tf.customGrad((...args: unknown[]) => {
-    const x = args[0] as tf.Tensor2D;
-    const n = x.shape[0];
-    const s = scratchFor(program, n);
-    const generation = ++s.generation;
-    const value = forward(program, native, s, x, n);
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor) => {
-        if (s.generation !== generation) throw new Error('dense program: another forward pass ran before this one\'s gradient');
-        return backward(program, native, s, x, dy, n);
-      },
-    };
+    const pass = passOf(program, native, args[0] as tf.Tensor2D);
+    return { value: pass.logits, gradFunc: (dy: tf.Tensor) => pass.backward(dy) };
   }) as unknown as (x: tf.Tensor, ...params: tf.Tensor[]) => tf.Tensor;
 }
 
@@ -227,10 +258,4 @@ export function programForward(model: MultiTaskModel, x: tf.Tensor2D): Pick<Forw
   const program = model.trainingProgram;
   const logits = program ? trainingLogits(program, x) : null;
   return logits === null ? null : { logits, updates: [] };
-}
-
-/** programForward's logits stacked [tasks, n] (no batch-norm updates, no model loss term); null when it does not apply. */
-export function programStackedLogits(model: MultiTaskModel, x: tf.Tensor2D): tf.Tensor2D | null {
-  const program = model.trainingProgram;
-  return program ? stackedTrainingLogits(program, x) : null;
 }

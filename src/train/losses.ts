@@ -45,11 +45,9 @@ export interface ExplicitLoss {
 }
 
 /**
- * Sigmoid cross-entropy with a positive weight, averaged over the rows of the last axis the mask
- * keeps, with its gradient: z, y and mask [B] (one task: a scalar loss) or [T, B] (tasks stacked,
- * posWeight [T, 1]: a loss per task, stackedPointwiseObjective). Every kernel is element-wise or a
- * Sum along the last axis, which adds a row in order from 0 whatever the rank, so a stacked row has
- * the bits of its task alone.
+ * Sigmoid cross-entropy with a positive weight, averaged over the rows the mask keeps, with its
+ * gradient (z, y and mask [B]). stacked-objective.ts computes the same for all tasks at once, kernel
+ * for kernel, and its test holds the two to the same bits.
  */
 function pointwiseRows(z: tf.Tensor, y: tf.Tensor, mask: tf.Tensor, posWeight: number | tf.Tensor): { value: tf.Tensor; grad: (dL: tf.Tensor) => tf.Tensor; saved: tf.Tensor[] } {
   // pw * y * softplus(-z) + (1 - y) * softplus(z)
@@ -61,8 +59,7 @@ function pointwiseRows(z: tf.Tensor, y: tf.Tensor, mask: tf.Tensor, posWeight: n
   const value = tf.div(tf.sum(tf.mul(perRow, mask), -1), rows);
   const grad = (dL: tf.Tensor): tf.Tensor => {
     // RealDiv's gradient, then Sum's (dL·1 on every row) and Multiply's (·mask): the row's dL.
-    const perLoss = tf.div(dL, rows);
-    const dRow = tf.mul(perLoss.rank === 0 ? perLoss : tf.expandDims(perLoss, -1), mask);
+    const dRow = tf.mul(tf.div(dL, rows), mask);
     // Add passes dRow to both terms; Multiply, Softplus (·sigmoid of its input) and Neg follow;
     // z's two gradients are added (two terms: either order gives the same bits).
     const viaNeg = tf.neg(tf.mul(tf.mul(dRow, ypw), tf.sigmoid(nz)));
@@ -182,45 +179,7 @@ export function weightedObjective(terms: tf.Scalar[][], tasks: readonly { weight
   return { total, perTask };
 }
 
-/** Each task's labels and sample-space mask, stacked [T, B] in task order. */
-export interface StackedTargets {
-  labels: tf.Tensor2D;
-  masks: tf.Tensor2D;
-}
-
-/** Whether every task's loss is one pointwise term (what stackedPointwiseObjective computes). */
+/** Whether every task's loss is one pointwise term (what the stacked objective computes: stacked-objective.ts). */
 export function singlePointwiseTasks(tasks: readonly { losses: readonly LossConfig[] }[]): boolean {
   return tasks.every((t) => t.losses.length === 1 && t.losses[0]!.type === 'pointwise');
-}
-
-/**
- * weightedObjective over taskLoss's pointwise op for every task, run once on the tasks' logits
- * stacked [T, B] instead of once per task: per-task numbers (pos_weight, the weights) broadcast
- * from [T, 1] or [T], so a step dispatches half the kernels (docs/performance-log.md). The same
- * bits: every kernel is element-wise, a row's Sum adds its B values in order from 0 as the 1-D Sum
- * does, and the total's Sum over [T] adds the weighted task losses in task order from 0, as
- * weightedObjective's chain of Adds does (test/losses.test.ts compares the two). `perTask` is
- * each task's weighted loss, [T], kept (for reporting).
- */
-export function stackedPointwiseObjective(
-  z: tf.Tensor2D,
-  { labels: y, masks }: StackedTargets,
-  tasks: readonly { weight: number; pos_weight: number; losses: readonly { weight: number }[] }[],
-  keepAlive: tf.Tensor[],
-): { total: tf.Scalar; perTask: tf.Tensor1D } {
-  const T = tasks.length;
-  let perTask: tf.Tensor1D | undefined;
-  const op = tf.customGrad((...args: unknown[]) => {
-    const w = tf.tensor1d(tasks.map((t) => t.weight));
-    const lw = tf.tensor1d(tasks.map((t) => t.losses[0]!.weight));
-    const losses = pointwiseRows(args[0] as tf.Tensor2D, y, masks, tf.tensor2d(tasks.map((t) => t.pos_weight), [T, 1]));
-    // weightedObjective: each task's 0 + L·lw, then the total 0 + Σ_k (task loss)·w_k
-    perTask = tf.keep(tf.add(0, tf.mul(losses.value, lw)) as tf.Tensor1D);
-    const total = tf.sum(tf.mul(perTask, w)) as tf.Scalar;
-    keepAlive.push(...[w, lw, ...losses.saved].map((t) => tf.keep(t)));
-    // weightedObjective's (dy·w_k)·lw_k, then each task's pointwise gradient on its row
-    return { value: total, gradFunc: (dy: tf.Tensor) => losses.grad(tf.mul(tf.mul(dy, w), lw)) };
-  }) as unknown as (z: tf.Tensor) => tf.Scalar;
-  const total = op(z);
-  return { total, perTask: perTask! };
 }

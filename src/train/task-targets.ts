@@ -1,15 +1,15 @@
 /**
  * Each task's targets on a batch as the losses take them: its 0/1 labels and the mask of its sample
- * space (docs/domain.md, Samples and losses), made into tensors when first asked for, either one
- * [B] pair per task or all tasks stacked [T, B] (the stacked objective, losses.ts). Tensors made
- * here go into `keepAlive`, which the trainer disposes after the step. Also the request membership
- * the per-request losses take.
+ * space (docs/domain.md, Samples and losses): one [B] pair of tensors per task, made when first
+ * asked for, or all tasks stacked [T, B] in float32 arrays (the stacked objective,
+ * stacked-objective.ts). Tensors made here go into `keepAlive`, which the trainer disposes after the
+ * step. Also the request membership the per-request losses take.
  */
 import * as tf from '@tensorflow/tfjs';
 import { labelKey, type ExperimentConfig } from '../config/experiment.js';
 import type { EncodedBatch } from '../data/encode.js';
 import { sampleSpaceMask } from '../eval/evaluate.js';
-import type { StackedTargets } from './losses.js';
+import type { StackedTargets } from './stacked-objective.js';
 
 export class TaskTargets {
   private readonly single = new Map<number, { labels: tf.Tensor1D; mask: tf.Tensor1D }>();
@@ -40,7 +40,7 @@ export class TaskTargets {
     return t;
   }
 
-  /** Every task's labels and mask in task order, [T, B] each (the same values as task(k)'s rows). */
+  /** Every task's labels and mask in task order, [T, B] each as float32 arrays (the same values as task(k)'s rows). */
   stacked(): StackedTargets {
     const T = this.config.tasks.length;
     const B = this.mb.length;
@@ -50,7 +50,7 @@ export class TaskTargets {
       labels.set(this.labels(k), k * B);
       masks.set(sampleSpaceMask(this.config, this.mb, k), k * B);
     }
-    return { labels: this.kept(tf.tensor2d(labels, [T, B])), masks: this.kept(tf.tensor2d(masks, [T, B])) };
+    return { labels, masks };
   }
 }
 

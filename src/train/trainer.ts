@@ -23,9 +23,10 @@ import { epochBatches, type BatchPlan } from '../data/batches.js';
 import { validate, validationColumns, validationMetrics } from '../eval/validation.js';
 import { decayWeights, learningRateOf, makeDenseOptimizer, setLearningRate } from './dense-optimizer.js';
 import type { ModelBundle } from '../models/bundle.js';
-import { programForward, programStackedLogits } from '../models/dense-program-train.js';
-import { needsWholeRequests, singlePointwiseTasks, stackedPointwiseObjective, taskLoss as lossOf, weightedObjective, type LossInputs } from './losses.js';
+import { programForward } from '../models/dense-program-train.js';
+import { needsWholeRequests, singlePointwiseTasks, taskLoss as lossOf, weightedObjective, type LossInputs } from './losses.js';
 import { TaskTargets, membership } from './task-targets.js';
+import { programStep } from './program-step.js';
 import { CallbackList, type EpochSums, type HistoryRow, type TrainerCallback } from './callbacks.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 import { LossBalancer, checkedBalancing, taskGradientNorms } from './loss-balancing.js';
@@ -175,15 +176,11 @@ export class Trainer {
     };
     const taskLossOf = (z: tf.Tensor1D, k: number): tf.Scalar => lossTerms(z, k).reduce((sum: tf.Scalar, term, l) => tf.add(sum, tf.mul(term, config.tasks[k]!.losses[l]!.weight)), tf.scalar(0));
     const balanced = this.balancer.mode !== 'fixed';
-    const { value, grads } = tf.engine().gradients(
+    // Fixed weights, one pointwise loss per task, a training program: the pass without the tape (program-step.ts).
+    const direct = !balanced && singlePointwiseTasks(config.tasks) ? programStep(model, x, () => targets.stacked(), config.tasks, trainable) : null;
+    if (direct !== null) perTaskLoss.push(direct.perTask);
+    const { value, grads } = direct ?? tf.engine().gradients(
       () => {
-        // Fixed weights, one pointwise loss per task: the objective on the program's stacked logits (losses.ts).
-        const z = !balanced && singlePointwiseTasks(config.tasks) ? programStackedLogits(model, x) : null;
-        if (z !== null) {
-          const objective = stackedPointwiseObjective(z, targets.stacked(), config.tasks, keepAlive);
-          perTaskLoss.push(objective.perTask);
-          return objective.total;
-        }
         const out = programForward(model, x) ?? model.forward(x, { training: true, dropoutSeed });
         updates = out.updates;
         let total: tf.Scalar;
