@@ -79,6 +79,50 @@ test('stacked objective: the per-task pointwise ops and fixed-weight objective\'
   assert.equal(singlePointwiseTasks([{ losses: [{ type: 'listwise', weight: 1 }] }]), false);
 });
 
+/** The stacked objective and the per-task ops under the tape on the same rows: [total, task losses, logit gradients] each. */
+function bothWays(z: number[], y: number[], T: number): [Float32Array[], Float32Array[]] {
+  const n = z.length / T;
+  const tasks = Array.from({ length: T }, (_, k) => ({ weight: 0.8 + k, pos_weight: 2.5, losses: [{ type: 'pointwise' as const, weight: 1.1 }] }));
+  const mask = z.map(() => 1);
+  const zt = tf.variable(tf.tensor2d(z, [T, n]));
+  const keep: tf.Tensor[] = [];
+  let perTask: tf.Scalar[] = [];
+  const tape = tf.engine().gradients(() => {
+    const logits = tf.unstack(zt) as tf.Tensor1D[];
+    const o = weightedObjective(tasks.map((t, k) => [taskLoss({ logits: logits[k]!, labels: tf.tensor1d(y.slice(k * n, (k + 1) * n)), mask: tf.tensor1d(mask.slice(k * n, (k + 1) * n)), posWeight: t.pos_weight }, t.losses[0]!, keep)]), tasks);
+    perTask = o.perTask;
+    return o.total;
+  }, [zt]);
+  const o = stackedPointwiseObjective(zt, { labels: Float32Array.from(y), masks: Float32Array.from(mask) }, tasks);
+  const out: [Float32Array[], Float32Array[]] = [
+    [Float32Array.of(o.total), o.perTask, o.grad(1)],
+    [tape.value.dataSync() as Float32Array, Float32Array.from(perTask.map((t) => t.dataSync()[0]!)), tape.grads[0]!.dataSync() as Float32Array],
+  ];
+  tf.dispose([zt, tape.value, ...tape.grads, ...perTask, ...keep]);
+  return out;
+}
+
+test('stacked objective: labels other than 0 and 1, and infinite logits, take both sides of softplus and sigmoid, with the tape\'s bits', () => {
+  const r = new Rng(77);
+  const z = Array.from({ length: 2 * 41 }, () => (r.next() - 0.5) * 20);
+  // soft labels: both terms of a row count
+  const soft = z.map((_, i) => [0, 1, 0.5, 0.25][i % 4]!);
+  // an infinite logit on the side its row reads: the loss is infinite, the gradient finite
+  const inf = [...z];
+  inf[3] = Infinity;
+  inf[50] = -Infinity;
+  const hard = z.map((_, i) => (i === 50 || i % 5 === 0 ? 1 : 0));
+  for (const [zs, ys, what] of [[z, soft, 'soft labels'], [inf, hard, 'infinite logits']] as const) {
+    const [stacked, tape] = bothWays([...zs], [...ys], 2);
+    stacked.forEach((a, i) => assertSameBits(a, tape[i]!, `${what}: ${['total', 'task losses', 'logit gradients'][i]}`));
+  }
+  // on the side a row does not read, ∞ makes the tape's 0·softplus(∞) NaN, and so the stacked loss
+  const nan = [...z];
+  nan[0] = Infinity;
+  const [stacked, tape] = bothWays(nan, z.map((_, i) => (i === 0 ? 1 : 0)), 2);
+  assert.ok(Number.isNaN(tape[0]![0]!) && Number.isNaN(stacked[0]![0]!), 'a NaN loss both ways');
+});
+
 test('stacked objective: logits and targets of different shapes are refused', () => {
   const z = tf.zeros([2, 3]) as tf.Tensor2D;
   const task = { weight: 1, pos_weight: 1, losses: [{ weight: 1 }] };

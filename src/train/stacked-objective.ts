@@ -12,7 +12,7 @@
  *   round once);
  * - a Sum adds a row in order from 0, one float32 addition at a time, as the backend's Sum does;
  * - softplus and sigmoid are the backend's own kernels (their approximations are the backend's:
- *   no formula here would give their bits), run once each on z and −z.
+ *   no formula here would give their bits), on the side of z each row reads (activations).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -40,15 +40,39 @@ export interface StackedObjective {
   grad(dy: number): Float32Array;
 }
 
-/** Softplus and sigmoid of −z and of z by the backend's kernels, read back as arrays. */
-function activations(z: tf.Tensor2D): { spNeg: Float32Array; spPos: Float32Array; sgNeg: Float32Array; sgPos: Float32Array } {
+/**
+ * Softplus and sigmoid of −z and of z, by the backend's kernels, as the loss reads them. A row with a
+ * label of 1 reads only the −z side (its (1 − y) = 0 multiplies the other), a row labelled 0 only the
+ * z side (y·pw = ±0 does): so when every label is 0 or 1 and every logit finite, the kernels run once,
+ * on z with the sign of each row's side. The side a row does not read may then hold any finite
+ * number that is not negative: ±0 times it is the zero ±0 times the true value gives, so the bits are
+ * those of both sides computed (the test compares the two paths); an infinite logit would make
+ * 0·∞ = NaN there, so non-finite logits and other labels get both sides.
+ */
+function activations(z: tf.Tensor2D, labels: Float32Array): { spNeg: Float32Array; spPos: Float32Array; sgNeg: Float32Array; sgPos: Float32Array } {
+  const zs = z.dataSync() as Float32Array;
+  let oneSided = true;
+  for (let i = 0; i < zs.length && oneSided; i++) oneSided = Number.isFinite(zs[i]!) && (labels[i] === 0 || labels[i] === 1);
+  if (!oneSided) {
+    const outs = tf.tidy(() => {
+      const nz = tf.neg(z);
+      return [tf.softplus(nz), tf.softplus(z), tf.sigmoid(nz), tf.sigmoid(z)];
+    });
+    const [spNeg, spPos, sgNeg, sgPos] = outs.map((t) => t.dataSync() as Float32Array);
+    tf.dispose(outs);
+    return { spNeg: spNeg!, spPos: spPos!, sgNeg: sgNeg!, sgPos: sgPos! };
+  }
+  const u = new Float32Array(zs.length);
+  for (let i = 0; i < u.length; i++) u[i] = labels[i] === 1 ? -zs[i]! : zs[i]!;
   const outs = tf.tidy(() => {
-    const nz = tf.neg(z);
-    return [tf.softplus(nz), tf.softplus(z), tf.sigmoid(nz), tf.sigmoid(z)];
+    const ut = tf.tensor(u, z.shape);
+    return [tf.softplus(ut), tf.sigmoid(ut)];
   });
-  const [spNeg, spPos, sgNeg, sgPos] = outs.map((t) => t.dataSync() as Float32Array);
+  const [sp, sg] = outs.map((t) => t.dataSync() as Float32Array);
   tf.dispose(outs);
-  return { spNeg: spNeg!, spPos: spPos!, sgNeg: sgNeg!, sgPos: sgPos! };
+  // Each row's side holds its value; the side it does not read holds the same number, which is as
+  // good as 1 there: finite and not negative (softplus > +0 or +0, sigmoid in [+0, 1]).
+  return { spNeg: sp!, spPos: sp!, sgNeg: sg!, sgPos: sg! };
 }
 
 /**
@@ -59,7 +83,7 @@ function activations(z: tf.Tensor2D): { spNeg: Float32Array; spPos: Float32Array
 export function stackedPointwiseObjective(z: tf.Tensor2D, { labels, masks }: StackedTargets, tasks: readonly StackedTask[]): StackedObjective {
   const [T, B] = z.shape;
   if (T !== tasks.length || labels.length !== T * B || masks.length !== T * B) throw new Error(`stacked objective: logits [${T}, ${B}] for ${tasks.length} tasks and ${labels.length} labels`);
-  const { spNeg, spPos, sgNeg, sgPos } = activations(z);
+  const { spNeg, spPos, sgNeg, sgPos } = activations(z, labels);
   const rows = new Float32Array(T);
   const perTask = new Float32Array(T);
   let total = 0;
