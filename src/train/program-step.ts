@@ -37,16 +37,21 @@ export function programStep(
   const params = programParams(program);
   // A trainable weight outside the program needs the tape.
   if (!trainable.every((v) => params.includes(v))) return null;
-  const step = tf.tidy(() => {
-    const pass = programPass(program, x);
-    if (pass === null) return [];
+  const pass = programPass(program, x);
+  if (pass === null) return null;
+  // Two tensors live between the passes (the logits and their gradient), disposed here rather than
+  // by a tidy scope, whose bookkeeping over the step's outputs cost more than the objective's loops.
+  let dz: tf.Tensor | null = null;
+  try {
     const objective = stackedPointwiseObjective(pass.logits, targets(), tasks);
     // The tape starts from ones of the objective's shape: the total's gradient is 1.
-    const [gradX, ...paramGrads] = pass.backward(tf.tensor2d(objective.grad(1), pass.logits.shape));
+    dz = tf.tensor2d(objective.grad(1), pass.logits.shape);
+    const [gradX, ...paramGrads] = pass.backward(dz);
     const byWeight = new Map(params.map((v, i) => [v, paramGrads[i]!]));
-    return [tf.scalar(objective.total), tf.tensor1d(objective.perTask), gradX!, ...trainable.map((v) => byWeight.get(v)!)];
-  });
-  if (step.length === 0) return null;
-  const [value, perTask, ...grads] = step;
-  return { value: value as tf.Scalar, perTask: perTask as tf.Tensor1D, grads };
+    const grads = [gradX!, ...trainable.map((v) => byWeight.get(v)!)];
+    tf.dispose(paramGrads.filter((g) => !grads.includes(g))); // a program weight that is not trainable
+    return { value: tf.scalar(objective.total), perTask: tf.tensor1d(objective.perTask), grads };
+  } finally {
+    tf.dispose([pass.logits, ...(dz ? [dz] : [])]);
+  }
 }
