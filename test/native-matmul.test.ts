@@ -201,6 +201,8 @@ test('native sgemm: signed zeros, infinities and NaN give the sums of products s
     [30, 40, 800], // three K blocks
     [1, 90, 33], // M == 1: matrix-vector
     [90, 1, 33], // N == 1: matrix-vector
+    [60, 45, 1], // K == 1: one product per element (the outer-product path)
+    [1024, 40, 1], // the same on both threads
   ];
   let seed = 77;
   const pick = () => values[(seed = (seed * 1103515245 + 12345) >>> 0) % values.length]!;
@@ -348,9 +350,9 @@ test('native sgemm epilogue: applied once, after the last K block, on full and e
   const { sgemm } = nat();
   const withResidual = sgemmHasResidual(nat());
   // K = 777 and 1,000 take 3 K blocks (the epilogue must see the finished sum, not a block's);
-  // 50 x 45 leaves edge tiles in both directions, 1024 x 64 only full ones.
+  // 50 x 45 leaves edge tiles in both directions, 1024 x 64 only full ones; K = 1 is an outer product.
   let seed = 4100;
-  for (const [M, N, K] of [[50, 45, 777], [1024, 64, 1000], [37, 23, 29]] as const) {
+  for (const [M, N, K] of [[50, 45, 777], [1024, 64, 1000], [37, 23, 29], [1024, 70, 1]] as const) {
     for (const [ta, tb] of COMBOS) {
       const A = randomValues(M * K, seed++);
       const B = randomValues(K * N, seed++);

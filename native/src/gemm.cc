@@ -15,6 +15,7 @@
 // stored). So neither the thread count, nor the task split, nor a tile's position changes any
 // result bit.
 #include "gemm.h"
+#include "parallel_for.h"
 
 #include <atomic>
 #include <chrono>
@@ -556,6 +557,28 @@ void gemv_entry(void* ctx, int /*slot*/) noexcept {
   }
 }
 
+#if RF_VECTOR
+// C[b, e) of an M x N product with K = 1 (C = a·bᵀ, a the M values of op(A), b the N of op(B)),
+// row-major: each element the micro-kernel's first FMA on a +0 accumulator (so a -0 product gives
+// +0), then the epilogue's operations in its order: the bits of the blocked path, which packs
+// panels and walks tiles for a single multiply per element (a one-wide layer's input gradient).
+void outer_product(const float* a, const float* b, float* C, size_t N, const Epilogue& e, size_t lo, size_t hi) {
+  for (size_t i = lo / N; i * N < hi; ++i) {
+    const size_t j0 = (lo > i * N ? lo - i * N : 0), j1 = (hi < (i + 1) * N ? hi - i * N : N);
+    const float ai = a[i];
+    float* c = C + i * N;
+    const float* r = e.residual != nullptr ? e.residual + i * N : nullptr;
+    for (size_t j = j0; j < j1; ++j) {
+      float x = __builtin_fmaf(ai, b[j], 0.0f);
+      if (e.bias != nullptr) x += e.bias[j];
+      if (e.act == Activation::kRelu) x = x < 0.0f ? 0.0f : x;
+      if (r != nullptr) x += r[j];
+      c[j] = x;
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 GemmInfo gemm_info() {
@@ -724,6 +747,13 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   if (outputs * static_cast<double>(K) < static_cast<double>(RESFLOW_PAR_MIN) && outputs < static_cast<double>(RESFLOW_PAR_MIN_OUT)) threads = 1;
   if (threads > 1) threads = pool_.ensure(threads);
 
+#if RF_VECTOR
+  if (K == 1 && M > 1 && N > 1) {
+    // op(A) is M x 1 and op(B) 1 x N: M and N contiguous floats, transposed or not.
+    parallel_for(pool_, threads, M * N, [&](size_t lo, size_t hi) { outer_product(A, B, C, N, epi, lo, hi); });
+    return;
+  }
+#endif
   if (M == 1 || N == 1) {
     // op(A) is 1 x K (M == 1) or op(B) is K x 1 (N == 1): either way that operand is K
     // contiguous floats, transposed or not.
