@@ -25,6 +25,13 @@
 //     [lr, epsilon, beta1, beta2, lrT, epsHat]. Every id must lie in [-1, rows). (Version 3;
 //     version 2's embeddingUpdate took m and v of rows * dim.)
 //
+//   embeddingSgemm(weights, ids, layout, n, x, D, W, N, C, threads?, bias?, activation?, residual?) -> undefined
+//     embeddingLookup(weights, ids, layout, n, x, D) fused with sgemm(false, false, n, N, D, x, W, C,
+//     threads, bias, activation, residual): each row block of x is looked up just before the product
+//     reads it, and the next block's table rows are prefetched meanwhile (embeddings.h). x and C get
+//     the bits the two calls give; x's columns no table covers are read as they are. x must not
+//     overlap W, C, the bias or the residual. (Version 6 on.)
+//
 //   adamStep(value, m, v, grad, constants, threads?) -> undefined
 //     One tfjs Adam step on a variable in place (adam.h): value, m, v, grad are Float32Arrays of
 //     the same length (grad may be longer), not overlapping; constants is a Float32Array [beta1,
@@ -63,7 +70,7 @@
 #include "parallel_for.h"
 #include "relu.h"
 
-#define RESFLOW_NATIVE_VERSION "5"
+#define RESFLOW_NATIVE_VERSION "6"
 
 namespace {
 
@@ -258,6 +265,46 @@ Instance* open_call(napi_env env, napi_callback_info cbinfo, const char* fn, con
   return instance_of(env, fn);
 }
 
+// The optional epilogue arguments bias, activation, residual at argv[first], [first + 1],
+// [first + 2] of a product with the M x N output c (gemm.h's Epilogue: bias a Float32Array of >= N
+// or null, activation 0 linear or 1 relu, residual a Float32Array of >= M*N or null; neither
+// overlapping c); false with an exception pending when one is bad.
+bool get_epilogue(napi_env env, const char* fn, size_t argc, napi_value* argv, size_t first, size_t M, size_t N,
+                  const F32& c, resflow::Epilogue* epi) {
+  char msg[128];
+  const auto given = [&](size_t i, bool null_counts) {
+    napi_valuetype t = napi_undefined;
+    if (argc > i) napi_typeof(env, argv[i], &t);
+    return t != napi_undefined && (null_counts || t != napi_null);
+  };
+  if (given(first, false)) {
+    F32 bias;
+    if (!get_f32(env, fn, argv[first], "bias", N, &bias)) return false;
+    if (overlaps(c, bias)) {
+      snprintf(msg, sizeof msg, "%s: C must not overlap the bias", fn);
+      throw_range(env, msg);
+      return false;
+    }
+    epi->bias = bias.data;
+  }
+  if (given(first + 1, true)) {
+    int64_t act = 0;
+    if (!get_int(env, fn, argv[first + 1], "activation", 0, 1, &act)) return false;
+    epi->act = static_cast<resflow::Activation>(act);
+  }
+  if (given(first + 2, false)) {
+    F32 res;
+    if (!get_f32(env, fn, argv[first + 2], "residual", M * N, &res)) return false;
+    if (overlaps(c, res)) {
+      snprintf(msg, sizeof msg, "%s: C must not overlap the residual", fn);
+      throw_range(env, msg);
+      return false;
+    }
+    epi->residual = res.data;
+  }
+  return true;
+}
+
 napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 0;
   napi_value argv[12];
@@ -280,33 +327,7 @@ napi_value Sgemm(napi_env env, napi_callback_info cbinfo) {
     return nullptr;
   if (overlaps(c, a) || overlaps(c, b)) return throw_range(env, "sgemm: C must not overlap A or B");
   resflow::Epilogue epi;
-  if (argc >= 10) {
-    napi_valuetype t;
-    NAPI_CALL(env, napi_typeof(env, argv[9], &t));
-    if (t != napi_undefined && t != napi_null) {
-      F32 bias;
-      if (!get_f32(env, "sgemm", argv[9], "bias", static_cast<size_t>(N), &bias)) return nullptr;
-      if (overlaps(c, bias)) return throw_range(env, "sgemm: C must not overlap the bias");
-      epi.bias = bias.data;
-    }
-  }
-  if (argc >= 11) {
-    napi_valuetype t;
-    NAPI_CALL(env, napi_typeof(env, argv[10], &t));
-    int64_t act = 0;
-    if (t != napi_undefined && !get_int(env, "sgemm", argv[10], "activation", 0, 1, &act)) return nullptr;
-    epi.act = static_cast<resflow::Activation>(act);
-  }
-  if (argc >= 12) {
-    napi_valuetype t;
-    NAPI_CALL(env, napi_typeof(env, argv[11], &t));
-    if (t != napi_undefined && t != napi_null) {
-      F32 res;
-      if (!get_f32(env, "sgemm", argv[11], "residual", static_cast<size_t>(M) * N, &res)) return nullptr;
-      if (overlaps(c, res)) return throw_range(env, "sgemm: C must not overlap the residual");
-      epi.residual = res.data;
-    }
-  }
+  if (!get_epilogue(env, "sgemm", argc, argv, 9, static_cast<size_t>(M), static_cast<size_t>(N), c, &epi)) return nullptr;
   try {
     inst->gemm.sgemm(ta, tb, static_cast<size_t>(M), static_cast<size_t>(N), static_cast<size_t>(K), a.data, b.data,
                      c.data, static_cast<int>(threads), epi);
@@ -456,6 +477,41 @@ napi_value EmbeddingLookup(napi_env env, napi_callback_info cbinfo) {
     inst->embeddings.lookup(tables, static_cast<size_t>(n), x.data, static_cast<size_t>(D), static_cast<int>(threads));
   } catch (...) {
     napi_throw_error(env, nullptr, "embeddingLookup: unexpected C++ exception");
+  }
+  return nullptr;
+}
+
+napi_value EmbeddingSgemm(napi_env env, napi_callback_info cbinfo) {
+  const char* fn = "embeddingSgemm";
+  size_t argc = 0;
+  napi_value argv[13];
+  Instance* inst = open_call(env, cbinfo, fn, "embeddingSgemm(weights, ids, layout, n, x, D, W, N, C, threads?, bias?, activation?, residual?)", 9, argv, &argc);
+  if (inst == nullptr) return nullptr;
+  int64_t n = 0, D = 0, N = 0, threads = 1;
+  if (!get_int(env, fn, argv[3], "n", 0, kMaxDim, &n) || !get_int(env, fn, argv[5], "D", 1, kMaxDim, &D) ||
+      !get_int(env, fn, argv[7], "N", 0, kMaxDim, &N) || !get_threads(env, fn, argc, argv, 9, &threads))
+    return nullptr;
+  const size_t rows = static_cast<size_t>(n), cols = static_cast<size_t>(N), width = static_cast<size_t>(D);
+  if (static_cast<double>(n) * D > kMaxElems || static_cast<double>(D) * N > kMaxElems || static_cast<double>(n) * N > kMaxElems)
+    return throw_range(env, "embeddingSgemm: matrices too large");
+  std::vector<resflow::EmbeddingTableView> tables;
+  F32 x, w, c;
+  if (!get_tables(env, fn, argv[2], argv[0], argv[1], nullptr, nullptr, nullptr, nullptr, 0, rows, width, &tables) ||
+      !get_f32(env, fn, argv[4], "x", rows * width, &x) || !get_f32(env, fn, argv[6], "W", width * cols, &w) ||
+      !get_f32(env, fn, argv[8], "C", rows * cols, &c))
+    return nullptr;
+  if (overlaps(c, x) || overlaps(c, w) || overlaps(x, w)) return throw_range(env, "embeddingSgemm: x, W and C must not overlap");
+  resflow::Epilogue epi;
+  if (!get_epilogue(env, fn, argc, argv, 10, rows, cols, c, &epi)) return nullptr;
+  // x is written while the product runs: nothing it reads besides x may lie in x.
+  const auto in_x = [&](const float* p, size_t len) { return p != nullptr && overlaps(x, F32{const_cast<float*>(p), len}); };
+  if (in_x(epi.bias, cols) || in_x(epi.residual, rows * cols)) return throw_range(env, "embeddingSgemm: the bias and the residual must not overlap x");
+  try {
+    inst->embeddings.lookup_sgemm(tables, rows, x.data, width, inst->gemm, w.data, cols, c.data, static_cast<int>(threads), epi);
+  } catch (const std::bad_alloc&) {
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "embeddingSgemm: out of memory for packing buffers");
+  } catch (...) {
+    napi_throw_error(env, nullptr, "embeddingSgemm: unexpected C++ exception");
   }
   return nullptr;
 }
@@ -634,6 +690,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingLookup", nullptr, EmbeddingLookup, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"embeddingSgemm", nullptr, EmbeddingSgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingUpdateLazy", nullptr, EmbeddingUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"reluBackward", nullptr, ReluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -59,6 +59,13 @@ class EmbeddingEngine {
   // of a table's columns are written (zeros where an example has no id).
   void lookup(const std::vector<EmbeddingTableView>& tables, size_t n, float* x, size_t D, int threads);
 
+  // lookup() fused into the product that reads x: C = act(x·W + bias) + residual (gemm.h's
+  // epilogue; W is D x N), x written row block by row block just before the product reads it,
+  // the next block's table rows prefetched while it computes. x and C are the same as lookup()
+  // then sgemm() give.
+  void lookup_sgemm(const std::vector<EmbeddingTableView>& tables, size_t n, float* x, size_t D, GemmEngine& gemm,
+                    const float* W, size_t N, float* C, int threads, const Epilogue& epi);
+
   // Sums grad_x's columns of each table per distinct touched row (in example order), then applies
   // the optimizer to those rows, giving rows without state the next slots in that order. May
   // throw std::bad_alloc before anything is written. Returns false if a table's slot_of held a

@@ -100,6 +100,7 @@ constexpr int NV = RESFLOW_NV;
 constexpr size_t KC_MAX = RESFLOW_KC;
 constexpr size_t kParallelPackB = RESFLOW_PAR_PACK_B;
 constexpr size_t MC_MAX = (RESFLOW_MC / MR > 0 ? RESFLOW_MC / MR : 1) * MR;
+constexpr size_t kRowSourceMc = 4 * MR;
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(RESFLOW_NO_VECTOR)
 #define RF_VECTOR 1
@@ -414,6 +415,24 @@ struct Job {
   std::atomic<size_t> next;
   float* const* apack;  // one buffer per slot: >= MR * kc floats (a partial row panel), mc * kc when trans_a
   Epilogue epi;
+  // A's rows written on demand (gemm.h), or null; set only when each task is a whole row block.
+  const RowSource* rows;
+  size_t participants;
+};
+
+// A prefetch of rows [r0, r0 + count) spread evenly over `calls` steps (the task's micro-kernel
+// calls of its first K block): a few rows' misses at a time keep the core's miss buffers busy
+// without stalling the multiply-adds behind a burst of thousands.
+struct SpreadPrefetch {
+  const RowSource* src = nullptr;
+  size_t r0 = 0, count = 0, calls = 1, done = 0;
+  void step() {
+    if (src == nullptr || done >= calls) return;
+    const size_t a = r0 + count * done / calls;
+    ++done;
+    const size_t b = r0 + count * done / calls;
+    if (b > a) src->prefetch(src->ctx, a, b);
+  }
 };
 
 void run_task(Job& job, size_t t, float* pa) {
@@ -421,6 +440,19 @@ void run_task(Job& job, size_t t, float* pa) {
   const size_t i0 = tm * job.mc, mc = min_sz(job.mc, job.M - i0);
   const size_t c0 = tn * job.nt, c1 = min_sz(job.nc, c0 + job.nt);  // within the NC block
   const size_t K = job.K, N = job.N;
+  SpreadPrefetch ahead;
+  if (job.rows != nullptr) {
+    job.rows->fill(job.rows->ctx, i0, i0 + mc);
+    // The task this thread will likely take next: the counter hands them out in order, one to each
+    // participant in turn (a wrong guess costs only useless prefetches).
+    const size_t next = t + job.participants;
+    if (next < job.tasks_m * job.tasks_n) {
+      ahead.src = job.rows;
+      ahead.r0 = (next / job.tasks_n) * job.mc;
+      ahead.count = min_sz(job.mc, job.M - ahead.r0);
+      ahead.calls = ceil_div(c1 - c0, NR) * ceil_div(mc, MR);
+    }
+  }
   for (size_t b = 0; b < job.kb.nk; ++b) {
     const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
     // Full MR-row panels of row-major A are read where they lie; the rest is packed: a last partial
@@ -443,10 +475,12 @@ void run_task(Job& job, size_t t, float* pa) {
       const float* res = te.residual != nullptr ? te.residual + i0 * N + job.j0 + jr : nullptr;
       const Epilogue* epi = last ? &te : nullptr;
       for (size_t ir = 0; ir < in_place; ir += MR) {
+        if (b == 0) ahead.step();
         if (res != nullptr) te.residual = res + ir * N;
         micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, cj + ir * N, N, MR, nv, b > 0, epi);
       }
       for (size_t ir = in_place; ir < mc; ir += MR) {
+        if (b == 0) ahead.step();
         if (res != nullptr) te.residual = res + ir * N;
         micro_kernel<ARead::kPanel>(kc, pa + (ir - in_place) * kc, MR, pbp, cj + ir * N, N, static_cast<int>(min_sz(MR, mc - ir)), nv, b > 0, epi);
       }
@@ -733,8 +767,13 @@ void ThreadPool::run(int n, Job job, void* ctx) {
 // GemmEngine
 // ---------------------------------------------------------------------------------------------
 void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* A, const float* B,
-                       float* C, int threads, const Epilogue& epi) {
+                       float* C, int threads, const Epilogue& epi, const RowSource* rows) {
   if (M == 0 || N == 0) return;
+  // Forms that do not walk A by row blocks (and an empty A) take its rows all at once.
+  if (rows != nullptr && (trans_a || K <= 1 || M == 1 || N == 1)) {
+    rows->fill(rows->ctx, 0, M);
+    rows = nullptr;
+  }
   if (K == 0) {
     std::memset(C, 0, M * N * sizeof(float));
     apply_epilogue(epi, C, N, 0, M, 0, N);
@@ -796,6 +835,10 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
     const size_t tasks = round_up(ceil_div(M, mc), static_cast<size_t>(threads));
     mc = max_sz(MR, round_up(ceil_div(M, tasks), MR));
   }
+  // A row source's blocks are smaller: the next block's table rows, prefetched while this one
+  // computes, then stay in L2 beside the packed B and the block's A and C (48 rows: the scoring
+  // batch 1-2% faster than with 144; docs/performance-log.md, 2026-12-03).
+  if (rows != nullptr) mc = min_sz(mc, kRowSourceMc);
   const size_t tasks_m = ceil_div(M, mc);
 
   // Packing buffers, allocated here on the calling thread (workers never allocate).
@@ -838,7 +881,15 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
     job.tasks_n = ceil_div(nc, nt);
     job.next.store(0, std::memory_order_relaxed);
     const size_t tasks = job.tasks_m * job.tasks_n;
-    pool_.run(static_cast<int>(min_sz(static_cast<size_t>(threads), tasks)), job_entry, &job);
+    job.participants = min_sz(static_cast<size_t>(threads), tasks);
+    // A's rows are written in the first NC block, by the task of their row block; when row blocks
+    // are split over several tasks (few rows, several threads), all at once before it.
+    job.rows = j0 == 0 ? rows : nullptr;
+    if (job.rows != nullptr && job.tasks_n > 1) {
+      rows->fill(rows->ctx, 0, M);
+      job.rows = nullptr;
+    }
+    pool_.run(static_cast<int>(job.participants), job_entry, &job);
   }
 }
 

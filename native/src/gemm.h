@@ -38,6 +38,18 @@ struct Epilogue {
   bool empty() const { return bias == nullptr && act == Activation::kLinear && residual == nullptr; }
 };
 
+// Rows of A written on demand, for a product whose input is made row by row (the embedding lookup
+// fused into a scoring pass's first layers, native/README.md): before a task reads rows [i0, i1) of
+// A, sgemm calls fill(ctx, i0, i1), which writes them; between the task's micro-kernels it calls
+// prefetch(ctx, i0, i1) on slices of the rows the thread will likely take next, so that their
+// memory latency passes while it computes. Both run on the thread that calls them, for disjoint
+// rows. The values of A are the same as if they had been written first: so are the results.
+struct RowSource {
+  void (*fill)(void* ctx, size_t i0, size_t i1) noexcept = nullptr;
+  void (*prefetch)(void* ctx, size_t i0, size_t i1) noexcept = nullptr;
+  void* ctx = nullptr;
+};
+
 // 64-byte aligned float buffer that only grows. Not copyable.
 class AlignedBuffer {
  public:
@@ -111,8 +123,9 @@ class GemmEngine {
   // B K*N, C M*N, the epilogue's bias N. C must not overlap A, B or the bias (the caller
   // checks). threads >= 1 is an upper bound; results do not depend on it (each element is summed
   // in the same order whatever the split). May throw std::bad_alloc before any output is written.
+  // With `rows`, A (row-major, not transposed) is written by rows->fill as the product needs it.
   void sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* A, const float* B, float* C,
-             int threads, const Epilogue& epi = Epilogue());
+             int threads, const Epilogue& epi = Epilogue(), const RowSource* rows = nullptr);
 
  private:
   ThreadPool& pool_;

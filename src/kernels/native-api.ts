@@ -29,26 +29,15 @@ export interface NativeInfo {
  * or [K,M] when transA), B K*N ([K,N] or [N,K]); C (M*N floats, written in place) must not overlap
  * them. Views into wasm memory are fine. Throws on bad arguments.
  */
-export type SgemmFn = (
-  transA: boolean,
-  transB: boolean,
-  M: number,
-  N: number,
-  K: number,
-  A: Float32Array,
-  B: Float32Array,
-  C: Float32Array,
-  threads?: number,
-  /** Added to every row of C (N floats), or null. */
-  bias?: Float32Array | null,
-  /** Applied after the bias: 0 none, 1 relu. */
-  activation?: number,
-  /**
-   * Added to C after the activation (M*N floats, C's layout), or null. Only builds whose info().version
-   * is 3 or later read it (older ones ignore it): check with sgemmHasResidual().
-   */
-  residual?: Float32Array | null,
-) => void;
+export type SgemmFn = (transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, ...rest: ProductOptions) => void;
+
+/**
+ * The optional last arguments of a product: threads, then its epilogue. bias is added to every row
+ * of C (N floats), or null; activation is applied after it (0 none, 1 relu); residual is added to
+ * C after the activation (M*N floats, C's layout), or null. Only builds whose info().version is 3 or
+ * later read the residual (older ones ignore it): check with sgemmHasResidual().
+ */
+export type ProductOptions = [threads?: number, bias?: Float32Array | null, activation?: number, residual?: Float32Array | null];
 
 /** Whether this build's sgemm reads its `residual` argument (native version 3 on). */
 export function sgemmHasResidual(native: { info(): NativeInfo }): boolean {
@@ -60,6 +49,15 @@ export function sgemmHasResidual(native: { info(): NativeInfo }): boolean {
  * [rows, dim, width, offset, mean] per table (native/src/addon.cc documents the arguments).
  */
 export type EmbeddingLookupFn = (weights: Float32Array[], ids: readonly Int32Array[], layout: Int32Array, n: number, x: Float32Array, D: number, threads?: number) => void;
+
+/**
+ * embeddingLookup into x, fused with the product that reads it: C = act(x·W + bias) + residual as
+ * sgemm computes it (W is [D, N]), x written row block by row block just before the product reads
+ * it while the next block's table rows are fetched (native/README.md). x and C get the same bits as
+ * embeddingLookup then sgemm. Columns of x that no table covers (numeric features) are read as they
+ * are. Version 6 on.
+ */
+export type EmbeddingSgemmFn = (weights: Float32Array[], ids: readonly Int32Array[], layout: Int32Array, n: number, x: Float32Array, D: number, W: Float32Array, N: number, C: Float32Array, ...rest: ProductOptions) => void;
 
 /**
  * Sums gradX per touched row and applies the row-wise optimizer (0 SGD, 1 Adagrad, 2 lazy Adam;
@@ -108,6 +106,8 @@ export interface NativeAddon {
   reluBackward?: ReluBackwardFn;
   /** Version 5 on. */
   addArrays?: AddArraysFn;
+  /** Version 6 on. */
+  embeddingSgemm?: EmbeddingSgemmFn;
   /** The .node file it was loaded from. */
   readonly path: string;
 }

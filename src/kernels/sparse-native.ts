@@ -22,7 +22,8 @@ export class NativeSparseKernels implements SparseKernels {
   ) {}
 
   lookup(tables: readonly TableData[], ids: readonly Int32Array[], n: number, x: Float32Array, D: number): void {
-    this.fns.embeddingLookup(tables.map((t) => t.weights), ids, layoutOf(tables), n, x, D, this.threads);
+    const a = lookupArguments(tables, ids);
+    this.fns.embeddingLookup(a.weights, a.ids, a.layout, n, x, D, this.threads);
   }
 
   update(tables: readonly TableData[], ids: readonly Int32Array[], n: number, gradX: Float32Array, D: number, step: SparseStep): void {
@@ -62,6 +63,17 @@ export class NativeSparseKernels implements SparseKernels {
       if (stateful) tables.forEach((t, i) => (t.state!.used = this.used[i]!));
     }
   }
+}
+
+/** What the addon's lookups (embeddingLookup, embeddingSgemm) take first: the tables and the batch's ids. */
+export interface NativeLookupArguments {
+  weights: Float32Array[];
+  ids: readonly Int32Array[];
+  layout: Int32Array;
+}
+
+export function lookupArguments(tables: readonly TableData[], ids: readonly Int32Array[]): NativeLookupArguments {
+  return { weights: tables.map((t) => t.weights), ids, layout: layoutOf(tables) };
 }
 
 const layouts = new WeakMap<readonly TableData[], Int32Array>();

@@ -10,9 +10,11 @@ import { ParamStore } from './layers.js';
 import { modelDescriptor, MODEL_NAMES, type MultiTaskModel } from './registry.js';
 import { Rng } from '../base/rng.js';
 import { UsageError } from '../base/errors.js';
-import { nativeScoring, runDenseProgram, programInput } from './dense-program.js';
+import { nativeScoring, runDenseProgram, programInput, type DenseProgram } from './dense-program.js';
+import type { NativeAddon } from '../kernels/native-api.js';
 import { readTensors } from '../kernels/read-back.js';
 import { filledWasmTensor } from '../kernels/wasm-heap.js';
+import { wasmSigmoid } from '../kernels/wasm-sigmoid.js';
 
 export interface ModelBundle {
   config: ExperimentConfig;
@@ -45,13 +47,17 @@ export function buildBundle(config: ExperimentConfig): ModelBundle {
 export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise<Float32Array[]> {
   const program = bundle.model.scoringProgram;
   const native = program ? nativeScoring() : null;
-  const logits = native !== null ? runDenseProgram(program!, native, bundle.tables.lookupInto(batch, programInput(program!, batch.length)), batch.length) : null;
+  const logits = native !== null ? runProgram(bundle, program!, native, batch) : null;
   if (logits !== null) {
-    // One sigmoid kernel over every task's logits (element-wise: the same bits as one per task),
-    // written straight into the wasm heap. Not inside tf.tidy: tidy walks a returned typed array
-    // key by key looking for tensors (0.3 ms for 2,048 values, more than the sigmoid itself).
+    // One sigmoid over every task's logits (element-wise: the same bits as one per task): tfjs's
+    // wasm kernel called straight on reused heap buffers (kernels/wasm-sigmoid.ts), or, a wasm
+    // module without the kernel's export, tf.sigmoid. Not inside tf.tidy: tidy walks a returned
+    // typed array key by key looking for tensors (0.3 ms for 2,048 values, more than the sigmoid).
     const n = batch.length;
-    const z = filledWasmTensor([n * logits.length], (v) => logits.forEach((l, k) => v.set(l, k * n)))!;
+    const fill = (v: Float32Array) => logits.forEach((l, k) => v.set(l, k * n));
+    const probs = wasmSigmoid(n * logits.length, fill);
+    if (probs !== null) return logits.map((_, k) => probs.subarray(k * n, (k + 1) * n));
+    const z = filledWasmTensor([n * logits.length], fill)!;
     const s = tf.sigmoid(z);
     try {
       const p = s.dataSync() as Float32Array;
@@ -71,6 +77,14 @@ export async function predict(bundle: ModelBundle, batch: EncodedBatch): Promise
   } finally {
     tf.dispose(probs);
   }
+}
+
+/** The scoring program on a batch: its embedding lookup done inside the first layers' product where the addon can. */
+function runProgram(bundle: ModelBundle, program: DenseProgram, native: NativeAddon, batch: EncodedBatch): Float32Array[] | null {
+  const x = programInput(program, batch.length);
+  const lookup = native.embeddingSgemm !== undefined ? bundle.tables.deferredLookup(batch, x) : null;
+  if (lookup === null) bundle.tables.lookupInto(batch, x);
+  return runDenseProgram(program, native, x, batch.length, lookup);
 }
 
 export function disposeBundle(bundle: ModelBundle): void {

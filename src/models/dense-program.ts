@@ -14,6 +14,7 @@ import { loadAddon } from '../kernels/addon.js';
 import { sgemmHasResidual, type NativeAddon } from '../kernels/native-api.js';
 import { nativeMatmulRegistered, nativeMatmulThreads } from '../kernels/native-matmul.js';
 import { wasmFloat32View } from '../kernels/wasm-heap.js';
+import type { NativeLookupArguments } from '../kernels/sparse-native.js';
 
 export interface DenseOp {
   input: number;
@@ -80,20 +81,31 @@ export function nativeScoring(): NativeAddon | null {
 
 /**
  * Runs the program on x ([n, inDim], row-major) and returns each task's n logits (views of reused
- * buffers: read them before the next call). Null when a weight is not in the wasm heap.
+ * buffers: read them before the next call). Null when a weight is not in the wasm heap. With
+ * `lookup`, x's embedding columns are not written yet: the first op that reads x looks them up as
+ * it goes (the addon's embeddingSgemm; the same bits as a lookup first).
  */
-export function runDenseProgram(program: DenseProgram, native: NativeAddon, x: Float32Array, n: number): Float32Array[] | null {
+export function runDenseProgram(program: DenseProgram, native: NativeAddon, x: Float32Array, n: number, lookup: NativeLookupArguments | null = null): Float32Array[] | null {
   const { bufs, widths } = buffersFor(program, n);
   const buffer = (i: number) => (i === 0 ? x : bufs[i]!.subarray(0, n * widths[i]!));
   const threads = nativeMatmulThreads();
   // No wasm allocation happens below, so the heap views stay valid through the calls.
   const views = program.ops.map((op) => ({ W: wasmFloat32View(op.W), b: op.b === null ? null : wasmFloat32View(op.b) }));
   if (views.some((v, i) => v.W === null || (program.ops[i]!.b !== null && v.b === null))) return null;
+  let pending = lookup;
   program.ops.forEach((op, i) => {
     const [K, N] = op.W.shape as [number, number];
     if (widths[op.input] !== K) throw new Error(`dense program: op ${i} reads width ${widths[op.input]}, its weights take ${K}`);
     const residual = op.residual === null ? null : buffer(op.residual);
-    native.sgemm(false, false, n, N, K, buffer(op.input), views[i]!.W!, buffer(i + 1), threads, views[i]!.b, op.relu ? 1 : 0, residual);
+    const { W, b } = views[i]!;
+    if (op.input === 0 && pending !== null) {
+      const l = pending;
+      pending = null;
+      if (native.embeddingSgemm === undefined) throw new Error('dense program: a deferred lookup needs the addon\'s embeddingSgemm (native version 6)');
+      native.embeddingSgemm(l.weights, l.ids, l.layout, n, x, K, W!, N, buffer(i + 1), threads, b, op.relu ? 1 : 0, residual);
+      return;
+    }
+    native.sgemm(false, false, n, N, K, buffer(op.input), W!, buffer(i + 1), threads, b, op.relu ? 1 : 0, residual);
   });
   return program.logits.map((l) => buffer(l));
 }

@@ -16,6 +16,7 @@ import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js
 import type { Rng } from '../base/rng.js';
 import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from '../kernels/sparse-kernels.js';
 import { RowState } from '../kernels/row-state.js';
+import { lookupArguments, NativeSparseKernels, type NativeLookupArguments } from '../kernels/sparse-native.js';
 import { filledWasmTensor } from '../kernels/wasm-heap.js';
 
 export interface SparseTable extends TableData {
@@ -122,12 +123,28 @@ export class EmbeddingTables {
     // here would pull x's lines into this core's cache, only for the lookup's other threads to
     // take them back).
     this.kernels.lookup(this.tables, batch.ids, n, x, D);
-    const nc = this.numericCount;
-    if (nc > 0) {
-      const off = D - nc;
-      for (let i = 0; i < n; i++) for (let j = 0; j < nc; j++) x[i * D + off + j] = batch.numeric[i * nc + j]!;
-    }
+    this.writeNumeric(batch, x);
     return x;
+  }
+
+  /**
+   * For a product that looks the batch up itself as it reads x (the addon's embeddingSgemm, run by
+   * models/dense-program.ts): x's numeric columns written, and the tables' lookup arguments. Null
+   * with the JavaScript kernels: then call lookupInto.
+   */
+  deferredLookup(batch: EncodedBatch, x: Float32Array): NativeLookupArguments | null {
+    if (!(this.kernels instanceof NativeSparseKernels)) return null;
+    this.writeNumeric(batch, x);
+    return lookupArguments(this.tables, batch.ids);
+  }
+
+  private writeNumeric(batch: EncodedBatch, x: Float32Array): void {
+    const n = batch.length;
+    const D = this.inputDim;
+    const nc = this.numericCount;
+    if (nc === 0) return;
+    const off = D - nc;
+    for (let i = 0; i < n; i++) for (let j = 0; j < nc; j++) x[i * D + off + j] = batch.numeric[i * nc + j]!;
   }
 
   /** What each table takes now. */
