@@ -13,7 +13,9 @@
  *    itself; OPENBLAS_VERBOSE=2 makes it print the kernel set ("Core: ..."), and threadpoolctl
  *    reports the library file, version, threading layer and kernel set it loaded. Both are printed.
  * 3. Selection pass: one short PyTorch run per set-up (SETUPS: OpenBLAS's pthread or OpenMP build,
- *    chosen with LD_LIBRARY_PATH; thread counts; x sparse and dense embedding gradients). Two groups:
+ *    chosen with LD_LIBRARY_PATH; thread counts; glibc's malloc with or without transparent huge
+ *    pages, GLIBC_TUNABLES=glibc.malloc.hugetlb=1, since resflow puts its embedding tables on huge
+ *    pages; x sparse and dense embedding gradients). Two groups:
  *    "2 threads" set-ups, ranked by wall-clock samples/s, and "1 thread" set-ups (PyTorch and
  *    OpenBLAS on one thread), ranked by samples per CPU-second. Each group keeps its fastest for
  *    training and for scoring (batch 1024).
@@ -56,7 +58,9 @@ const TORCH_REF = fileURLToPath(new URL('../../bench/torch_ref.py', import.meta.
 /** Removed from the reference's environment: they would override OpenBLAS's own kernel choice. */
 const OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
 /** Thread and library settings each set-up defines for itself (inherited values are dropped). */
-const SETUP_VARS = ['OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'LD_PRELOAD', 'OPENBLAS_VERBOSE'];
+const SETUP_VARS = ['OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'LD_PRELOAD', 'OPENBLAS_VERBOSE', 'GLIBC_TUNABLES'];
+/** glibc's malloc asking for transparent huge pages for its large blocks (PyTorch 1.13's allocator has no switch of its own). */
+const MALLOC_HUGE_PAGES = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -125,7 +129,9 @@ const SETUPS: Setup[] = [
   { label: 'pthread BLAS, torch 2 threads, BLAS 1 thread', group: '2 threads', blas: 'pthread', threads: 2, env: { OPENBLAS_NUM_THREADS: '1' } },
   { label: 'openmp BLAS, torch 2 threads (BLAS shares the pool)', group: '2 threads', blas: 'openmp', threads: 2, env: {} },
   { label: 'openmp BLAS, torch 2 threads, OMP_WAIT_POLICY=PASSIVE', group: '2 threads', blas: 'openmp', threads: 2, env: { OMP_WAIT_POLICY: 'PASSIVE' } },
+  { label: 'pthread BLAS, torch 2 threads, BLAS pool 2, malloc huge pages', group: '2 threads', blas: 'pthread', threads: 2, env: { ...MALLOC_HUGE_PAGES } },
   { label: 'pthread BLAS, torch 1 thread, BLAS 1 thread', group: '1 thread', blas: 'pthread', threads: 1, env: { OPENBLAS_NUM_THREADS: '1' } },
+  { label: 'pthread BLAS, torch 1 thread, BLAS 1 thread, malloc huge pages', group: '1 thread', blas: 'pthread', threads: 1, env: { OPENBLAS_NUM_THREADS: '1', ...MALLOC_HUGE_PAGES } },
   { label: 'openmp BLAS, torch 1 thread, BLAS 1 thread', group: '1 thread', blas: 'openmp', threads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } },
 ];
 
@@ -215,7 +221,7 @@ function main(): void {
       const r = runTorch(setup, emb, { steps: selSteps, repeats: 3, scoreBatches: '1024' });
       tried.push({ setup, emb, r });
       console.log(
-        `  [${setup.group}] ${setup.label.padEnd(54)} ${emb.padEnd(6)}: train ${fmt(r.train_samples_per_s!).padStart(7)} /s ${fmt(r.train_samples_per_cpu_s!).padStart(7)} /cpu-s; score@1024 ${fmt(r.score_samples_per_s).padStart(8)} /s ${fmt(r.score_samples_per_cpu_s).padStart(8)} /cpu-s; mm ${r.matmul_1024x320x256_gflops.wall.toFixed(0)} GFLOP/s  [load ${load()}]`,
+        `  [${setup.group}] ${setup.label.padEnd(64)} ${emb.padEnd(6)}: train ${fmt(r.train_samples_per_s!).padStart(7)} /s ${fmt(r.train_samples_per_cpu_s!).padStart(7)} /cpu-s; score@1024 ${fmt(r.score_samples_per_s).padStart(8)} /s ${fmt(r.score_samples_per_cpu_s).padStart(8)} /cpu-s; mm ${r.matmul_1024x320x256_gflops.wall.toFixed(0)} GFLOP/s  [load ${load()}]`,
       );
     }
   }

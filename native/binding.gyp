@@ -10,7 +10,7 @@
   "targets": [
     {
       "target_name": "resflow_native",
-      "sources": ["src/addon.cc", "src/gemm.cc", "src/embeddings.cc", "src/adam.cc", "src/relu.cc", "src/add.cc"],
+      "sources": ["src/addon.cc", "src/gemm.cc", "src/embeddings.cc", "src/adam.cc", "src/relu.cc", "src/add.cc", "src/huge_pages.cc"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags!": ["-O0", "-O1", "-O2", "-Os"],
       "cflags_cc!": ["-fno-exceptions", "-O0", "-O1", "-O2", "-Os"],

@@ -46,6 +46,13 @@
 //     out = a + b element-wise (add.h) for the length of a; b and out at least that long; out may
 //     be a or b itself, else must not overlap them. (Version 5 on.)
 //
+//   adviseHugePages(buffer) -> { offset, bytes }
+//     Transparent huge pages for an ArrayBuffer's memory (huge_pages.h): madvise(MADV_HUGEPAGE) on
+//     the whole 2 MiB pages inside it. offset: bytes from the buffer's start to its first 2 MiB
+//     boundary (where arrays meant for huge pages should start); bytes: how many bytes from there
+//     were advised (0 where none fits, or the system takes no such advice). Contents unchanged.
+//     (Version 7 on.)
+//
 //   threads (1..64, default 1) splits these element-wise passes over the pool (parallel_for.h);
 //   the same bits whatever it is. Version 5 on: earlier builds ignore it.
 //
@@ -67,10 +74,11 @@
 #include "add.h"
 #include "embeddings.h"
 #include "gemm.h"
+#include "huge_pages.h"
 #include "parallel_for.h"
 #include "relu.h"
 
-#define RESFLOW_NATIVE_VERSION "6"
+#define RESFLOW_NATIVE_VERSION "7"
 
 namespace {
 
@@ -643,6 +651,29 @@ bool set_num(napi_env env, napi_value obj, const char* key, double value) {
   return napi_create_double(env, value, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
+napi_value AdviseHugePages(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 0;
+  napi_value argv[1];
+  if (open_call(env, cbinfo, "adviseHugePages", "adviseHugePages(buffer)", 1, argv, &argc) == nullptr) return nullptr;
+  bool is_buffer = false;
+  NAPI_CALL(env, napi_is_arraybuffer(env, argv[0], &is_buffer));
+  if (!is_buffer) return throw_type(env, "adviseHugePages: buffer must be an ArrayBuffer");
+  void* data = nullptr;
+  size_t length = 0;
+  NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[0], &data, &length));
+  const size_t offset = data == nullptr ? 0 : resflow::huge_page_offset(data);
+  const size_t bytes = data == nullptr ? 0 : resflow::advise_huge_pages(data, length);
+  napi_value obj;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  if (!set_num(env, obj, "offset", static_cast<double>(offset < length ? offset : length)) || !set_num(env, obj, "bytes", static_cast<double>(bytes))) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, nullptr, "adviseHugePages: could not build the result object");
+    return nullptr;
+  }
+  return obj;
+}
+
 napi_value Info(napi_env env, napi_callback_info /*cbinfo*/) {
   const resflow::GemmInfo gi = resflow::gemm_info();
   unsigned hw = std::thread::hardware_concurrency();
@@ -695,6 +726,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"reluBackward", nullptr, ReluBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"addArrays", nullptr, AddArrays, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adviseHugePages", nullptr, AdviseHugePages, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return nullptr;
   return exports;

@@ -147,7 +147,7 @@ export async function trainRun(source: TrainSource, opts: TrainRunOptions, repor
     bundle = buildBundle(config);
     const { describeTableMemory } = await import('../models/embeddings.js');
     const memory = bundle.tables.memory();
-    const [head, ...perTable] = describeTableMemory(memory, bundle.tables.optimizer.type);
+    const [head, ...perTable] = describeTableMemory(memory, bundle.tables.optimizer.type, bundle.tables.hugePageBytes);
     reporter.info(`${head}; built in ${((Date.now() - buildStart) / 1000).toFixed(1)} s`);
     for (const line of perTable) reporter.info(line);
     run.update({ embedding_memory: memory });

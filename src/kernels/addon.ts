@@ -12,9 +12,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sgemmSelfCheck } from './sgemm-check.js';
-import type { AdamStepFn, AddArraysFn, EmbeddingLookupFn, EmbeddingSgemmFn, EmbeddingUpdateFn, NativeAddon, NativeInfo, ReluBackwardFn, SgemmFn } from './native-api.js';
+import type { AdamStepFn, AddArraysFn, AdviseHugePagesFn, EmbeddingLookupFn, EmbeddingSgemmFn, EmbeddingUpdateFn, NativeAddon, NativeInfo, ReluBackwardFn, SgemmFn } from './native-api.js';
 
-export type { AdamStepFn, AddArraysFn, EmbeddingLookupFn, EmbeddingSgemmFn, EmbeddingUpdateFn, NativeAddon, NativeInfo, ReluBackwardFn, SgemmFn } from './native-api.js';
+export type { AdamStepFn, AddArraysFn, AdviseHugePagesFn, EmbeddingLookupFn, EmbeddingSgemmFn, EmbeddingUpdateFn, NativeAddon, NativeInfo, ReluBackwardFn, SgemmFn } from './native-api.js';
 
 const MODULE_FILE = path.join('native', 'build', 'Release', 'resflow_native.node');
 const STAMP_FILE = path.join('native', 'build', 'Release', 'resflow_native.json');
@@ -85,6 +85,7 @@ function typedAddon(mod: Record<string, unknown>, file: string): NativeAddon | n
     reluBackward: fn<ReluBackwardFn>('reluBackward'),
     addArrays: fn<AddArraysFn>('addArrays'),
     embeddingSgemm: fn<EmbeddingSgemmFn>('embeddingSgemm'),
+    adviseHugePages: fn<AdviseHugePagesFn>('adviseHugePages'),
     path: file,
   };
 }

@@ -94,6 +94,13 @@ export type ReluBackwardFn = (dy: Float32Array, y: Float32Array, dz: Float32Arra
 /** out = a + b element-wise over length(a) floats, on up to `threads` threads (same bits); out may be a or b. Version 5 on. */
 export type AddArraysFn = (a: Float32Array, b: Float32Array, out: Float32Array, threads?: number) => void;
 
+/**
+ * madvise(MADV_HUGEPAGE) on the whole 2 MiB pages inside an ArrayBuffer's memory: offset is the
+ * bytes from its start to its first 2 MiB boundary, bytes how many from there were advised (0 where
+ * none fits or the system takes no such advice). Version 7 on.
+ */
+export type AdviseHugePagesFn = (buffer: ArrayBuffer) => { offset: number; bytes: number };
+
 /** Every function the addon exports. The later kernels are absent from builds that predate them. */
 export interface NativeAddon {
   sgemm: SgemmFn;
@@ -108,6 +115,8 @@ export interface NativeAddon {
   addArrays?: AddArraysFn;
   /** Version 6 on. */
   embeddingSgemm?: EmbeddingSgemmFn;
+  /** Version 7 on. */
+  adviseHugePages?: AdviseHugePagesFn;
   /** The .node file it was loaded from. */
   readonly path: string;
 }

@@ -16,6 +16,7 @@ import type { SparseFeature, FeaturePlan, EncodedBatch } from '../data/encode.js
 import type { Rng } from '../base/rng.js';
 import { sparseStep, createSparseKernels, type SparseKernels, type TableData } from '../kernels/sparse-kernels.js';
 import { RowState } from '../kernels/row-state.js';
+import { allocateTableArrays } from '../kernels/table-memory.js';
 import { lookupArguments, NativeSparseKernels, type NativeLookupArguments } from '../kernels/sparse-native.js';
 import { filledWasmTensor } from '../kernels/wasm-heap.js';
 
@@ -47,6 +48,8 @@ export class EmbeddingTables {
   readonly inputDim: number;
   private step = 0;
   readonly kernels: SparseKernels;
+  /** Bytes of the weights advised for transparent huge pages (0: none; kernels/table-memory.ts). */
+  readonly hugePageBytes: number;
   /** The learning rate of the next update: optimizer.lr unless a schedule sets it (train/lr-schedule.ts). */
   learningRate: number;
 
@@ -59,9 +62,12 @@ export class EmbeddingTables {
     readonly l2 = 0,
   ) {
     this.kernels = kernels ?? createSparseKernels({ l2 });
-    this.tables = plan.sparse.map((f) => {
+    // Laid out for random row reads, large tables on huge pages (kernels/table-memory.ts).
+    const memory = allocateTableArrays(plan.sparse.map((f) => f.tableSize * f.dim));
+    this.hugePageBytes = memory.hugePageBytes;
+    this.tables = plan.sparse.map((f, i) => {
       // Uniform in [-0.05, 0.05), row after row, table after table, from the one seeded stream.
-      const weights = new Float32Array(f.tableSize * f.dim);
+      const weights = memory.arrays[i]!;
       rng.fillSymmetric(weights, 0.05);
       // The optimizer state is allocated row by row as updates touch rows (kernels/row-state.ts).
       const state =
@@ -178,10 +184,10 @@ function size(bytes: number): string {
 
 /**
  * The memory of the tables as lines for the log at the start of training (README.md, "Sparse
- * embeddings"): a total, then per table its rows, dim, weights, state index, the state allocated
- * now and what a touched row adds.
+ * embeddings"): a total (and the weights advised for huge pages), then per table its rows, dim,
+ * weights, state index, the state allocated now and what a touched row adds.
  */
-export function describeTableMemory(memory: TableMemory[], optimizer: EmbeddingOptimizerConfig['type']): string[] {
+export function describeTableMemory(memory: TableMemory[], optimizer: EmbeddingOptimizerConfig['type'], hugePageBytes = 0): string[] {
   const sum = (f: (m: TableMemory) => number) => memory.reduce((s, m) => s + f(m), 0);
   const weights = sum((m) => m.weights_bytes);
   const index = sum((m) => m.index_bytes);
@@ -193,7 +199,7 @@ export function describeTableMemory(memory: TableMemory[], optimizer: EmbeddingO
       : `embedding tables: ${memory.length}, weights ${size(weights)}, ${optimizer} state index ${size(index)}, ${optimizer} state ${size(state)} allocated ` +
         `(grows with the rows training touches, by half when full: at most ${size(most)} if every row is touched)`;
   return [
-    head,
+    hugePageBytes > 0 ? `${head}; ${size(hugePageBytes)} of weights advised for huge pages` : head,
     ...memory.map(
       (m) =>
         `  ${m.feature}: ${m.rows.toLocaleString('en-US')} rows × ${m.dim}, weights ${size(m.weights_bytes)}` +
