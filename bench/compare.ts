@@ -133,6 +133,7 @@ const SETUPS: Setup[] = [
   { label: 'pthread BLAS, torch 1 thread, BLAS 1 thread', group: '1 thread', blas: 'pthread', threads: 1, env: { OPENBLAS_NUM_THREADS: '1' } },
   { label: 'pthread BLAS, torch 1 thread, BLAS 1 thread, malloc huge pages', group: '1 thread', blas: 'pthread', threads: 1, env: { OPENBLAS_NUM_THREADS: '1', ...MALLOC_HUGE_PAGES } },
   { label: 'openmp BLAS, torch 1 thread, BLAS 1 thread', group: '1 thread', blas: 'openmp', threads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } },
+  { label: 'openmp BLAS, torch 1 thread, BLAS 1 thread, malloc huge pages', group: '1 thread', blas: 'openmp', threads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', ...MALLOC_HUGE_PAGES } },
 ];
 
 function runResflow(threads: number): ResflowRun {
