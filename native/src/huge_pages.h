@@ -1,5 +1,5 @@
 // Transparent huge pages for large arrays read at random (the embedding tables' weights;
-// native/README.md, "Huge pages").
+// native/README.md, adviseHugePages).
 #ifndef RESFLOW_HUGE_PAGES_H_
 #define RESFLOW_HUGE_PAGES_H_
 

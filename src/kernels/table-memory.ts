@@ -37,25 +37,22 @@ const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /** Zero-filled Float32Arrays of the given lengths, laid out for random row reads (see above). */
 export function allocateTableArrays(lengths: readonly number[], options: TableArrayOptions = {}): TableArrays {
-  const total = lengths.reduce((s, n) => s + roundUp(n * 4, ALIGN), 0);
-  if (total < (options.minBytes ?? ARENA_MIN_BYTES)) return { arrays: lengths.map((n) => new Float32Array(n)), hugePageBytes: 0 };
+  // Each table's bytes in an arena: its floats, rounded up to whole cache lines.
+  const slots = lengths.map((n) => roundUp(n * 4, ALIGN));
+  if (slots.reduce((s, b) => s + b, 0) < (options.minBytes ?? ARENA_MIN_BYTES)) return { arrays: lengths.map((n) => new Float32Array(n)), hugePageBytes: 0 };
   const native = options.native === undefined ? loadAddon() : options.native;
   const maxBytes = options.maxBytes ?? ARENA_MAX_BYTES;
   const arrays: Float32Array[] = [];
   let hugePageBytes = 0;
   // Consecutive tables share an arena up to maxBytes; each arena is allocated, advised, then carved.
   for (let first = 0; first < lengths.length; ) {
-    let last = first;
-    let bytes = roundUp(lengths[first]! * 4, ALIGN);
-    while (last + 1 < lengths.length && bytes + roundUp(lengths[last + 1]! * 4, ALIGN) <= maxBytes) bytes += roundUp(lengths[++last]! * 4, ALIGN);
+    let end = first + 1;
+    let bytes = slots[first]!;
+    while (end < lengths.length && bytes + slots[end]! <= maxBytes) bytes += slots[end++]!;
     const arena = placeArena(bytes, native);
     hugePageBytes += arena.advised;
-    let at = arena.start;
-    for (let t = first; t <= last; t++) {
-      arrays.push(new Float32Array(arena.buffer, at, lengths[t]!));
-      at += roundUp(lengths[t]! * 4, ALIGN);
-    }
-    first = last + 1;
+    for (let t = first, at = arena.start; t < end; at += slots[t++]!) arrays.push(new Float32Array(arena.buffer, at, lengths[t]!));
+    first = end;
   }
   return { arrays, hugePageBytes };
 }
