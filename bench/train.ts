@@ -32,6 +32,9 @@ async function main() {
   const { backend, bundle, trainer, batches } = await referenceTrainer(BATCH, args.backend!, args.threads);
   const steps = Number(args.steps);
   for (let i = 0; i < 5; i++) await trainer.step(batches[i % batches.length]!); // warm-up
+  // Scoring's too, as bench/torch_ref.py warms up each scoring shape: the first pass would otherwise
+  // carry the scoring buffers' allocation and the path's first compilation (~4 ms, 2% of a pass).
+  for (let i = 0; i < 5; i++) await predict(bundle, batches[i % batches.length]!);
   const trainRates: number[] = [];
   const scoreRates: number[] = [];
   const trainCpu: number[] = [];
