@@ -1,9 +1,15 @@
 /**
- * Every kernel of one training step of the reference model (bench/reference-model.ts), from
- * tf.profile: per kernel name, calls per step and ms per step, matmuls apart from the rest, then
- * the non-matmul calls by input shapes. For finding what in a step is not GEMM (issue 17).
+ * Where one training step of the reference model (bench/reference-model.ts) goes, kernel by kernel,
+ * for finding what in a step is not GEMM (issue 17):
+ * 1. every native addon call of a step (the training program's products, relu gradients and adds,
+ *    the embedding lookup and update, the dense Adam steps), timed from JavaScript: per call in
+ *    step order, the median ms over the steps and the GEMMs' GFLOP/s; then the totals by function
+ *    and what is left of the step outside the addon (JavaScript, tfjs, the objective);
+ * 2. the tfjs kernels a step still dispatches, from tf.profile: per kernel name, calls and ms per
+ *    step, then by input shapes. On the training program's path (models/dense-program-train.ts)
+ *    that is only the objective's few kernels; tf.profile cannot see the addon's calls.
  *
- *   npm run build && node dist/bench/step-kernels.js [--threads 1] [--steps 10] [--backend wasm]
+ *   npm run bench:step-kernels [-- --threads 1 --steps 200 --profile-steps 10 --backend wasm]
  */
 import { parseArgs } from 'node:util';
 import { mkdtempSync } from 'node:fs';
@@ -17,28 +23,35 @@ import { Trainer } from '../src/train/trainer.js';
 import { Rng } from '../src/base/rng.js';
 import { RunFolder } from '../src/runs/folder.js';
 import { benchConfig, randomBatch } from './reference-model.js';
+import { nativeCallTimer } from './native-calls.js';
 
 const { values: args } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
-    steps: { type: 'string', default: '10' },
+    steps: { type: 'string', default: '200' },
+    'profile-steps': { type: 'string', default: '10' },
     threads: { type: 'string' },
   },
 });
 const BATCH = 1024;
-const STEPS = Number(args.steps);
+const STEPS = Number(args['profile-steps']);
+const NATIVE_STEPS = Number(args.steps);
 /** Kernels that are matmuls (ResflowDenseGrad: a dense layer's three backward GEMMs), and the customGrad wrapper (`forward`, which holds the kernels it runs). */
 const MATMUL = new Set(['BatchMatMul', '_FusedMatMul', 'ResflowDenseGrad']);
 
 async function main() {
   const config = benchConfig(BATCH);
   if (args.threads !== undefined) config.runtime.threads = Number(args.threads);
+  // First: the backend's set-up picks the sparse kernels, which keep references to the addon's functions.
+  const timer = nativeCallTimer();
   const backend = await setupBackend(config, silentReporter, args.backend);
   console.log(`backend: ${backend}; batch ${BATCH}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const rng = new Rng(1);
   const batches = Array.from({ length: 8 }, () => randomBatch(rng, BATCH));
   const trainer = new Trainer(buildBundle(config), RunFolder.create(mkdtempSync(path.join(tmpdir(), 'resflow-kern-')), config));
   for (let i = 0; i < 5; i++) await trainer.step(batches[i % 8]!);
+  if (timer === null) console.log('native calls: the addon is not loaded (wasm kernels and JavaScript loops only)');
+  else await timer.measure(NATIVE_STEPS, (s) => trainer.step(batches[s % 8]!));
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const byName = new Map<string, { ms: number; calls: number }>();
   const byShape = new Map<string, { ms: number; calls: number }>();
@@ -61,7 +74,7 @@ async function main() {
     }
   }
   const cpu = process.cpuUsage(c0);
-  console.log(`profiled steps: ${((performance.now() - t0) / STEPS).toFixed(1)} ms wall, ${((cpu.user + cpu.system) / 1000 / STEPS).toFixed(1)} ms CPU per step (with profiling)`);
+  console.log(`\ntfjs kernels (tf.profile over ${STEPS} steps): ${((performance.now() - t0) / STEPS).toFixed(1)} ms wall, ${((cpu.user + cpu.system) / 1000 / STEPS).toFixed(1)} ms CPU per step (with profiling)`);
   const per = (e: { ms: number; calls: number }) => `${(e.ms / STEPS).toFixed(3).padStart(7)} ms  x${String(e.calls / STEPS).padEnd(4)}`;
   const sorted = (m: typeof byName) => [...m.entries()].sort((a, b) => b[1].ms - a[1].ms);
   let mm = 0;

@@ -205,6 +205,15 @@ template <ARead kRead>
 void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const float* RF_RESTRICT pb,
                   float* RF_RESTRICT c, size_t ldc, int mv, int nv, bool accumulate, const Epilogue* epi) {
 #if RF_VECTOR
+  // The tile's lines of C, fetched for writing while the k loop runs (the first K block only: the
+  // later ones read C back right after). In a training step the outputs' lines are rarely cached,
+  // and their misses at the stores cost ~0.4 ms of the step's 14 ms of products on the AMD machine
+  // (docs/performance-log.md, 2026-12-04 06:48 UTC).
+  if (!accumulate)
+    for (int r = 0; r < mv; ++r) {
+      const char* cr = reinterpret_cast<const char*>(c + static_cast<size_t>(r) * ldc);
+      for (int q = 0; q < nv * static_cast<int>(sizeof(float)); q += 64) __builtin_prefetch(cr + q, 1, 3);
+    }
   vf acc[MR][NV];
 #pragma GCC unroll 32
   for (int r = 0; r < MR; ++r)
