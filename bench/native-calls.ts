@@ -51,7 +51,8 @@ export function nativeCallTimer(): NativeCallTimer | null {
   if (native === null) return null;
   if (made !== null) return made; // wrapped once per process
   const table = native as unknown as Record<string, (...a: unknown[]) => unknown>;
-  let calls: { label: string; flops: number; ms: number; fn: string }[] | null = null;
+  // The calls of the step being timed (each with its own time), or null outside measure.
+  let calls: TimedCall[] | null = null;
   for (const name of WRAPPED) {
     const fn = table[name];
     if (typeof fn !== 'function') continue;
@@ -75,7 +76,7 @@ export function nativeCallTimer(): NativeCallTimer | null {
       const stepMs: number[] = [];
       try {
         for (let s = 0; s < warmup + steps; s++) {
-          const these: NonNullable<typeof calls> = [];
+          const these: TimedCall[] = [];
           calls = these;
           const t = performance.now();
           await step(s);

@@ -35,7 +35,8 @@ test('native call timer: calls pass through, are listed in step order with shape
       ['sgemm', 'sgemm TN 2x3x2 +bias relu', 24],
     ],
   );
-  assert.ok(calls.every((c) => c.ms >= 0) && stepMs >= calls[0]!.ms + calls[1]!.ms);
+  // Each step takes at least each of its calls, so the medians keep that order (a sum of medians need not).
+  assert.ok(calls.every((c) => c.ms >= 0 && stepMs >= c.ms));
   // Outside measure the wrappers record nothing and still compute.
   native!.sgemm(false, false, 2, 3, 2, A, B, C, 1);
   assert.deepEqual([...C], [21, 24, 27, 47, 54, 61]);
