@@ -36,7 +36,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensurePython, PY } from './py-deps.js';
+import { describeOverridesRemoved, ensurePython, PY, referenceBaseEnv } from './py-deps.js';
 import { GEMM_SHAPE, measureGemmRate } from './gemm-rate.js';
 
 const { values: args } = parseArgs({
@@ -55,8 +55,6 @@ const REPEATS = Number(args.repeats);
 const TRAIN_JS = fileURLToPath(new URL('./train.js', import.meta.url));
 const TORCH_REF = fileURLToPath(new URL('../../bench/torch_ref.py', import.meta.url));
 
-/** Removed from the reference's environment: they would override OpenBLAS's own kernel choice. */
-const OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
 /** Thread and library settings each set-up defines for itself (inherited values are dropped). */
 const SETUP_VARS = ['OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'LD_PRELOAD', 'OPENBLAS_VERBOSE', 'GLIBC_TUNABLES'];
 /** glibc's malloc asking for transparent huge pages for its large blocks (PyTorch 1.13's allocator has no switch of its own). */
@@ -160,8 +158,8 @@ function runResflow(threads: number): ResflowRun {
 let blasDirs: Record<Setup['blas'], string> | null = null;
 
 function referenceEnv(setup: Setup): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of [...OVERRIDES, ...SETUP_VARS]) delete env[k];
+  const env = referenceBaseEnv();
+  for (const k of SETUP_VARS) delete env[k];
   blasDirs ??= { pthread: blasDir('libopenblas0-pthread'), openmp: blasDir('libopenblas0-openmp') };
   // The build's folder first on the library path: its libblas.so.3 / libopenblas.so.0 replace
   // whichever one update-alternatives points to, for this process only.
@@ -200,8 +198,7 @@ interface Pick {
 function main(): void {
   ensureTorch();
   console.log(`load average at start: ${load()} (the machine is shared; figures are medians)`);
-  const removed = OVERRIDES.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
-  console.log(`reference environment: ${removed.length ? `removed ${removed.join(', ')}` : `${OVERRIDES.join(', ')} not set here`} (PyTorch's process only); OpenBLAS picks its own kernels`);
+  console.log(`reference environment: ${describeOverridesRemoved()} (PyTorch's process only); OpenBLAS picks its own kernels`);
 
   const gemm = measureGemmRate(1);
   // What two threads of this machine deliver on the same product (wall-clock): context for the

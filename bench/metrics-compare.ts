@@ -7,7 +7,12 @@
  *
  *   npm run bench:metrics-compare [-- --requests 200000 --candidates 50 --runs 3]
  *
- * Installs Debian's python3-sklearn when /usr/bin/python3 cannot import sklearn. Neither CI nor the
+ * scikit-learn runs as a reference should, at its best: without the OpenBLAS overrides this machine
+ * sets for older builds (bench/py-deps.ts), with the BLAS numpy loaded printed (threadpoolctl, when
+ * installed). roc_auc_score sorts and sums and calls no BLAS routine, so the kernel set should not
+ * matter; the line is there to show it.
+ *
+ * Installs Debian's python3-sklearn and python3-threadpoolctl when /usr/bin/python3 cannot import them. Neither CI nor the
  * tests run it.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { auc, gauc } from '../src/metrics/classification.js';
 import { hitRateAtK, itemWeights, weightedRecallAtK } from '../src/metrics/ranking.js';
-import { ensurePython, PY } from './py-deps.js';
+import { describeOverridesRemoved, ensurePython, PY, referenceBaseEnv } from './py-deps.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -99,7 +104,7 @@ function time<T>(f: () => T): { seconds: number; runs: number[]; value: T } {
 }
 
 function main(): void {
-  ensurePython(['sklearn', 'numpy'], ['python3-sklearn']);
+  ensurePython(['sklearn', 'numpy', 'threadpoolctl'], ['python3-sklearn', 'python3-threadpoolctl']);
   const dir = args.keep ?? mkdtempSync(path.join(tmpdir(), 'resflow-metrics-compare-'));
   const file = path.join(dir, 'scores-labels.bin');
   try {
@@ -117,9 +122,10 @@ function main(): void {
     console.log(`resflow auc:                   ${secs(ours)}  auc=${ours.value.toFixed(12)}`);
 
     t0 = Date.now();
-    const out = execFileSync(PY, [SKLEARN_PY, file, '--runs', String(RUNS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    const sk = JSON.parse(out.trim().split('\n').pop()!) as { auc: number; seconds: number; runs: number[]; read_seconds: number; sklearn: string; numpy: string };
+    const out = execFileSync(PY, [SKLEARN_PY, file, '--runs', String(RUNS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: referenceBaseEnv() });
+    const sk = JSON.parse(out.trim().split('\n').pop()!) as { auc: number; seconds: number; runs: number[]; read_seconds: number; sklearn: string; numpy: string; blas: string | null };
     console.log(`sklearn ${sk.sklearn} roc_auc_score:  ${secs(sk)}  auc=${sk.auc.toFixed(12)}  (numpy ${sk.numpy}; file read ${sk.read_seconds.toFixed(2)} s, untimed)`);
+    console.log(`  reference environment: ${describeOverridesRemoved()} (scikit-learn's process only); numpy's BLAS: ${sk.blas ?? 'threadpoolctl not installed'}`);
     const diff = Math.abs(ours.value - sk.auc);
     const agree = diff <= 1e-9;
     console.log(`AUC agreement: |resflow - sklearn| = ${diff.toExponential(2)} ${agree ? '<=' : '>'} 1e-9 ${agree ? 'OK' : 'MISMATCH'}`);

@@ -8,6 +8,25 @@ import { existsSync } from 'node:fs';
 
 export const PY = '/usr/bin/python3';
 
+/**
+ * Variables a machine may set for older OpenBLAS builds that override the kernel set OpenBLAS picks
+ * by itself (this project's machines set both): a reference process runs without them, at its best.
+ */
+export const BLAS_OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
+
+/** This process's environment without BLAS_OVERRIDES, for a reference process alone. */
+export function referenceBaseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of BLAS_OVERRIDES) delete env[k];
+  return env;
+}
+
+/** One line saying what the reference's environment lost: "removed OPENBLAS_CORETYPE=Haswell, ..." or "... not set here". */
+export function describeOverridesRemoved(): string {
+  const removed = BLAS_OVERRIDES.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  return removed.length ? `removed ${removed.join(', ')}` : `${BLAS_OVERRIDES.join(', ')} not set here`;
+}
+
 export function pythonHas(module: string): boolean {
   return existsSync(PY) && spawnSync(PY, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
 }
