@@ -12,7 +12,7 @@ export const PY = '/usr/bin/python3';
  * Variables a machine may set for older OpenBLAS builds that override the kernel set OpenBLAS picks
  * by itself (this project's machines set both): a reference process runs without them, at its best.
  */
-export const BLAS_OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
+const BLAS_OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
 
 /** This process's environment without BLAS_OVERRIDES, for a reference process alone. */
 export function referenceBaseEnv(): NodeJS.ProcessEnv {

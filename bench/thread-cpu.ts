@@ -3,7 +3,7 @@
  * /proc/self/task/<tid>/schedstat (nanoseconds on a CPU). A per-CPU-second rate counts every
  * thread; this says how much of it was not the step's own work: V8 compiling hot functions and
  * collecting garbage on its platform threads, which on a short benchmark is still warming up
- * (docs/performance-log.md, 2026-12-04 08:00 UTC).
+ * (docs/performance-log.md, the entry of 2026-12-04 07:45 UTC).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
