@@ -1,13 +1,18 @@
 // Blocked single-precision GEMM (see gemm.h).
 //
 // Layout of the computation (the classic Goto/BLIS scheme, sized for small training matmuls):
-//   for each NC block of columns (jc):          B[:, jc block] packed once, by the calling thread,
-//                                               into NR-wide panels (all of K, zero-padded columns)
+//   for each NC block of columns (jc):          transposed B[:, jc block] packed once into NR-wide
+//                                               panels (all of K, zero-padded columns)
 //     parallel over tasks = (MC rows) x (NT columns) of that block, taken dynamically:
-//       for each KC block of K (pc):            A[rows, pc block] packed into MR-row panels
-//         for each NR panel in the task (jr):   its kc x NR slice of packed B stays in L1
+//       for each KC block of K (pc):            a partial MR-row panel of A packed
+//         for each NR panel in the task (jr):   its kc x NR slice of B
 //           for each MR panel (ir):             micro-kernel: MR x NR accumulators in registers
-// Transposed inputs are handled while packing; there is no separate transpose pass.
+// Full panels of A and of untransposed B are read where they lie: the micro-kernel steps through
+// them with their own strides (12 rows of row-major A, or 12 contiguous values a k of transposed
+// A; NR contiguous values a k of B). Only transposed B and partial panels (zero-padded) are
+// packed; there is no separate transpose pass. (Packing copies cost ~1.2 ms of a 17 ms training
+// step on one thread, most of it in the weight gradients, whose operands are seldom cached;
+// docs/performance-log.md, 2026-12-04 10:00 UTC.)
 //
 // Determinism: the value of C[i][j] is ((block_0 + block_1) + ...) where block_p is a chain of
 // fused multiply-adds over k in K block p, in increasing k, starting from 0. The K blocks depend
@@ -153,7 +158,8 @@ inline size_t mul_checked(size_t a, size_t b) {
 }
 
 // Where the micro-kernel reads its MR rows of op(A) over kc values of k:
-//   kPanel: element (r, k) at a[k*a_step + r]: a packed panel (a_step = MR);
+//   kPanel: element (r, k) at a[k*a_step + r]: a packed panel (a_step = MR) or transposed A read
+//           in place (a_step = M);
 //   kRows:  element (r, k) at a[r*a_step + k]: row-major A read in place (a_step = K).
 // Reading row-major A in place skips packing it (for a forward GEMM, a tenth of its time on a core
 // with two 512-bit FMA units); the values and the order of the FMAs are the same, so are the bits.
@@ -202,7 +208,7 @@ void apply_epilogue(const Epilogue& e, float* C, size_t ldc, size_t r0, size_t r
 // stride ldc), each stored value then gets the epilogue, from registers: a separate pass over the
 // block read it back from L2 (bias and relu layers of a scoring pass ran 3-4% faster without it).
 template <ARead kRead>
-void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const float* RF_RESTRICT pb,
+void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const float* RF_RESTRICT pb, size_t b_step,
                   float* RF_RESTRICT c, size_t ldc, int mv, int nv, bool accumulate, const Epilogue* epi) {
 #if RF_VECTOR
   // The tile's lines of C, fetched for writing while the k loop runs (the first K block only: the
@@ -226,7 +232,7 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) fma_row(acc[r], vbroadcast(a[r]), b);
       a += a_step;
-      pb += NR;
+      pb += b_step;
     }
   } else {
     // Rows in groups of three, each group one base pointer with offsets 0, K and 2K: x86 addresses
@@ -246,7 +252,7 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
         for (int j = 0; j < 3; ++j)
           if (3 * q + j < MR) fma_row(acc[3 * q + j], vbroadcast(g[q][off[j]]), b);
       }
-      pb += NR;
+      pb += b_step;
     }
   }
   if (mv == MR && nv == NR) {
@@ -296,7 +302,7 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
       const float x = kRead == ARead::kPanel ? a[k * a_step + r] : a[r * a_step + k];
       for (int j = 0; j < NR; ++j) t[r * NR + j] += x * pb[j];
     }
-    pb += NR;
+    pb += b_step;
   }
 #endif
   for (int r = 0; r < mv; ++r) {
@@ -322,22 +328,14 @@ void pack_a_rows(const float* A, size_t K, size_t i, int mv, size_t p0, size_t k
   }
 }
 
-// Packs rows [i0, i0+mc) x k in [p0, p0+kc) of transposed A (op(A)(i, k) = A[k*M + i]) into
-// MR-row panels, panel r at pa + r*kc (element (r, k) of panel p at pa[p*MR*kc + k*MR + r]), rows
-// past mc zero: k by k, so each of A's rows is read once, in order (panel by panel read the same
-// lines once per panel, 1,280 bytes apart: 12% of a weight gradient's time on one thread).
-void pack_a_trans_block(const float* A, size_t M, size_t i0, size_t mc, size_t p0, size_t kc, float* RF_RESTRICT pa) {
-  const size_t full = mc / MR * MR;
+// The same for transposed A (op(A)(i, k) = A[k*M + i]): mv <= MR contiguous values a k.
+void pack_a_trans(const float* A, size_t M, size_t i, int mv, size_t p0, size_t kc, float* RF_RESTRICT pa) {
   for (size_t k = 0; k < kc; ++k) {
-    const float* src = A + (p0 + k) * M + i0;
+    const float* src = A + (p0 + k) * M + i;
     float* d = pa + k * MR;
-    size_t ir = 0;
-    for (; ir < full; ir += MR, d += MR * kc) std::memcpy(d, src + ir, MR * sizeof(float));
-    if (ir < mc) {
-      size_t r = 0;
-      for (; r < mc - ir; ++r) d[r] = src[ir + r];
-      for (; r < static_cast<size_t>(MR); ++r) d[r] = 0.0f;
-    }
+    int r = 0;
+    for (; r < mv; ++r) d[r] = src[r];
+    for (; r < MR; ++r) d[r] = 0.0f;
   }
 }
 
@@ -416,13 +414,16 @@ struct Job {
   const float* A;
   float* C;
   KBlocks kb;
-  // Current NC block.
+  // Current NC block: its columns [j0, j0 + nc); those before in_place_b (relative to j0) read
+  // from B (untransposed, leading dimension N) where it lies, the rest from packed panels pb.
   size_t j0, nc;
+  const float* B;
+  size_t in_place_b;
   const float* pb;
   // Task grid over (rows, columns of the block).
   size_t mc, nt, tasks_m, tasks_n;
   std::atomic<size_t> next;
-  float* const* apack;  // one buffer per slot: >= MR * kc floats (a partial row panel), mc * kc when trans_a
+  float* const* apack;  // one buffer per slot: >= MR * kc floats (a partial row panel)
   Epilogue epi;
   // A's rows written on demand (gemm.h), or null; set only when each task is a whole row block.
   const RowSource* rows;
@@ -464,18 +465,21 @@ void run_task(Job& job, size_t t, float* pa) {
   }
   for (size_t b = 0; b < job.kb.nk; ++b) {
     const size_t p0 = b * job.kb.kc, kc = min_sz(job.kb.kc, K - p0);
-    // Full MR-row panels of row-major A are read where they lie; the rest is packed: a last partial
-    // panel, and the task's whole block of transposed A in one pass (read in place, its panels stride across kc rows of A,
-    // a page every few k, once per NR panel of B: in a training step's weight gradients, K = the
-    // batch, that cost 5-15% of their time).
-    const size_t in_place = job.trans_a ? 0 : mc / MR * MR;
-    if (job.trans_a)
-      pack_a_trans_block(job.A, job.M, i0, mc, p0, kc, pa);
-    else if (in_place < mc)
-      pack_a_rows(job.A, K, i0 + in_place, static_cast<int>(mc - in_place), p0, kc, pa);
+    // Full MR-row panels of A are read where they lie; a last partial panel is packed.
+    const size_t in_place = mc / MR * MR;
+    if (in_place < mc) {
+      const int mv = static_cast<int>(mc - in_place);
+      if (job.trans_a) pack_a_trans(job.A, job.M, i0 + in_place, mv, p0, kc, pa);
+      else pack_a_rows(job.A, K, i0 + in_place, mv, p0, kc, pa);
+    }
+    // Full panels of transposed A: MR contiguous values a k, a row of A (M floats) apart.
+    const float* a_trans = job.A + p0 * job.M + i0;
     for (size_t jr = c0; jr < c1; jr += NR) {
       const int nv = static_cast<int>(min_sz(NR, c1 - jr));
-      const float* pbp = job.pb + jr * K + p0 * NR;  // panel jr/NR, K block b
+      // Panel jr/NR, K block b: B in place, or its packed panel.
+      const bool b_in_place = jr < job.in_place_b;
+      const float* pbp = b_in_place ? job.B + p0 * N + job.j0 + jr : job.pb + jr * K + p0 * NR;
+      const size_t b_step = b_in_place ? N : static_cast<size_t>(NR);
       float* cj = job.C + i0 * N + job.j0 + jr;
       // The last K block applies the epilogue as it stores each tile: te, moved to the tile.
       const bool last = b + 1 == job.kb.nk && !job.epi.empty();
@@ -486,12 +490,15 @@ void run_task(Job& job, size_t t, float* pa) {
       for (size_t ir = 0; ir < in_place; ir += MR) {
         if (b == 0) ahead.step();
         if (res != nullptr) te.residual = res + ir * N;
-        micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, cj + ir * N, N, MR, nv, b > 0, epi);
+        if (job.trans_a)
+          micro_kernel<ARead::kPanel>(kc, a_trans + ir, job.M, pbp, b_step, cj + ir * N, N, MR, nv, b > 0, epi);
+        else
+          micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, b_step, cj + ir * N, N, MR, nv, b > 0, epi);
       }
       for (size_t ir = in_place; ir < mc; ir += MR) {
         if (b == 0) ahead.step();
         if (res != nullptr) te.residual = res + ir * N;
-        micro_kernel<ARead::kPanel>(kc, pa + (ir - in_place) * kc, MR, pbp, cj + ir * N, N, static_cast<int>(min_sz(MR, mc - ir)), nv, b > 0, epi);
+        micro_kernel<ARead::kPanel>(kc, pa, MR, pbp, b_step, cj + ir * N, N, static_cast<int>(mc - ir), nv, b > 0, epi);
       }
     }
   }
@@ -853,7 +860,7 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   // Packing buffers, allocated here on the calling thread (workers never allocate).
   if (apack_.size() < static_cast<size_t>(threads)) apack_.resize(threads);
   float* apack[kMaxThreads];
-  for (int s = 0; s < threads; ++s) apack[s] = apack_[s].reserve(mul_checked(trans_a ? round_up(mc, MR) : MR, kb.kc));
+  for (int s = 0; s < threads; ++s) apack[s] = apack_[s].reserve(mul_checked(MR, kb.kc));
   float* pb = bpack_.reserve(mul_checked(nc_max, K));
 
   Job job;
@@ -864,6 +871,7 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   job.A = A;
   job.C = C;
   job.kb = kb;
+  job.B = B;
   job.pb = pb;
   job.mc = mc;
   job.tasks_m = tasks_m;
@@ -872,20 +880,27 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
   for (size_t j0 = 0; j0 < N; j0 += nc_max) {
     const size_t nc = min_sz(nc_max, N - j0);
     const size_t panels = ceil_div(nc, NR);
-    if (threads > 1 && panels > 1 && K * nc >= kParallelPackB) {
+    // Untransposed B's full panels are read in place (NR contiguous floats a k); transposed B, and a
+    // last partial panel, are packed. The portable path packs all of B: GCC 12's vectorizer turned
+    // its k loop over B in place into loads past B's last row (-O3, -DRESFLOW_NO_VECTOR).
+    const size_t in_place_b = (RF_VECTOR && !trans_b) ? nc / NR * NR : 0;
+    if (in_place_b == nc) {
+      // nothing to pack
+    } else if (trans_b && threads > 1 && panels > 1 && K * nc >= kParallelPackB) {
       // B is packed before any task starts; on one thread that left the others waiting
       PackBJob pj;
       pj.trans_b = trans_b, pj.B = B, pj.N = N, pj.K = K, pj.j0 = j0, pj.nc = nc, pj.pb = pb;
       pj.chunk = ceil_div(panels, static_cast<size_t>(threads) * 2) * NR;
       pool_.run(static_cast<int>(min_sz(static_cast<size_t>(threads), panels)), pack_b_entry, &pj);
     } else {
-      pack_b(trans_b, B, N, K, j0, nc, pb, 0, nc);
+      pack_b(trans_b, B, N, K, j0, nc, pb, in_place_b, nc);
     }
     size_t tasks_n = 1;
     if (tasks_m < target) tasks_n = min_sz(panels, ceil_div(target, tasks_m));
     const size_t nt = ceil_div(panels, tasks_n) * NR;
     job.j0 = j0;
     job.nc = nc;
+    job.in_place_b = in_place_b;
     job.nt = nt;
     job.tasks_n = ceil_div(nc, nt);
     job.next.store(0, std::memory_order_relaxed);
