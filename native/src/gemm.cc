@@ -12,7 +12,7 @@
 // A; NR contiguous values a k of B). Only transposed B and partial panels (zero-padded) are
 // packed; there is no separate transpose pass. (Packing copies cost ~1.2 ms of a 17 ms training
 // step on one thread, most of it in the weight gradients, whose operands are seldom cached;
-// docs/performance-log.md, 2026-12-04 10:00 UTC.)
+// docs/performance-log.md, the entry of 2026-12-04 08:59 UTC.)
 //
 // Determinism: the value of C[i][j] is ((block_0 + block_1) + ...) where block_p is a chain of
 // fused multiply-adds over k in K block p, in increasing k, starting from 0. The K blocks depend
