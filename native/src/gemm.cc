@@ -350,19 +350,9 @@ void pack_b(bool trans_b, const float* B, size_t N, size_t K, size_t j0, size_t 
     float* dst = pb + q * K;  // (q / NR) * K * NR
     if (!trans_b) {
       // op(B)(k, j) = B[k*N + j]: NR contiguous values per k.
+      // (Vector builds read full panels of untransposed B in place and come here for a last
+      // partial panel only.)
       const float* src = B + j;
-#if RF_VECTOR
-      if (nv == static_cast<size_t>(NR)) {
-        // A full panel row is NV vectors: copied as such (a memcpy call per 128 bytes cost ~4% of
-        // a training step).
-        for (size_t k = 0; k < K; ++k, src += N) {
-          float* d = dst + k * NR;
-#pragma GCC unroll 8
-          for (int v = 0; v < NV; ++v) vstore(d + v * VL, vload(src + v * VL));
-        }
-        continue;
-      }
-#endif
       for (size_t k = 0; k < K; ++k, src += N) {
         float* d = dst + k * NR;
         size_t c = 0;
@@ -886,7 +876,7 @@ void GemmEngine::sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
     const size_t in_place_b = (RF_VECTOR && !trans_b) ? nc / NR * NR : 0;
     if (in_place_b == nc) {
       // nothing to pack
-    } else if (trans_b && threads > 1 && panels > 1 && K * nc >= kParallelPackB) {
+    } else if (in_place_b == 0 && threads > 1 && panels > 1 && K * nc >= kParallelPackB) {
       // B is packed before any task starts; on one thread that left the others waiting
       PackBJob pj;
       pj.trans_b = trans_b, pj.B = B, pj.N = N, pj.K = K, pj.j0 = j0, pj.nc = nc, pj.pb = pb;
