@@ -207,9 +207,13 @@ void apply_epilogue(const Epilogue& e, float* C, size_t ldc, size_t r0, size_t r
 // block; its bias and residual pointing at the tile's first column and element, the residual's row
 // stride ldc), each stored value then gets the epilogue, from registers: a separate pass over the
 // block read it back from L2 (bias and relu layers of a scoring pass ran 3-4% faster without it).
+// With `pf`, the micro-kernel also fetches into L2, over its k loop, the op(A) rows of the tile
+// that will be computed next: pf is that tile's first element, read as `kRead` says with the same
+// a_step (see run_task).
 template <ARead kRead>
 void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const float* RF_RESTRICT pb, size_t b_step,
-                  float* RF_RESTRICT c, size_t ldc, int mv, int nv, bool accumulate, const Epilogue* epi) {
+                  float* RF_RESTRICT c, size_t ldc, int mv, int nv, bool accumulate, const Epilogue* epi,
+                  const float* pf) {
 #if RF_VECTOR
   // The tile's lines of C, fetched for writing while the k loop runs (the first K block only: the
   // later ones read C back right after). In a training step the outputs' lines are rarely cached,
@@ -228,6 +232,10 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
   if constexpr (kRead == ARead::kPanel) {
     for (size_t k = 0; k < kc; ++k) {
       vf b[NV];
+      if (pf != nullptr) {  // the next tile's MR values of this k: one line, or two when they straddle
+        __builtin_prefetch(pf + k * a_step, 0, 2);
+        __builtin_prefetch(pf + k * a_step + MR - 1, 0, 2);
+      }
       load_b(b, pb);
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) fma_row(acc[r], vbroadcast(a[r]), b);
@@ -244,6 +252,10 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
     const size_t l1 = a_step, l2 = 2 * a_step;
     for (size_t k = 0; k < kc; ++k) {
       vf b[NV];
+      if (pf != nullptr && k % 16 == 0) {  // the next tile's MR rows, a line of each every 16 k
+#pragma GCC unroll 32
+        for (int r = 0; r < MR; ++r) __builtin_prefetch(pf + r * a_step + k, 0, 2);
+      }
       load_b(b, pb);
 #pragma GCC unroll 32
       for (int q = 0; q < G; ++q) {
@@ -295,7 +307,8 @@ void micro_kernel(size_t kc, const float* RF_RESTRICT a, size_t a_step, const fl
     for (int v = 0; v < NV; ++v) vstore(t + r * NR + v * VL, acc[r][v]);
 #else
   // Portable path (compilers without vector extensions): the same per-element order, with fmaf
-  // replaced by a*b+c as the compiler contracts it (identically in every call).
+  // replaced by a*b+c as the compiler contracts it (identically in every call). No prefetching.
+  (void)pf;
   float t[MR * NR] = {};
   for (size_t k = 0; k < kc; ++k) {
     for (int r = 0; r < MR; ++r) {
@@ -480,15 +493,31 @@ void run_task(Job& job, size_t t, float* pa) {
       for (size_t ir = 0; ir < in_place; ir += MR) {
         if (b == 0) ahead.step();
         if (res != nullptr) te.residual = res + ir * N;
+        // The first column panel reads this K block of A from memory (the later ones find it in L2):
+        // each tile fetches the next one's rows meanwhile, the last the next K block's first tile,
+        // or after the last K block the first tile of the task this thread likely takes next (the
+        // counter hands tasks out in turn; a wrong guess costs only useless prefetches). A row
+        // source's rows were just written: not fetched. (docs/performance-log.md, 2026-12-04 14:50)
+        const float* pf = nullptr;
+        if (jr == c0 && job.rows == nullptr) {
+          if (ir + MR < in_place) {
+            pf = job.trans_a ? a_trans + ir + MR : job.A + (i0 + ir + MR) * K + p0;
+          } else if (b + 1 < job.kb.nk) {
+            pf = job.trans_a ? job.A + (p0 + kc) * job.M + i0 : job.A + i0 * K + p0 + kc;
+          } else if (t + job.participants < job.tasks_m * job.tasks_n) {
+            const size_t n0 = ((t + job.participants) / job.tasks_n) * job.mc;
+            if (n0 + MR <= job.M) pf = job.trans_a ? job.A + n0 : job.A + n0 * K;
+          }
+        }
         if (job.trans_a)
-          micro_kernel<ARead::kPanel>(kc, a_trans + ir, job.M, pbp, b_step, cj + ir * N, N, MR, nv, b > 0, epi);
+          micro_kernel<ARead::kPanel>(kc, a_trans + ir, job.M, pbp, b_step, cj + ir * N, N, MR, nv, b > 0, epi, pf);
         else
-          micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, b_step, cj + ir * N, N, MR, nv, b > 0, epi);
+          micro_kernel<ARead::kRows>(kc, job.A + (i0 + ir) * K + p0, K, pbp, b_step, cj + ir * N, N, MR, nv, b > 0, epi, pf);
       }
       for (size_t ir = in_place; ir < mc; ir += MR) {
         if (b == 0) ahead.step();
         if (res != nullptr) te.residual = res + ir * N;
-        micro_kernel<ARead::kPanel>(kc, pa, MR, pbp, b_step, cj + ir * N, N, static_cast<int>(mc - ir), nv, b > 0, epi);
+        micro_kernel<ARead::kPanel>(kc, pa, MR, pbp, b_step, cj + ir * N, N, static_cast<int>(mc - ir), nv, b > 0, epi, nullptr);
       }
     }
   }
