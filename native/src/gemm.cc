@@ -497,7 +497,8 @@ void run_task(Job& job, size_t t, float* pa) {
         // each tile fetches the next one's rows meanwhile, the last the next K block's first tile,
         // or after the last K block the first tile of the task this thread likely takes next (the
         // counter hands tasks out in turn; a wrong guess costs only useless prefetches). A row
-        // source's rows were just written: not fetched. (docs/performance-log.md, 2026-12-04 14:50)
+        // source's rows were just written: not fetched. (docs/performance-log.md, 2026-12-04
+        // 14:30-15:40 UTC)
         const float* pf = nullptr;
         if (jr == c0 && job.rows == nullptr) {
           if (ir + MR < in_place) {
