@@ -6,7 +6,8 @@
 import { loadAddon } from '../src/kernels/addon.js';
 import type { NativeAddon } from '../src/kernels/native-api.js';
 
-const WRAPPED = ['sgemm', 'embeddingSgemm', 'embeddingLookup', 'embeddingUpdateLazy', 'adamStep', 'reluBackward', 'addArrays'] as const;
+/** The addon's functions a training or scoring step calls (bench/step-replay.ts records them too). */
+export const NATIVE_STEP_FUNCTIONS = ['sgemm', 'embeddingSgemm', 'embeddingLookup', 'embeddingUpdateLazy', 'adamStep', 'reluBackward', 'addArrays'] as const;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -53,7 +54,7 @@ export function nativeCallTimer(): NativeCallTimer | null {
   const table = native as unknown as Record<string, (...a: unknown[]) => unknown>;
   // The calls of the step being timed (each with its own time), or null outside measure.
   let calls: TimedCall[] | null = null;
-  for (const name of WRAPPED) {
+  for (const name of NATIVE_STEP_FUNCTIONS) {
     const fn = table[name];
     if (typeof fn !== 'function') continue;
     table[name] = (...a: unknown[]) => {
