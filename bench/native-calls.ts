@@ -6,8 +6,8 @@
 import { loadAddon } from '../src/kernels/addon.js';
 import type { NativeAddon } from '../src/kernels/native-api.js';
 
-/** The addon's functions a training or scoring step calls (bench/step-replay.ts records them too). */
-export const NATIVE_STEP_FUNCTIONS = ['sgemm', 'embeddingSgemm', 'embeddingLookup', 'embeddingUpdateLazy', 'adamStep', 'reluBackward', 'addArrays'] as const;
+/** The addon's functions a training or scoring step calls. */
+const NATIVE_STEP_FUNCTIONS = ['sgemm', 'embeddingSgemm', 'embeddingLookup', 'embeddingUpdateLazy', 'adamStep', 'reluBackward', 'addArrays'] as const;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -42,6 +42,21 @@ export interface NativeCallTimer {
 
 let made: NativeCallTimer | null = null;
 
+type AddonFunction = (...a: unknown[]) => unknown;
+
+/**
+ * Replaces each of the addon's step functions with what `wrap` makes of it (given its name and the
+ * original), on the addon object itself: do it before building what calls them (some modules keep a
+ * reference to a function rather than the addon). Used by the timer below and bench/step-replay.ts.
+ */
+export function wrapNativeStepFunctions(native: NativeAddon, wrap: (name: string, fn: AddonFunction) => AddonFunction): void {
+  const table = native as unknown as Record<string, AddonFunction>;
+  for (const name of NATIVE_STEP_FUNCTIONS) {
+    const fn = table[name];
+    if (typeof fn === 'function') table[name] = wrap(name, fn);
+  }
+}
+
 /**
  * Wraps the loaded addon's functions so that their calls can be timed: call it before building what
  * calls them (some modules keep a reference to a function rather than the addon). The wrappers only
@@ -51,20 +66,15 @@ export function nativeCallTimer(): NativeCallTimer | null {
   const native = loadAddon();
   if (native === null) return null;
   if (made !== null) return made; // wrapped once per process
-  const table = native as unknown as Record<string, (...a: unknown[]) => unknown>;
   // The calls of the step being timed (each with its own time), or null outside measure.
   let calls: TimedCall[] | null = null;
-  for (const name of NATIVE_STEP_FUNCTIONS) {
-    const fn = table[name];
-    if (typeof fn !== 'function') continue;
-    table[name] = (...a: unknown[]) => {
-      if (calls === null) return fn.apply(native, a);
-      const t = performance.now();
-      const out = fn.apply(native, a);
-      calls.push({ ...describe(name, a), ms: performance.now() - t, fn: name });
-      return out;
-    };
-  }
+  wrapNativeStepFunctions(native, (name, fn) => (...a) => {
+    if (calls === null) return fn.apply(native, a);
+    const t = performance.now();
+    const out = fn.apply(native, a);
+    calls.push({ ...describe(name, a), ms: performance.now() - t, fn: name });
+    return out;
+  });
   made = {
     /**
      * Runs `step(s)` for s in [0, warmup + steps) and prints the addon calls of a step in order (the

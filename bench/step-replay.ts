@@ -18,7 +18,7 @@
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { loadAddon } from '../src/kernels/addon.js';
-import { NATIVE_STEP_FUNCTIONS } from './native-calls.js';
+import { wrapNativeStepFunctions } from './native-calls.js';
 import { copiedCalls, type RecordedCall } from './call-replay.js';
 import { referenceTrainer } from './reference-model.js';
 import { othersShare, threadCpu } from './thread-cpu.js';
@@ -48,16 +48,11 @@ async function main() {
     return;
   }
   // Wrapped before the trainer is built: the backend's set-up keeps references to these functions.
-  const table = native as unknown as Record<string, (...a: unknown[]) => unknown>;
   let recording: RecordedCall[] | null = null;
-  for (const name of NATIVE_STEP_FUNCTIONS) {
-    const fn = table[name];
-    if (typeof fn !== 'function') continue;
-    table[name] = (...a: unknown[]) => {
-      recording?.push([fn, a]);
-      return fn.apply(native, a);
-    };
-  }
+  wrapNativeStepFunctions(native, (_, fn) => (...a) => {
+    recording?.push([fn, a]);
+    return fn.apply(native, a);
+  });
   const { backend, trainer, batches } = await referenceTrainer(1024, args.backend!, args.threads);
   console.log(`backend: ${backend}; batch 1024; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (let s = 0; s < Number(args.warmup); s++) await trainer.step(batches[s % batches.length]!);
