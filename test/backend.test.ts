@@ -232,38 +232,25 @@ test('transposed matMul on wasm frees its temporary buffers', async () => {
   tf.dispose([a, b]);
 });
 
-test('the transposed-matmul wrapper can be removed and put back, and beats the original', async () => {
+// Its speed against tfjs's own kernel is a benchmark's to say, not a timed test's: bench/kernels.ts
+// prints both, per shape (README.md, "Backends").
+test('the transposed-matmul wrapper can be removed and put back, and gives the original kernel\'s products', async () => {
   assert.equal(await tf.setBackend('wasm'), true);
   assert.equal(wasmMatMulPatched(), true);
   const a = tf.tensor2d(randomValues(512 * 256, 501), [512, 256]);
   const b = tf.tensor2d(randomValues(128 * 256, 502), [128, 256]);
-  const medianMs = (): number => {
-    const ts: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const t = performance.now();
-      tf.tidy(() => {
-        tf.matMul(a, b, false, true).dataSync();
-      });
-      ts.push(performance.now() - t);
-    }
-    return ts.sort((x, y) => x - y)[3];
-  };
   const product = (): number[] => {
     const p = tf.matMul(a, b, false, true);
     const values = Array.from(p.dataSync());
     p.dispose();
     return values;
   };
-  medianMs();
-  const patched = medianMs();
   const patchedValues = product();
   registerWasmKernels({ transposedMatMul: false });
   try {
     assert.equal(wasmMatMulPatched(), false);
     assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'), 'UnsortedSegmentSum stays registered');
-    const original = medianMs();
     assert.ok(maxAbsDiff(product(), patchedValues) <= TOL);
-    assert.ok(patched < original, `patched ${patched.toFixed(2)} ms should beat original ${original.toFixed(2)} ms`);
   } finally {
     registerWasmKernels();
     tf.dispose([a, b]);

@@ -5,16 +5,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { othersShare, threadCpu } from '../bench/thread-cpu.js';
 
 const skip = threadCpu() === null ? 'no per-thread CPU times here (/proc/self/task/<tid>/schedstat is Linux only)' : false;
 
-/** Busy-waits on the calling thread for `ms` milliseconds of wall-clock. */
+/** Nanoseconds the calling thread has run (Linux's /proc/thread-self). */
+const ownCpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+
+/** Busy-waits on the calling thread until it has run `ms` milliseconds of its own CPU, however loaded the machine. */
 const spin = (ms: number) => {
-  const end = performance.now() + ms;
+  const end = ownCpu() + ms * 1e6;
   let x = 0;
-  while (performance.now() < end) x += Math.sqrt(x + 1);
+  while (ownCpu() < end) for (let i = 0; i < 1e4; i++) x += Math.sqrt(x + 1);
   return x;
 };
 
@@ -25,14 +29,28 @@ test('thread CPU: a spinning worker is counted as the others, the main thread as
   const mainOnly = othersShare(before, threadCpu());
   assert.ok(mainOnly !== null && mainOnly < 0.3, `main thread spinning: others' share ${mainOnly}`);
 
-  // A worker spins 300 ms while the main thread waits (sleeping, not on a CPU): most of the CPU is the worker's.
-  const worker = new Worker(`const end = performance.now() + 300; let x = 0; while (performance.now() < end) x += Math.sqrt(x + 1); require('node:worker_threads').parentPort.postMessage(x);`, { eval: true });
+  // A worker runs 300 ms of its own CPU (read from /proc/thread-self, so a loaded machine that gives it
+  // less than a whole core still gets the full amount) while the main thread waits, sleeping. The
+  // worker then stays alive until the main thread has read the times: an exited thread's time leaves
+  // /proc/self/task, and with it the very CPU this test looks for.
+  const worker = new Worker(
+    `const { readFileSync } = require('node:fs');
+     const { parentPort } = require('node:worker_threads');
+     const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+     const end = cpu() + 300e6;
+     let x = 0;
+     while (cpu() < end) for (let i = 0; i < 1e4; i++) x += Math.sqrt(x + 1);
+     parentPort.once('message', () => process.exit(0));
+     parentPort.postMessage(x);`,
+    { eval: true },
+  );
   before = threadCpu();
   await new Promise((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
   });
   const withWorker = othersShare(before, threadCpu());
+  worker.postMessage('done');
   await worker.terminate();
   assert.ok(withWorker !== null && withWorker > 0.5, `worker spinning: others' share ${withWorker}`);
   const now = threadCpu()!;
