@@ -56,8 +56,9 @@ async function main() {
   const { backend, trainer, batches } = await referenceTrainer(1024, args.backend!, args.threads);
   console.log(`backend: ${backend}; batch 1024; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (let s = 0; s < Number(args.warmup); s++) await trainer.step(batches[s % batches.length]!);
-  const real = { wall: [] as number[], cpu: [] as number[], main: [] as number[], others: [] as number[] };
-  const replay = { wall: [] as number[], cpu: [] as number[], main: [] as number[], others: [] as number[] };
+  const perStep = () => ({ wall: [] as number[], cpu: [] as number[], main: [] as number[], others: [] as number[] });
+  const real = perStep();
+  const replay = perStep();
   const measure = async (into: typeof real, run: () => Promise<void> | void) => {
     const th = threadCpu();
     const t = performance.now();

@@ -32,16 +32,15 @@ test('thread CPU: a spinning worker is counted as the others, the main thread as
   // A worker runs 300 ms of its own CPU (read from /proc/thread-self, so a loaded machine that gives it
   // less than a whole core still gets the full amount) while the main thread waits, sleeping. The
   // worker then stays alive until the main thread has read the times: an exited thread's time leaves
-  // /proc/self/task, and with it the very CPU this test looks for.
+  // /proc/self/task, and with it the very CPU this test looks for. It runs this file's ownCpu and
+  // spin, their source handed over as text.
   const worker = new Worker(
     `const { readFileSync } = require('node:fs');
+     const ownCpu = ${ownCpu};
+     const spin = ${spin};
      const { parentPort } = require('node:worker_threads');
-     const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-     const end = cpu() + 300e6;
-     let x = 0;
-     while (cpu() < end) for (let i = 0; i < 1e4; i++) x += Math.sqrt(x + 1);
-     parentPort.once('message', () => process.exit(0));
-     parentPort.postMessage(x);`,
+     parentPort.on('message', () => {}); // keeps the worker alive until terminate()
+     parentPort.postMessage(spin(300));`,
     { eval: true },
   );
   before = threadCpu();
@@ -50,7 +49,6 @@ test('thread CPU: a spinning worker is counted as the others, the main thread as
     worker.once('error', reject);
   });
   const withWorker = othersShare(before, threadCpu());
-  worker.postMessage('done');
   await worker.terminate();
   assert.ok(withWorker !== null && withWorker > 0.5, `worker spinning: others' share ${withWorker}`);
   const now = threadCpu()!;
